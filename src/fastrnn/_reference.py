@@ -1,0 +1,346 @@
+"""The NumPy reference engine: SRN, LSTM and GRU forward and BPTT, written like the textbook.
+
+This module is the oracle for every other engine. It is written for clarity
+first and is still reasonably fast: the input projection of all ``T*N`` rows is
+one matmul before the time loop, each step does one recurrent matmul and the
+cell, and after the backward loop ``dW_ih``, ``dW_hh``, the biases and ``dx``
+are whole-sequence matmuls.
+
+Engine contract (shared by every engine; ``fastrnn.functional`` validates and
+prepares the arguments, engines only compute):
+
+* every array is C-contiguous and of one float dtype;
+* ``x``: (T, N, I); ``h0``/``c0``: (N, H); ``W_ih``: (G*H, I); ``W_hh``: (G*H, H);
+  ``b_ih``, ``b_hh``: (G*H,) (zeros when the layer has no bias), with G = 1
+  (SRN), 4 (LSTM, gates i, f, g, o) or 3 (GRU, gates r, z, n);
+* ``lengths``: None or an int64 array (N,) with ``1 <= lengths[n] <= T``;
+  sequence n is active at step t iff ``t < lengths[n]``. An inactive row keeps
+  its state and outputs exactly 0. ``x`` is already zero at inactive rows.
+* ``reverse``: the time loop runs from T-1 down to 0 instead of 0 to T-1.
+  With ``lengths`` the reverse direction therefore starts at each sequence's
+  own last step (rows are inactive until then).
+* forward returns ``(y, hT[, cT], cache)``; ``cache`` is None when ``train`` is
+  False, else an engine-private dict that the matching backward reads.
+* backward takes ``dy`` (T, N, H), ``dhT`` (N, H)[, ``dcT``], the cache and
+  ``grads``: a dict of C-contiguous arrays ``dW_ih``, ``dW_hh``, ``db_ih``,
+  ``db_hh`` that it ADDS the parameter gradients into (they accumulate, like
+  PyTorch's ``.grad``). It returns fresh ``dx`` (T, N, I) and ``dh0`` (N, H)
+  [and ``dc0``], which are overwritten, never accumulated.
+* backward's optional ``trace``: a dict holding a C-contiguous ``dh`` (T, N, H)
+  (and for the LSTM ``dc``) that the backward fills with the total gradient
+  reaching the state written at each step t, ``dL/dh_t`` (``dL/dc_t``),
+  indexed by time. For a step past a sequence's end this is the gradient
+  passing through its frozen state. Diagnostics read it; None skips it.
+
+State sequences are stored as ``hs`` of shape (T+1, N, H) indexed by time: the
+forward direction reads ``hs[t]`` and writes ``hs[t+1]`` at step t (``hs[0]``
+is h0); the reverse direction reads ``hs[t+1]`` and writes ``hs[t]`` (``hs[T]``
+is h0). So the state that step t read is ``hs[:-1][t]`` forward and
+``hs[1:][t]`` reverse, with no special case in the loops.
+"""
+
+import numpy as np
+
+ENGINE_NAME = "numpy"
+
+
+# --- activations, and their derivatives written in terms of the output -----
+
+def sigmoid(z):
+    """Logistic function 1 / (1 + exp(-z)); exp overflow gives exactly 0."""
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+def relu(z):
+    return np.maximum(z, 0)
+
+
+ACTIVATIONS = {
+    # name: (f, f' expressed through a = f(z))
+    "tanh": (np.tanh, lambda a: 1 - a * a),
+    "relu": (relu, lambda a: (a > 0).astype(a.dtype)),
+    "sigmoid": (sigmoid, lambda a: a * (1 - a)),
+}
+
+
+# --- the time loop's bookkeeping --------------------------------------------
+
+def time_steps(T, reverse):
+    """Step indices in processing order."""
+    return range(T - 1, -1, -1) if reverse else range(T)
+
+
+def state_slots(t, reverse):
+    """(slot read, slot written) in the (T+1, N, H) state sequence at step t."""
+    return (t + 1, t) if reverse else (t, t + 1)
+
+
+def previous_states(hs, reverse):
+    """(T, N, H): the state each step read, indexed by time."""
+    return hs[1:] if reverse else hs[:-1]
+
+
+def final_state(hs, reverse):
+    return hs[0] if reverse else hs[-1]
+
+
+def active_rows(lengths, T):
+    """(T, N, 1) bool mask of the steps each sequence uses, or None for all."""
+    if lengths is None:
+        return None
+    return (np.arange(T)[:, None] < lengths[None, :])[:, :, None]
+
+
+def keep_where(mask, new, old):
+    """new on active rows, old on the others (NaN-safe, unlike a product)."""
+    return new if mask is None else np.where(mask, new, old)
+
+
+def project_inputs(x, W_ih, bias):
+    """(T, N, G*H) = x @ W_ih.T + bias: one matmul for all T*N rows."""
+    T, N, I = x.shape
+    return (x.reshape(T * N, I) @ W_ih.T).reshape(T, N, -1) + bias
+
+
+def accumulate_input_grads(grads, dgates_ih, dgates_hh, x, h_prev, W_ih):
+    """After the backward loop: whole-sequence weight and bias gradients, and dx.
+
+    dgates_ih: (T, N, G*H) gradient of the pre-activations fed by ``x``;
+    dgates_hh: (T, N, G*H) gradient of the pre-activations fed by ``h_prev``
+    (the same array except for the GRU's reset-after candidate);
+    h_prev: (T, N, H) the recurrent input each step used.
+    """
+    T, N, I = x.shape
+    G = dgates_ih.shape[-1]
+    dgi = dgates_ih.reshape(T * N, G)
+    dgh = dgates_hh.reshape(T * N, G)
+    grads["dW_ih"] += dgi.T @ x.reshape(T * N, I)
+    grads["dW_hh"] += dgh.T @ h_prev.reshape(T * N, -1)
+    grads["db_ih"] += dgi.sum(axis=0)
+    grads["db_hh"] += dgh.sum(axis=0)
+    return (dgi @ W_ih).reshape(T, N, I)
+
+
+# --- SRN (Elman) -------------------------------------------------------------
+
+def srn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh", lengths=None,
+                reverse=False, train=True):
+    """h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)."""
+    T, N, _ = x.shape
+    f = ACTIVATIONS[nonlinearity][0]
+    mask = active_rows(lengths, T)
+    pre = project_inputs(x, W_ih, b_ih + b_hh)
+    hs = np.empty((T + 1,) + h0.shape, dtype=x.dtype)
+    hs[T if reverse else 0] = h0
+    y = np.empty(pre.shape, dtype=x.dtype)
+    for t in time_steps(T, reverse):
+        read, write = state_slots(t, reverse)
+        m = None if mask is None else mask[t]
+        h = f(pre[t] + hs[read] @ W_hh.T)
+        hs[write] = keep_where(m, h, hs[read])
+        y[t] = keep_where(m, h, 0)
+    cache = None
+    if train:
+        cache = dict(x=x, hs=hs, W_ih=W_ih, W_hh=W_hh, lengths=lengths,
+                     reverse=reverse, nonlinearity=nonlinearity)
+    return y, final_state(hs, reverse).copy(), cache
+
+
+def srn_backward(dy, dhT, cache, grads, trace=None):
+    """BPTT for the SRN: dz_t = (dy_t + dh_t) * f'(z_t), dh_{t-1} = dz_t @ W_hh."""
+    x, hs, W_hh, reverse = cache["x"], cache["hs"], cache["W_hh"], cache["reverse"]
+    T = x.shape[0]
+    df = ACTIVATIONS[cache["nonlinearity"]][1]
+    mask = active_rows(cache["lengths"], T)
+    dpre = np.zeros(dy.shape, dtype=dy.dtype)
+    dh = dhT.copy()
+    for t in reversed(time_steps(T, reverse)):
+        read, write = state_slots(t, reverse)
+        m = None if mask is None else mask[t]
+        dh_total = dh + keep_where(m, dy[t], 0)
+        if trace is not None:
+            trace["dh"][t] = dh_total
+        dz = keep_where(m, dh_total * df(hs[write]), 0)
+        dpre[t] = dz
+        dh = keep_where(m, dz @ W_hh, dh_total)
+    dx = accumulate_input_grads(grads, dpre, dpre, x, previous_states(hs, reverse),
+                                cache["W_ih"])
+    return dx, dh
+
+
+# --- LSTM --------------------------------------------------------------------
+
+def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
+                 train=True):
+    """Gates i, f, g, o (PyTorch's order), pre = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh:
+
+    i, f, o = sigmoid(pre_i, pre_f, pre_o);  g = tanh(pre_g)
+    c_t = f * c_{t-1} + i * g;               h_t = o * tanh(c_t)
+    """
+    T, N, _ = x.shape
+    H = h0.shape[1]
+    mask = active_rows(lengths, T)
+    pre = project_inputs(x, W_ih, b_ih + b_hh)
+    hs = np.empty((T + 1, N, H), dtype=x.dtype)
+    cs = np.empty((T + 1, N, H), dtype=x.dtype)
+    hs[T if reverse else 0] = h0
+    cs[T if reverse else 0] = c0
+    gates = np.empty((T, N, 4 * H), dtype=x.dtype)
+    y = np.empty((T, N, H), dtype=x.dtype)
+    for t in time_steps(T, reverse):
+        read, write = state_slots(t, reverse)
+        m = None if mask is None else mask[t]
+        z = pre[t] + hs[read] @ W_hh.T
+        i = sigmoid(z[:, :H])
+        f = sigmoid(z[:, H:2 * H])
+        g = np.tanh(z[:, 2 * H:3 * H])
+        o = sigmoid(z[:, 3 * H:])
+        c = f * cs[read] + i * g
+        h = o * np.tanh(c)
+        gates[t] = np.concatenate([i, f, g, o], axis=1)
+        cs[write] = keep_where(m, c, cs[read])
+        hs[write] = keep_where(m, h, hs[read])
+        y[t] = keep_where(m, h, 0)
+    cache = None
+    if train:
+        cache = dict(x=x, hs=hs, cs=cs, gates=gates, W_ih=W_ih, W_hh=W_hh,
+                     lengths=lengths, reverse=reverse)
+    return y, final_state(hs, reverse).copy(), final_state(cs, reverse).copy(), cache
+
+
+def lstm_backward(dy, dhT, dcT, cache, grads, trace=None):
+    """BPTT for the LSTM, differentiating c_t = f*c_{t-1} + i*g and h_t = o*tanh(c_t)."""
+    x, hs, cs, gates = cache["x"], cache["hs"], cache["cs"], cache["gates"]
+    W_hh, reverse = cache["W_hh"], cache["reverse"]
+    T = x.shape[0]
+    H = hs.shape[2]
+    mask = active_rows(cache["lengths"], T)
+    dpre = np.zeros(gates.shape, dtype=dy.dtype)
+    dh = dhT.copy()
+    dc = dcT.copy()
+    for t in reversed(time_steps(T, reverse)):
+        read, write = state_slots(t, reverse)
+        m = None if mask is None else mask[t]
+        i, f, g, o = (gates[t, :, k * H:(k + 1) * H] for k in range(4))
+        dh_total = dh + keep_where(m, dy[t], 0)
+        tanh_c = np.tanh(cs[write])
+        dc_total = dc + dh_total * o * (1 - tanh_c * tanh_c)
+        if trace is not None:
+            trace["dh"][t] = dh_total
+            trace["dc"][t] = dc_total
+        dz = np.concatenate([
+            dc_total * g * i * (1 - i),            # through i
+            dc_total * cs[read] * f * (1 - f),     # through f
+            dc_total * i * (1 - g * g),            # through g
+            dh_total * tanh_c * o * (1 - o),       # through o
+        ], axis=1)
+        dz = keep_where(m, dz, 0)
+        dpre[t] = dz
+        dh = keep_where(m, dz @ W_hh, dh_total)
+        dc = keep_where(m, dc_total * f, dc)
+    dx = accumulate_input_grads(grads, dpre, dpre, x, previous_states(hs, reverse),
+                                cache["W_ih"])
+    return dx, dh, dc
+
+
+# --- GRU ---------------------------------------------------------------------
+
+def gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
+                reset_after=True, train=True):
+    """Gates r, z, n (PyTorch's order), h_t = (1 - z) * n + z * h_{t-1}, with
+
+    r = sigmoid(W_ir x + b_ir + W_hr h + b_hr),  z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
+    reset_after=True  (PyTorch/cuDNN): n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+    reset_after=False (Cho 2014):      n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)
+    """
+    T, N, _ = x.shape
+    H = h0.shape[1]
+    mask = active_rows(lengths, T)
+    if reset_after:
+        xg = project_inputs(x, W_ih, b_ih)
+    else:
+        xg = project_inputs(x, W_ih, b_ih + b_hh)
+    hs = np.empty((T + 1, N, H), dtype=x.dtype)
+    hs[T if reverse else 0] = h0
+    gates = np.empty((T, N, 3 * H), dtype=x.dtype)
+    # reset_after: W_hn h + b_hn, which r multiplies; else r * h, which W_hn multiplies
+    aux = np.empty((T, N, H), dtype=x.dtype)
+    y = np.empty((T, N, H), dtype=x.dtype)
+    for t in time_steps(T, reverse):
+        read, write = state_slots(t, reverse)
+        m = None if mask is None else mask[t]
+        h_prev = hs[read]
+        if reset_after:
+            hg = h_prev @ W_hh.T + b_hh
+            r = sigmoid(xg[t, :, :H] + hg[:, :H])
+            z = sigmoid(xg[t, :, H:2 * H] + hg[:, H:2 * H])
+            aux[t] = hg[:, 2 * H:]
+            n = np.tanh(xg[t, :, 2 * H:] + r * aux[t])
+        else:
+            hg = h_prev @ W_hh[:2 * H].T
+            r = sigmoid(xg[t, :, :H] + hg[:, :H])
+            z = sigmoid(xg[t, :, H:2 * H] + hg[:, H:])
+            aux[t] = r * h_prev
+            n = np.tanh(xg[t, :, 2 * H:] + aux[t] @ W_hh[2 * H:].T)
+        h = (1 - z) * n + z * h_prev
+        gates[t] = np.concatenate([r, z, n], axis=1)
+        hs[write] = keep_where(m, h, h_prev)
+        y[t] = keep_where(m, h, 0)
+    cache = None
+    if train:
+        cache = dict(x=x, hs=hs, gates=gates, aux=aux, W_ih=W_ih, W_hh=W_hh,
+                     lengths=lengths, reverse=reverse, reset_after=reset_after)
+    return y, final_state(hs, reverse).copy(), cache
+
+
+def gru_backward(dy, dhT, cache, grads, trace=None):
+    """BPTT for the GRU in either form (see gru_forward)."""
+    x, hs, gates, aux = cache["x"], cache["hs"], cache["gates"], cache["aux"]
+    W_hh, reverse, reset_after = cache["W_hh"], cache["reverse"], cache["reset_after"]
+    T = x.shape[0]
+    H = hs.shape[2]
+    mask = active_rows(cache["lengths"], T)
+    h_prevs = previous_states(hs, reverse)
+    dgates_ih = np.zeros(gates.shape, dtype=dy.dtype)
+    # what the hh-side pre-activations receive differs only in the n block
+    dgates_hh = np.zeros(gates.shape, dtype=dy.dtype) if reset_after else dgates_ih
+    dh = dhT.copy()
+    for t in reversed(time_steps(T, reverse)):
+        m = None if mask is None else mask[t]
+        r, z, n = (gates[t, :, k * H:(k + 1) * H] for k in range(3))
+        h_prev = h_prevs[t]
+        dh_total = dh + keep_where(m, dy[t], 0)
+        if trace is not None:
+            trace["dh"][t] = dh_total
+        dn_pre = dh_total * (1 - z) * (1 - n * n)
+        dz_pre = dh_total * (h_prev - n) * z * (1 - z)
+        dh_prev = dh_total * z
+        if reset_after:
+            dr_pre = dn_pre * aux[t] * r * (1 - r)
+            dz_ih = np.concatenate([dr_pre, dz_pre, dn_pre], axis=1)
+            dz_hh = np.concatenate([dr_pre, dz_pre, dn_pre * r], axis=1)
+            dh_prev = dh_prev + dz_hh @ W_hh
+        else:
+            d_rh = dn_pre @ W_hh[2 * H:]           # gradient of r * h_prev
+            dr_pre = d_rh * h_prev * r * (1 - r)
+            dz_ih = dz_hh = np.concatenate([dr_pre, dz_pre, dn_pre], axis=1)
+            dh_prev = dh_prev + d_rh * r + dz_hh[:, :2 * H] @ W_hh[:2 * H]
+        dgates_ih[t] = keep_where(m, dz_ih, 0)
+        if reset_after:
+            dgates_hh[t] = keep_where(m, dz_hh, 0)
+        dh = keep_where(m, dh_prev, dh_total)
+    if reset_after:
+        dx = accumulate_input_grads(grads, dgates_ih, dgates_hh, x, h_prevs, cache["W_ih"])
+    else:
+        # the n block's recurrent input is r * h_prev, not h_prev
+        T, N, I = x.shape
+        dg = dgates_ih.reshape(T * N, 3 * H)
+        grads["dW_ih"] += dg.T @ x.reshape(T * N, I)
+        grads["dW_hh"][:2 * H] += dg[:, :2 * H].T @ h_prevs.reshape(T * N, H)
+        grads["dW_hh"][2 * H:] += dg[:, 2 * H:].T @ aux.reshape(T * N, H)
+        db = dg.sum(axis=0)
+        grads["db_ih"] += db
+        grads["db_hh"] += db
+        dx = (dg @ cache["W_ih"]).reshape(T, N, I)
+    return dx, dh

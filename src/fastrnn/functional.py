@@ -1,0 +1,258 @@
+"""Single-layer, single-direction recurrences with the cache explicit.
+
+These are what a user replacing a hand-written NumPy RNN loop calls; the
+layers (``fastrnn.SRN``, ``LSTM``, ``GRU``) are built on them. Everything is
+time-major. Shapes (T steps, N sequences, I input features, H hidden units,
+G gates: 1 for the SRN, 4 for the LSTM, 3 for the GRU):
+
+==========  ==============  ==================================================
+argument    shape           meaning
+==========  ==============  ==================================================
+x           (T, N, I)       inputs
+h0, c0      (N, H)          initial hidden (and LSTM cell) state; None = zeros
+W_ih        (G*H, I)        input weights, gate blocks stacked as in PyTorch
+W_hh        (G*H, H)        recurrent weights
+b_ih, b_hh  (G*H,)          biases; None = no bias (both must be None or given)
+lengths     (N,) int        optional; sequence n uses steps [0, lengths[n])
+y           (T, N, H)       outputs, exactly 0 past each sequence's end
+hT, cT      (N, H)          state after each sequence's last step (reverse:
+                            after step 0)
+==========  ==============  ==================================================
+
+The dtype is ``W_ih``'s (float32 or float64); every other float argument is
+cast to it and integer, bool or complex arrays raise ``TypeError``. Inputs are
+never modified.
+
+``*_backward(dy, dhT, ..., cache)`` returns a dict with ``dx``, ``dh0``
+(``dc0``), ``dW_ih``, ``dW_hh``, ``db_ih``, ``db_hh`` (None without bias).
+With ``out=`` (a dict of C-contiguous arrays of the right shapes and dtype,
+keys ``dW_ih``, ``dW_hh`` and, with bias, ``db_ih``, ``db_hh``), the parameter
+gradients are ADDED into those arrays instead (PyTorch's ``.grad`` rule) and
+the same arrays are returned. With ``state_grads=True`` the dict also holds
+``dh_seq`` (T, N, H), the total gradient reaching each step's output state
+``dL/dh_t`` (and for the LSTM ``dc_seq``, ``dL/dc_t``), indexed by time: the
+gradient-flow diagnostic, computed inside the backward loop. The cache holds references to ``x`` and the
+weights: updating the weights in place between forward and backward changes
+the gradient.
+"""
+
+import numpy as np
+
+from . import _validation as V
+from ._backend import get_backend, get_engine
+
+GATES = {"srn": 1, "lstm": 4, "gru": 3}
+NONLINEARITIES = ("tanh", "relu", "sigmoid")
+
+
+class RNNCache:
+    """What a ``*_forward`` with ``train=True`` keeps for its ``*_backward``.
+
+    Attributes: ``cell`` ("srn", "lstm", "gru"), ``backend``, ``dtype``,
+    ``shape`` (T, N, I, H), ``has_bias``; ``data`` is the engine's own dict.
+    """
+
+    __slots__ = ("cell", "backend", "dtype", "shape", "has_bias", "data")
+
+    def __init__(self, cell, backend, dtype, shape, has_bias, data):
+        self.cell, self.backend, self.dtype = cell, backend, dtype
+        self.shape, self.has_bias, self.data = shape, has_bias, data
+
+    def __repr__(self):
+        T, N, I, H = self.shape
+        return (f"RNNCache(cell={self.cell!r}, backend={self.backend!r}, "
+                f"dtype={self.dtype}, T={T}, N={N}, I={I}, H={H})")
+
+
+def _prepare(cell, x, states, W_ih, W_hh, b_ih, b_hh, lengths):
+    """Validate and convert the forward's arguments; returns them engine-ready."""
+    G = GATES[cell]
+    if not isinstance(W_ih, np.ndarray) or not isinstance(W_hh, np.ndarray):
+        W_ih, W_hh = np.asarray(W_ih), np.asarray(W_hh)
+    if W_ih.dtype.kind != "f":
+        raise TypeError(f"W_ih: expected a real floating-point array, got dtype {W_ih.dtype}")
+    dtype = V.check_dtype(W_ih.dtype, "W_ih dtype")
+    W_hh = V.as_float_array("W_hh", W_hh, dtype)
+    if W_hh.ndim != 2 or W_hh.shape[1] < 1 or W_hh.shape[0] != G * W_hh.shape[1]:
+        raise ValueError(f"W_hh: expected shape ({G}*H, H) with H >= 1, "
+                         f"got {V.fmt_shape(W_hh.shape)}")
+    H = W_hh.shape[1]
+    x = V.as_float_array("x", x, dtype)
+    if x.ndim != 3 or min(x.shape) < 1:
+        raise ValueError(f"x: expected a 3-d array of shape (T, N, I) with T, N, I >= 1, "
+                         f"got shape {V.fmt_shape(x.shape)}")
+    T, N, I = x.shape
+    W_ih = V.as_float_array("W_ih", W_ih, dtype)
+    V.check_shape("W_ih", W_ih, (G * H, I), f"({G}*H, I)")
+    if (b_ih is None) != (b_hh is None):
+        raise ValueError("b_ih, b_hh: expected both arrays or both None, got "
+                         f"{'None' if b_ih is None else 'an array'} and "
+                         f"{'None' if b_hh is None else 'an array'}")
+    has_bias = b_ih is not None
+    if has_bias:
+        b_ih = V.as_float_array("b_ih", b_ih, dtype)
+        b_hh = V.as_float_array("b_hh", b_hh, dtype)
+        V.check_shape("b_ih", b_ih, (G * H,), f"({G}*H,)")
+        V.check_shape("b_hh", b_hh, (G * H,), f"({G}*H,)")
+    else:
+        b_ih = b_hh = np.zeros(G * H, dtype=dtype)
+    prepared_states = []
+    for name, s in states:
+        if s is None:
+            s = np.zeros((N, H), dtype=dtype)
+        else:
+            s = V.as_float_array(name, s, dtype)
+            V.check_shape(name, s, (N, H), "(N, H)")
+        prepared_states.append(s)
+    lengths = V.check_lengths(lengths, T, N)
+    x = V.zero_padding(x, lengths)
+    return dtype, has_bias, x, prepared_states, W_ih, W_hh, b_ih, b_hh, lengths
+
+
+def _engine_for(backend):
+    name = get_backend() if backend is None else backend
+    return name, get_engine(name)
+
+
+def _make_cache(cell, backend, dtype, x, H, has_bias, data):
+    if data is None:
+        return None
+    T, N, I = x.shape
+    return RNNCache(cell, backend, dtype, (T, N, I, H), has_bias, data)
+
+
+def srn_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, nonlinearity="tanh",
+                lengths=None, reverse=False, train=True, backend=None):
+    """Elman SRN: ``h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``, f in tanh, relu, sigmoid.
+
+    Returns ``(y, hT, cache)``; ``cache`` is None when ``train`` is False.
+    """
+    if nonlinearity not in NONLINEARITIES:
+        raise ValueError(f"nonlinearity: expected one of {NONLINEARITIES}, got {nonlinearity!r}")
+    reverse, train = V.check_bool("reverse", reverse), V.check_bool("train", train)
+    dtype, has_bias, x, (h0,), W_ih, W_hh, b_ih, b_hh, lengths = _prepare(
+        "srn", x, [("h0", h0)], W_ih, W_hh, b_ih, b_hh, lengths)
+    name, engine = _engine_for(backend)
+    y, hT, data = engine.srn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity,
+                                     lengths, reverse, train)
+    return y, hT, _make_cache("srn", name, dtype, x, h0.shape[1], has_bias, data)
+
+
+def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, lengths=None,
+                 reverse=False, train=True, backend=None):
+    """LSTM, gates i, f, g, o: ``c_t = f*c_{t-1} + i*g``, ``h_t = o*tanh(c_t)``.
+
+    Returns ``(y, hT, cT, cache)``; ``cache`` is None when ``train`` is False.
+    """
+    reverse, train = V.check_bool("reverse", reverse), V.check_bool("train", train)
+    dtype, has_bias, x, (h0, c0), W_ih, W_hh, b_ih, b_hh, lengths = _prepare(
+        "lstm", x, [("h0", h0), ("c0", c0)], W_ih, W_hh, b_ih, b_hh, lengths)
+    name, engine = _engine_for(backend)
+    y, hT, cT, data = engine.lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths,
+                                          reverse, train)
+    return y, hT, cT, _make_cache("lstm", name, dtype, x, h0.shape[1], has_bias, data)
+
+
+def gru_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, lengths=None, reverse=False,
+                reset_after=True, train=True, backend=None):
+    """GRU, gates r, z, n: ``h_t = (1-z)*n + z*h_{t-1}``.
+
+    ``reset_after=True`` (PyTorch/cuDNN): ``n = tanh(W_in x + b_in + r*(W_hn h + b_hn))``;
+    ``reset_after=False`` (Cho 2014): ``n = tanh(W_in x + b_in + W_hn (r*h) + b_hn)``.
+    Returns ``(y, hT, cache)``; ``cache`` is None when ``train`` is False.
+    """
+    reverse, train = V.check_bool("reverse", reverse), V.check_bool("train", train)
+    reset_after = V.check_bool("reset_after", reset_after)
+    dtype, has_bias, x, (h0,), W_ih, W_hh, b_ih, b_hh, lengths = _prepare(
+        "gru", x, [("h0", h0)], W_ih, W_hh, b_ih, b_hh, lengths)
+    name, engine = _engine_for(backend)
+    y, hT, data = engine.gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths, reverse,
+                                     reset_after, train)
+    return y, hT, _make_cache("gru", name, dtype, x, h0.shape[1], has_bias, data)
+
+
+def _prepare_backward(cell, cache, dy, states, out):
+    if not isinstance(cache, RNNCache):
+        raise TypeError(f"cache: expected the RNNCache of a {cell}_forward with train=True, "
+                        f"got {type(cache).__name__}")
+    if cache.cell != cell:
+        raise ValueError(f"cache: expected a cache from {cell}_forward, "
+                         f"got one from {cache.cell}_forward")
+    T, N, I, H = cache.shape
+    G, dtype = GATES[cell], cache.dtype
+    if dy is None:
+        dy = np.zeros((T, N, H), dtype=dtype)
+    else:
+        dy = V.as_float_array("dy", dy, dtype)
+        V.check_shape("dy", dy, (T, N, H), "(T, N, H)")
+    prepared = []
+    for name, s in states:
+        if s is None:
+            s = np.zeros((N, H), dtype=dtype)
+        else:
+            s = V.as_float_array(name, s, dtype)
+            V.check_shape(name, s, (N, H), "(N, H)")
+        prepared.append(s)
+    shapes = {"dW_ih": (G * H, I), "dW_hh": (G * H, H), "db_ih": (G * H,), "db_hh": (G * H,)}
+    if out is None:
+        grads = {k: np.zeros(s, dtype=dtype) for k, s in shapes.items()}
+    else:
+        grads = {}
+        for key, shape in shapes.items():
+            arr = out.get(key) if cache.has_bias or key.startswith("dW") else None
+            if arr is None:
+                if cache.has_bias or key.startswith("dW"):
+                    raise KeyError(f"out: expected an array for {key!r}, got none")
+                arr = np.zeros(shape, dtype=dtype)  # no bias: a scratch sink
+            elif not (isinstance(arr, np.ndarray) and arr.dtype == dtype
+                      and arr.flags.c_contiguous and arr.flags.writeable):
+                raise ValueError(f"out[{key!r}]: expected a writeable C-contiguous {dtype} "
+                                 f"array, got {type(arr).__name__}"
+                                 + (f" of dtype {arr.dtype}" if isinstance(arr, np.ndarray) else ""))
+            else:
+                V.check_shape(f"out[{key!r}]", arr, shape)
+            grads[key] = arr
+    return dy, prepared, grads
+
+
+def _trace(cache, state_grads):
+    if not V.check_bool("state_grads", state_grads):
+        return None
+    T, N, _, H = cache.shape
+    keys = ("dh", "dc") if cache.cell == "lstm" else ("dh",)
+    return {k: np.empty((T, N, H), dtype=cache.dtype) for k in keys}
+
+
+def _result(cache, grads, trace, dx, **state_grads):
+    res = dict(dx=dx, **state_grads, dW_ih=grads["dW_ih"], dW_hh=grads["dW_hh"],
+               db_ih=grads["db_ih"] if cache.has_bias else None,
+               db_hh=grads["db_hh"] if cache.has_bias else None)
+    if trace is not None:
+        res.update({k + "_seq": v for k, v in trace.items()})
+    return res
+
+
+def srn_backward(dy, dhT, cache, out=None, state_grads=False):
+    """BPTT through an ``srn_forward``: dict of dx, dh0, dW_ih, dW_hh, db_ih, db_hh."""
+    dy, (dhT,), grads = _prepare_backward("srn", cache, dy, [("dhT", dhT)], out)
+    trace = _trace(cache, state_grads)
+    dx, dh0 = get_engine(cache.backend).srn_backward(dy, dhT, cache.data, grads, trace)
+    return _result(cache, grads, trace, dx, dh0=dh0)
+
+
+def lstm_backward(dy, dhT, dcT, cache, out=None, state_grads=False):
+    """BPTT through an ``lstm_forward``: dict of dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh."""
+    dy, (dhT, dcT), grads = _prepare_backward("lstm", cache, dy,
+                                              [("dhT", dhT), ("dcT", dcT)], out)
+    trace = _trace(cache, state_grads)
+    dx, dh0, dc0 = get_engine(cache.backend).lstm_backward(dy, dhT, dcT, cache.data, grads,
+                                                           trace)
+    return _result(cache, grads, trace, dx, dh0=dh0, dc0=dc0)
+
+
+def gru_backward(dy, dhT, cache, out=None, state_grads=False):
+    """BPTT through a ``gru_forward``: dict of dx, dh0, dW_ih, dW_hh, db_ih, db_hh."""
+    dy, (dhT,), grads = _prepare_backward("gru", cache, dy, [("dhT", dhT)], out)
+    trace = _trace(cache, state_grads)
+    dx, dh0 = get_engine(cache.backend).gru_backward(dy, dhT, cache.data, grads, trace)
+    return _result(cache, grads, trace, dx, dh0=dh0)

@@ -1,0 +1,320 @@
+"""Multi-layer, optionally bidirectional SRN, LSTM and GRU layers with PyTorch's API.
+
+Argument names, shapes and the ``state_dict`` layout are PyTorch's
+(``nn.RNN``, ``nn.LSTM``, ``nn.GRU``), so weights move between the two with no
+conversion. Shapes (D = 2 if bidirectional else 1, L = num_layers):
+
+* ``x``: (T, N, input_size), or (N, T, input_size) with ``batch_first``;
+* ``y``: (T, N, D*hidden_size), or (N, T, D*hidden_size) with ``batch_first``;
+* ``state``: (L*D, N, hidden_size) whatever ``batch_first`` is; the LSTM's is
+  a tuple ``(h, c)`` of two such arrays; None means zeros;
+* ``lengths``: optional ints (N,), ``1 <= lengths[n] <= T``: sequence n uses
+  steps [0, lengths[n]), its outputs past the end are exactly 0, its final
+  state is the one at its own last step and its reverse direction starts
+  there (what ``pack_padded_sequence(..., enforce_sorted=False)`` gives).
+
+Parameters live in one flat buffer (``params_flat``) and their gradients in
+another of the same layout (``grads_flat``); ``params`` and ``grads`` are dicts
+of named views into them, so updating ``params[k]`` in place updates the layer.
+``backward`` ADDS into ``grads`` until ``zero_grad()``.
+"""
+
+import numpy as np
+
+from . import _validation as V
+from . import functional as F
+
+_PARAM_KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
+class _RNNBase:
+    _cell = None          # "srn", "lstm" or "gru"
+    _num_states = 1       # arrays in the state: 1 (h) or 2 (h, c)
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 bidirectional=False, dtype=np.float32, seed=None):
+        self.input_size = V.check_positive_int("input_size", input_size)
+        self.hidden_size = V.check_positive_int("hidden_size", hidden_size)
+        self.num_layers = V.check_positive_int("num_layers", num_layers)
+        self.bias = V.check_bool("bias", bias)
+        self.batch_first = V.check_bool("batch_first", batch_first)
+        self.bidirectional = V.check_bool("bidirectional", bidirectional)
+        self.dtype = V.check_dtype(dtype)
+        self.num_directions = 2 if self.bidirectional else 1
+        self._shapes = self._parameter_shapes()
+        total = sum(int(np.prod(s)) for s in self._shapes.values())
+        self.params_flat = np.empty(total, dtype=self.dtype)
+        self.grads_flat = np.zeros(total, dtype=self.dtype)
+        self.params = self._views(self.params_flat)
+        self.grads = self._views(self.grads_flat)
+        self.reset_parameters(seed)
+        self._cache = None
+
+    # --- parameters ---------------------------------------------------------
+
+    def _parameter_shapes(self):
+        """PyTorch's names and shapes, in PyTorch's order."""
+        G, H = F.GATES[self._cell], self.hidden_size
+        shapes = {}
+        for layer in range(self.num_layers):
+            layer_input = self.input_size if layer == 0 else self.num_directions * H
+            for direction in range(self.num_directions):
+                suffix = f"_l{layer}" + ("_reverse" if direction else "")
+                shapes["weight_ih" + suffix] = (G * H, layer_input)
+                shapes["weight_hh" + suffix] = (G * H, H)
+                if self.bias:
+                    shapes["bias_ih" + suffix] = (G * H,)
+                    shapes["bias_hh" + suffix] = (G * H,)
+        return shapes
+
+    def _views(self, flat):
+        views, offset = {}, 0
+        for name, shape in self._shapes.items():
+            size = int(np.prod(shape))
+            views[name] = flat[offset:offset + size].reshape(shape)
+            offset += size
+        return views
+
+    def _names(self, layer, direction):
+        suffix = f"_l{layer}" + ("_reverse" if direction else "")
+        return {kind: kind + suffix for kind in _PARAM_KINDS}
+
+    def reset_parameters(self, seed=None):
+        """PyTorch's default: every parameter uniform in (-1/sqrt(H), 1/sqrt(H))."""
+        k = 1.0 / np.sqrt(self.hidden_size)
+        rng = np.random.default_rng(seed)
+        self.params_flat[...] = rng.uniform(-k, k, size=self.params_flat.size)
+
+    def zero_grad(self):
+        """Set every gradient to 0 (``backward`` accumulates)."""
+        self.grads_flat[...] = 0
+
+    def state_dict(self):
+        """A dict of copies of the parameters, PyTorch's keys in PyTorch's order."""
+        return {name: p.copy() for name, p in self.params.items()}
+
+    def load_state_dict(self, state_dict):
+        """Copy parameters in from any array-likes (torch tensors too), cast to the layer's dtype.
+
+        Everything is checked before anything is written: a missing or
+        unexpected key raises ``KeyError``, a wrong shape ``ValueError``, a
+        non-float array ``TypeError``, and then the layer is unchanged.
+        """
+        if not hasattr(state_dict, "keys"):
+            raise TypeError(f"state_dict: expected a mapping, got {type(state_dict).__name__}")
+        missing = [k for k in self._shapes if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in self._shapes]
+        if missing or unexpected:
+            raise KeyError(f"state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        arrays = {}
+        for name, shape in self._shapes.items():
+            value = state_dict[name]
+            if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor
+                value = value.detach().cpu().numpy()
+            arr = V.as_float_array(f"state_dict[{name!r}]", value, self.dtype)
+            V.check_shape(f"state_dict[{name!r}]", arr, shape)
+            arrays[name] = arr
+        for name, arr in arrays.items():
+            self.params[name][...] = arr
+
+    # --- forward and backward -------------------------------------------------
+
+    def _check_state(self, name, state, N):
+        if state is None:
+            return [None] * (self.num_layers * self.num_directions)
+        arr = V.as_float_array(name, state, self.dtype)
+        V.check_shape(name, arr, (self.num_layers * self.num_directions, N, self.hidden_size),
+                      "(num_layers*num_directions, N, hidden_size)")
+        return list(arr)
+
+    def _split_state(self, name, state, N):
+        """The state argument as a list (one per array) of per-(layer, direction) lists."""
+        if self._num_states == 1:
+            if isinstance(state, (tuple, list)):
+                raise TypeError(f"{name}: expected an array h, got a {type(state).__name__}")
+            return [self._check_state(name, state, N)]
+        if state is None:
+            state = (None, None)
+        if not isinstance(state, (tuple, list)) or len(state) != 2:
+            raise TypeError(f"{name}: expected a tuple (h, c), got {type(state).__name__}")
+        return [self._check_state(f"{name}[{k}]", s, N) for k, s in enumerate(state)]
+
+    def _to_time_major(self, name, a, last):
+        arr = np.asarray(a)
+        if arr.dtype.kind != "f":
+            raise TypeError(f"{name}: expected a real floating-point array, got dtype {arr.dtype}")
+        layout = "(N, T, {})" if self.batch_first else "(T, N, {})"
+        if arr.ndim != 3 or arr.shape[2] != last or min(arr.shape) < 1:
+            raise ValueError(f"{name}: expected shape {layout.format(last)} with T, N >= 1, "
+                             f"got {V.fmt_shape(arr.shape)}")
+        return arr.swapaxes(0, 1) if self.batch_first else arr
+
+    def _from_time_major(self, a):
+        return np.ascontiguousarray(a.swapaxes(0, 1)) if self.batch_first else a
+
+    def _pack_state(self, per_array):
+        stacked = [np.stack(s) for s in per_array]
+        return stacked[0] if self._num_states == 1 else tuple(stacked)
+
+    def forward(self, x, state=None, lengths=None, train=True):
+        """Run the layer over ``x``; returns ``(y, state)`` (shapes in the module doc).
+
+        With ``train=False`` no cache is kept (inference), and a later
+        ``backward`` raises ``RuntimeError``.
+        """
+        x_tm = self._to_time_major("x", x, self.input_size)
+        T, N = x_tm.shape[:2]
+        init = self._split_state("state", state, N)
+        lengths = V.check_lengths(lengths, T, N)
+        train = V.check_bool("train", train)
+        H, D = self.hidden_size, self.num_directions
+        layer_input = x_tm
+        finals = [[None] * (self.num_layers * D) for _ in range(self._num_states)]
+        caches = []
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(D):
+                k = layer * D + direction
+                out = self._cell_forward(layer_input, [s[k] for s in init],
+                                         self._names(layer, direction), lengths,
+                                         bool(direction), train)
+                outputs.append(out[0])
+                for j in range(self._num_states):
+                    finals[j][k] = out[1 + j]
+                caches.append(out[-1])
+            layer_input = outputs[0] if D == 1 else np.concatenate(outputs, axis=2)
+        self._cache = (caches, T, N) if train else None
+        return self._from_time_major(layer_input), self._pack_state(finals)
+
+    __call__ = forward
+
+    def backward(self, dy, dstate=None):
+        """BPTT through the latest ``forward``: returns ``(dx, dstate0)``.
+
+        ``dy`` is shaped like ``y`` (None = zeros) and ``dstate`` like the
+        returned state (None = zeros); ``dx`` is shaped like ``x`` and
+        ``dstate0`` like the initial state. Parameter gradients are added into
+        ``self.grads``.
+        """
+        if self._cache is None:
+            raise RuntimeError("backward: no cache to differentiate; call forward(..., "
+                               "train=True) first")
+        caches, T, N = self._cache
+        H, D = self.hidden_size, self.num_directions
+        if dy is None:
+            dy_tm = np.zeros((T, N, D * H), dtype=self.dtype)
+        else:
+            dy_tm = self._to_time_major("dy", dy, D * H)
+            if dy_tm.shape[:2] != (T, N):
+                expected = (N, T, D * H) if self.batch_first else (T, N, D * H)
+                raise ValueError(f"dy: expected the shape of y {V.fmt_shape(expected)}, "
+                                 f"got {V.fmt_shape(np.shape(dy))}")
+        final_grads = self._split_state("dstate", dstate, N)
+        dstate0 = [[None] * (self.num_layers * D) for _ in range(self._num_states)]
+        upstream = dy_tm
+        for layer in reversed(range(self.num_layers)):
+            dx = None
+            for direction in range(D):
+                k = layer * D + direction
+                names = self._names(layer, direction)
+                out = {"dW_ih": self.grads[names["weight_ih"]],
+                       "dW_hh": self.grads[names["weight_hh"]]}
+                if self.bias:
+                    out["db_ih"] = self.grads[names["bias_ih"]]
+                    out["db_hh"] = self.grads[names["bias_hh"]]
+                res = self._cell_backward(upstream[:, :, direction * H:(direction + 1) * H],
+                                          [s[k] for s in final_grads], caches[k], out)
+                dstate0[0][k] = res["dh0"]
+                if self._num_states == 2:
+                    dstate0[1][k] = res["dc0"]
+                dx = res["dx"] if dx is None else dx + res["dx"]
+            upstream = dx
+        return self._from_time_major(upstream), self._pack_state(dstate0)
+
+    def _weights(self, names):
+        p = self.params
+        if self.bias:
+            return p[names["weight_ih"]], p[names["weight_hh"]], p[names["bias_ih"]], p[names["bias_hh"]]
+        return p[names["weight_ih"]], p[names["weight_hh"]], None, None
+
+    def __repr__(self):
+        extra = "".join(f", {k}={v!r}" for k, v in self._extra_repr().items())
+        return (f"{type(self).__name__}({self.input_size}, {self.hidden_size}, "
+                f"num_layers={self.num_layers}, bias={self.bias}, batch_first={self.batch_first}, "
+                f"bidirectional={self.bidirectional}{extra}, dtype={self.dtype.name})")
+
+    def _extra_repr(self):
+        return {}
+
+
+class SRN(_RNNBase):
+    """Elman simple recurrent network: ``h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``.
+
+    ``nonlinearity`` is "tanh" (default), "relu" or "sigmoid". PyTorch's ``nn.RNN``.
+    """
+
+    _cell = "srn"
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+                 batch_first=False, bidirectional=False, dtype=np.float32, seed=None):
+        if nonlinearity not in F.NONLINEARITIES:
+            raise ValueError(f"nonlinearity: expected one of {F.NONLINEARITIES}, "
+                             f"got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first,
+                         bidirectional, dtype, seed)
+
+    def _cell_forward(self, x, states, names, lengths, reverse, train):
+        return F.srn_forward(x, states[0], *self._weights(names),
+                             nonlinearity=self.nonlinearity, lengths=lengths,
+                             reverse=reverse, train=train)
+
+    def _cell_backward(self, dy, final_grads, cache, out):
+        return F.srn_backward(dy, final_grads[0], cache, out=out)
+
+    def _extra_repr(self):
+        return {"nonlinearity": self.nonlinearity}
+
+
+class LSTM(_RNNBase):
+    """Long short-term memory, gates i, f, g, o: ``c_t = f*c_{t-1} + i*g``, ``h_t = o*tanh(c_t)``.
+
+    The state is a tuple ``(h, c)``. PyTorch's ``nn.LSTM``.
+    """
+
+    _cell = "lstm"
+    _num_states = 2
+
+    def _cell_forward(self, x, states, names, lengths, reverse, train):
+        return F.lstm_forward(x, states[0], states[1], *self._weights(names), lengths=lengths,
+                              reverse=reverse, train=train)
+
+    def _cell_backward(self, dy, final_grads, cache, out):
+        return F.lstm_backward(dy, final_grads[0], final_grads[1], cache, out=out)
+
+
+class GRU(_RNNBase):
+    """Gated recurrent unit, gates r, z, n: ``h_t = (1-z)*n + z*h_{t-1}``.
+
+    ``reset_after=True`` (default, PyTorch/cuDNN): ``n = tanh(W_in x + b_in + r*(W_hn h + b_hn))``;
+    ``reset_after=False`` (Cho 2014, textbooks): ``n = tanh(W_in x + b_in + W_hn (r*h) + b_hn)``.
+    Same parameter names and shapes in both forms. PyTorch's ``nn.GRU`` is ``reset_after=True``.
+    """
+
+    _cell = "gru"
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 bidirectional=False, reset_after=True, dtype=np.float32, seed=None):
+        self.reset_after = V.check_bool("reset_after", reset_after)
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first,
+                         bidirectional, dtype, seed)
+
+    def _cell_forward(self, x, states, names, lengths, reverse, train):
+        return F.gru_forward(x, states[0], *self._weights(names), lengths=lengths,
+                             reverse=reverse, reset_after=self.reset_after, train=train)
+
+    def _cell_backward(self, dy, final_grads, cache, out):
+        return F.gru_backward(dy, final_grads[0], cache, out=out)
+
+    def _extra_repr(self):
+        return {"reset_after": self.reset_after}
