@@ -125,8 +125,8 @@ def accumulate_input_grads(grads, dgates_ih, dgates_hh, x, h_prev, W_ih):
 # --- SRN (Elman) -------------------------------------------------------------
 
 def srn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh", lengths=None,
-                reverse=False, train=True):
-    """h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)."""
+                reverse=False, train=True, residual=False):
+    """h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh);  residual: h_t = h_{t-1} + f(...)."""
     T, N, _ = x.shape
     f = ACTIVATIONS[nonlinearity][0]
     mask = active_rows(lengths, T)
@@ -134,22 +134,29 @@ def srn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh", lengths=None
     hs = np.empty((T + 1,) + h0.shape, dtype=x.dtype)
     hs[T if reverse else 0] = h0
     y = np.empty(pre.shape, dtype=x.dtype)
+    # f(z_t) for the backward; the plain cell's is h_t itself
+    acts = np.empty(pre.shape, dtype=x.dtype) if residual else None
     for t in time_steps(T, reverse):
         read, write = state_slots(t, reverse)
         m = None if mask is None else mask[t]
-        h = f(pre[t] + hs[read] @ W_hh.T)
+        a = f(pre[t] + hs[read] @ W_hh.T)
+        h = hs[read] + a if residual else a
+        if residual:
+            acts[t] = a
         hs[write] = keep_where(m, h, hs[read])
         y[t] = keep_where(m, h, 0)
     cache = None
     if train:
-        cache = dict(x=x, hs=hs, W_ih=W_ih, W_hh=W_hh, lengths=lengths,
-                     reverse=reverse, nonlinearity=nonlinearity)
+        cache = dict(x=x, hs=hs, acts=acts, W_ih=W_ih, W_hh=W_hh, lengths=lengths,
+                     reverse=reverse, nonlinearity=nonlinearity, residual=residual)
     return y, final_state(hs, reverse).copy(), cache
 
 
 def srn_backward(dy, dhT, cache, grads, trace=None):
-    """BPTT for the SRN: dz_t = (dy_t + dh_t) * f'(z_t), dh_{t-1} = dz_t @ W_hh."""
+    """BPTT for the SRN: dz_t = (dy_t + dh_t) * f'(z_t), dh_{t-1} = dz_t @ W_hh
+    (+ (dy_t + dh_t) for the residual cell, through its identity path)."""
     x, hs, W_hh, reverse = cache["x"], cache["hs"], cache["W_hh"], cache["reverse"]
+    residual = cache["residual"]
     T = x.shape[0]
     df = ACTIVATIONS[cache["nonlinearity"]][1]
     mask = active_rows(cache["lengths"], T)
@@ -161,9 +168,11 @@ def srn_backward(dy, dhT, cache, grads, trace=None):
         dh_total = dh + keep_where(m, dy[t], 0)
         if trace is not None:
             trace["dh"][t] = dh_total
-        dz = keep_where(m, dh_total * df(hs[write]), 0)
+        a = cache["acts"][t] if residual else hs[write]
+        dz = keep_where(m, dh_total * df(a), 0)
         dpre[t] = dz
-        dh = keep_where(m, dz @ W_hh, dh_total)
+        dh_prev = dz @ W_hh + dh_total if residual else dz @ W_hh
+        dh = keep_where(m, dh_prev, dh_total)
     dx = accumulate_input_grads(grads, dpre, dpre, x, previous_states(hs, reverse),
                                 cache["W_ih"])
     return dx, dh

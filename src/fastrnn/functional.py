@@ -122,19 +122,22 @@ def _make_cache(cell, backend, dtype, x, H, has_bias, data):
 
 
 def srn_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, nonlinearity="tanh",
-                lengths=None, reverse=False, train=True, backend=None):
+                lengths=None, reverse=False, train=True, residual=False, backend=None):
     """Elman SRN: ``h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``, f in tanh, relu, sigmoid.
+
+    ``residual=True``: the residual recurrence ``h_t = h_{t-1} + f(...)``.
 
     Returns ``(y, hT, cache)``; ``cache`` is None when ``train`` is False.
     """
     if nonlinearity not in NONLINEARITIES:
         raise ValueError(f"nonlinearity: expected one of {NONLINEARITIES}, got {nonlinearity!r}")
     reverse, train = V.check_bool("reverse", reverse), V.check_bool("train", train)
+    residual = V.check_bool("residual", residual)
     dtype, has_bias, x, (h0,), W_ih, W_hh, b_ih, b_hh, lengths = _prepare(
         "srn", x, [("h0", h0)], W_ih, W_hh, b_ih, b_hh, lengths)
     name, engine = _engine_for(backend)
     y, hT, data = engine.srn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity,
-                                     lengths, reverse, train)
+                                     lengths, reverse, train, residual)
     return y, hT, _make_cache("srn", name, dtype, x, h0.shape[1], has_bias, data)
 
 

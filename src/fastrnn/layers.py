@@ -251,29 +251,33 @@ class SRN(_RNNBase):
     """Elman simple recurrent network: ``h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``.
 
     ``nonlinearity`` is "tanh" (default), "relu" or "sigmoid". PyTorch's ``nn.RNN``.
+    ``residual=True`` gives the residual recurrence ``h_t = h_{t-1} + f(...)`` (same
+    parameters; not in PyTorch).
     """
 
     _cell = "srn"
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=False, bidirectional=False, dtype=np.float32, seed=None):
+                 batch_first=False, bidirectional=False, dtype=np.float32, seed=None,
+                 residual=False):
         if nonlinearity not in F.NONLINEARITIES:
             raise ValueError(f"nonlinearity: expected one of {F.NONLINEARITIES}, "
                              f"got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
+        self.residual = V.check_bool("residual", residual)
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first,
                          bidirectional, dtype, seed)
 
     def _cell_forward(self, x, states, names, lengths, reverse, train):
         return F.srn_forward(x, states[0], *self._weights(names),
                              nonlinearity=self.nonlinearity, lengths=lengths,
-                             reverse=reverse, train=train)
+                             reverse=reverse, train=train, residual=self.residual)
 
     def _cell_backward(self, dy, final_grads, cache, out):
         return F.srn_backward(dy, final_grads[0], cache, out=out)
 
     def _extra_repr(self):
-        return {"nonlinearity": self.nonlinearity}
+        return {"nonlinearity": self.nonlinearity, "residual": self.residual}
 
 
 class LSTM(_RNNBase):
