@@ -89,6 +89,24 @@ def zero_padding(x, lengths):
     return np.where(active[:, :, None], x, x.dtype.type(0))
 
 
+INT32_MAX = 2**31 - 1
+
+
+def check_sizes(T, N, I, H, G):
+    """Refuse, before any allocation, sizes whose products overflow BLAS's 32-bit ints.
+
+    The largest operands are the (T*N, G*H) gate buffers, the (T*N, I) input
+    and the (G*H, max(I, H)) weights; every BLAS dimension and leading
+    dimension is a factor of one of these, so checking the products suffices.
+    """
+    for what, size in (("T*N*G*H (the gate buffer)", T * N * G * H),
+                       ("T*N*I (the input)", T * N * I),
+                       ("G*H*max(I, H) (the weights)", G * H * max(I, H))):
+        if size > INT32_MAX:
+            raise ValueError(f"sizes too large: {what} = {size} elements exceeds the 32-bit "
+                             f"BLAS limit {INT32_MAX} (T={T}, N={N}, I={I}, H={H}, G={G})")
+
+
 def check_bool(name, value):
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name}: expected a bool, got {type(value).__name__}")

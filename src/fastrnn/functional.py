@@ -77,11 +77,15 @@ def _prepare(cell, x, states, W_ih, W_hh, b_ih, b_hh, lengths):
         raise ValueError(f"W_hh: expected shape ({G}*H, H) with H >= 1, "
                          f"got {V.fmt_shape(W_hh.shape)}")
     H = W_hh.shape[1]
-    x = V.as_float_array("x", x, dtype)
+    x = np.asarray(x)
+    if x.dtype.kind != "f":
+        raise TypeError(f"x: expected a real floating-point array, got dtype {x.dtype}")
     if x.ndim != 3 or min(x.shape) < 1:
         raise ValueError(f"x: expected a 3-d array of shape (T, N, I) with T, N, I >= 1, "
                          f"got shape {V.fmt_shape(x.shape)}")
     T, N, I = x.shape
+    V.check_sizes(T, N, I, H, G)  # before the copy below can allocate
+    x = V.as_float_array("x", x, dtype)
     W_ih = V.as_float_array("W_ih", W_ih, dtype)
     V.check_shape("W_ih", W_ih, (G * H, I), f"({G}*H, I)")
     if (b_ih is None) != (b_hh is None):

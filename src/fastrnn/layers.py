@@ -164,10 +164,12 @@ class _RNNBase:
         """
         x_tm = self._to_time_major("x", x, self.input_size)
         T, N = x_tm.shape[:2]
+        G, H = F.GATES[self._cell], self.hidden_size
+        V.check_sizes(T, N, max(self.input_size, self.num_directions * H), H, G)
         init = self._split_state("state", state, N)
         lengths = V.check_lengths(lengths, T, N)
         train = V.check_bool("train", train)
-        H, D = self.hidden_size, self.num_directions
+        D = self.num_directions
         layer_input = x_tm
         finals = [[None] * (self.num_layers * D) for _ in range(self._num_states)]
         caches = []
