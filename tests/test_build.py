@@ -2,6 +2,8 @@
 
 import os
 
+import pytest
+
 import fastrnn
 
 
@@ -12,3 +14,12 @@ def test_c_engine_is_built():
 def test_default_backend_is_c_unless_overridden():
     expected = os.environ.get("FASTRNN_BACKEND", "c").strip().lower()
     assert fastrnn._backend._default() == expected
+
+
+def test_the_expected_build_is_the_one_imported():
+    """The sanitizer run (.ci/sanitize) sets FASTRNN_EXPECT_PATH to its instrumented build."""
+    expected = os.environ.get("FASTRNN_EXPECT_PATH")
+    if expected is None:
+        pytest.skip("only meaningful under .ci/sanitize")
+    import fastrnn._ext
+    assert os.path.realpath(fastrnn._ext.__file__).startswith(os.path.realpath(expected))
