@@ -32,7 +32,7 @@ class _RNNBase:
     _num_states = 1       # arrays in the state: 1 (h) or 2 (h, c)
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 bidirectional=False, dtype=np.float32, seed=None):
+                 bidirectional=False, dtype=np.float32, seed=None, init=None):
         self.input_size = V.check_positive_int("input_size", input_size)
         self.hidden_size = V.check_positive_int("hidden_size", hidden_size)
         self.num_layers = V.check_positive_int("num_layers", num_layers)
@@ -48,6 +48,9 @@ class _RNNBase:
         self.params = self._views(self.params_flat)
         self.grads = self._views(self.grads_flat)
         self.reset_parameters(seed)
+        if init is not None:  # named initializers per gate block (fastrnn.init); None = PyTorch's
+            from .init import initialize
+            initialize(self, init, seed=seed)
         self._cache = None
 
     # --- parameters ---------------------------------------------------------
@@ -261,14 +264,14 @@ class SRN(_RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
                  batch_first=False, bidirectional=False, dtype=np.float32, seed=None,
-                 residual=False):
+                 residual=False, init=None):
         if nonlinearity not in F.NONLINEARITIES:
             raise ValueError(f"nonlinearity: expected one of {F.NONLINEARITIES}, "
                              f"got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         self.residual = V.check_bool("residual", residual)
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first,
-                         bidirectional, dtype, seed)
+                         bidirectional, dtype, seed, init)
 
     def _cell_forward(self, x, states, names, lengths, reverse, train):
         return F.srn_forward(x, states[0], *self._weights(names),
@@ -310,10 +313,10 @@ class GRU(_RNNBase):
     _cell = "gru"
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 bidirectional=False, reset_after=True, dtype=np.float32, seed=None):
+                 bidirectional=False, reset_after=True, dtype=np.float32, seed=None, init=None):
         self.reset_after = V.check_bool("reset_after", reset_after)
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first,
-                         bidirectional, dtype, seed)
+                         bidirectional, dtype, seed, init)
 
     def _cell_forward(self, x, states, names, lengths, reverse, train):
         return F.gru_forward(x, states[0], *self._weights(names), lengths=lengths,

@@ -1,0 +1,359 @@
+"""Weight initializers, applied per gate block of the stacked recurrent matrices.
+
+A recurrent layer stacks its G gate blocks (LSTM i, f, g, o; GRU r, z, n; SRN
+one) into ``weight_ih`` (G*H, I) and ``weight_hh`` (G*H, H). Each block is its
+own (H, X) matrix, so every initializer here takes ``gates=G`` and treats the
+G blocks separately: fans are those of one block (fan_in = X, fan_out = H),
+each block of ``orthogonal_`` is orthogonal, each block of ``identity_`` is
+the identity. With ``gates=1`` the functions are PyTorch's ``torch.nn.init``.
+
+Every function works IN PLACE on a float array (a view such as
+``layer.params["weight_hh_l0"]`` included) and returns it; ``rng`` is a
+``numpy.random.Generator``, an int seed, or None (fresh entropy).
+
+Building a layer with named initializers::
+
+    fastrnn.LSTM(32, 64, init="keras")          # xavier W_ih, orthogonal W_hh, forget bias 1
+    fastrnn.SRN(1, 100, nonlinearity="relu", init="irnn")   # Le et al. 2015
+    fastrnn.GRU(8, 16, init={"weight_hh": "orthogonal", "bias": 0.0})
+
+or, on an existing layer, ``fastrnn.init.initialize(layer, scheme, seed)``.
+Schemes (strings):
+
+* a matrix initializer name (``"xavier_uniform"``, ``"xavier_normal"``,
+  ``"kaiming_uniform"``, ``"kaiming_normal"``, ``"orthogonal"``): both weight
+  matrices per gate block, biases 0;
+* ``"keras"``: ``weight_ih`` xavier (Glorot) uniform, ``weight_hh``
+  orthogonal, biases 0 and, for an LSTM, forget-gate bias 1 (Jozefowicz et
+  al. 2015);
+* ``"irnn"`` (alias ``"identity"``): ``weight_hh`` = I per block, ``weight_ih``
+  normal with std 0.001, biases 0 (Le, Jaitly & Hinton 2015; meant for
+  ``SRN(nonlinearity="relu")``);
+* ``"pytorch"``: PyTorch's uniform(-1/sqrt(H), 1/sqrt(H)) everywhere (the default).
+
+A dict gives per-kind control: keys ``"weight_ih"``, ``"weight_hh"``,
+``"bias"`` (both biases), ``"bias_ih"``, ``"bias_hh"`` with an initializer
+name, a number (constant) or a callable ``f(block, rng)`` that fills an (H, X)
+or (H,) block in place; and ``"forget_bias"`` (LSTM only) with a number.
+Kinds left out keep their current values.
+
+The LSTM's forget gate gets the bias ``b_ih + b_hh``; ``forget_bias=v`` sets
+the forget block of ``bias_ih`` to v and that of ``bias_hh`` to 0, so the sum is v.
+"""
+
+import math
+import numbers
+from collections.abc import Mapping
+
+import numpy as np
+
+__all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_",
+           "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
+           "orthogonal_", "identity_", "lstm_forget_bias_", "initialize", "INITIALIZERS",
+           "SCHEMES"]
+
+_GATES = {"srn": 1, "lstm": 4, "gru": 3}
+_FORGET_GATE = 1          # LSTM gate order i, f, g, o
+_SEED_SALT = 0x696E6974   # "init": initialize(layer, seed=s) draws apart from the layer's seed s
+
+
+def _rng(rng):
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, bool)):
+        return np.random.default_rng(rng)
+    raise TypeError(f"rng: expected a numpy.random.Generator, an int seed or None, "
+                    f"got {type(rng).__name__}")
+
+
+def _check_array(w, name="w"):
+    if not isinstance(w, np.ndarray):
+        raise TypeError(f"{name}: expected a NumPy array, got {type(w).__name__}")
+    if w.dtype.kind != "f":
+        raise TypeError(f"{name}: expected a real floating-point array, got dtype {w.dtype}")
+    if not w.flags.writeable:
+        raise ValueError(f"{name}: expected a writeable array (filled in place), got a read-only one")
+    return w
+
+
+def _blocks(w, gates):
+    """The ``gates`` row blocks of w as views (1 block: w itself)."""
+    _check_array(w)
+    if isinstance(gates, bool) or not isinstance(gates, (int, np.integer)) or gates < 1:
+        raise ValueError(f"gates: expected a positive int, got {gates!r}")
+    if w.ndim < 1 or w.shape[0] % gates:
+        raise ValueError(f"w: expected a first dimension divisible by gates={gates}, "
+                         f"got shape {w.shape}")
+    H = w.shape[0] // gates
+    return [w[k * H:(k + 1) * H] for k in range(gates)]
+
+
+def _fans(block):
+    if block.ndim < 2:
+        raise ValueError(f"w: expected an array with 2 or more dimensions for fan-based "
+                         f"initialization, got shape {block.shape}")
+    receptive = int(np.prod(block.shape[2:])) if block.ndim > 2 else 1
+    return block.shape[1] * receptive, block.shape[0] * receptive
+
+
+def calculate_gain(nonlinearity, param=None):
+    """PyTorch's recommended gains: linear/sigmoid 1, tanh 5/3, relu sqrt(2), leaky_relu, selu 3/4."""
+    if nonlinearity in ("linear", "identity", "sigmoid", "conv1d", "conv2d", "conv3d"):
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        slope = 0.01 if param is None else param
+        if isinstance(slope, bool) or not isinstance(slope, numbers.Real):
+            raise ValueError(f"param: expected a negative slope number, got {slope!r}")
+        return math.sqrt(2.0 / (1 + slope ** 2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"nonlinearity: expected one of linear, sigmoid, tanh, relu, leaky_relu, "
+                     f"selu, got {nonlinearity!r}")
+
+
+def uniform_(w, a=0.0, b=1.0, rng=None):
+    """Fill with U(a, b)."""
+    _check_array(w)
+    w[...] = _rng(rng).uniform(a, b, size=w.shape)
+    return w
+
+
+def normal_(w, mean=0.0, std=1.0, rng=None):
+    """Fill with N(mean, std^2)."""
+    _check_array(w)
+    w[...] = _rng(rng).normal(mean, std, size=w.shape)
+    return w
+
+
+def constant_(w, value):
+    _check_array(w)
+    w[...] = value
+    return w
+
+
+def zeros_(w):
+    return constant_(w, 0.0)
+
+
+def ones_(w):
+    return constant_(w, 1.0)
+
+
+def xavier_uniform_(w, gain=1.0, gates=1, rng=None):
+    """Glorot & Bengio 2010: U(-a, a), a = gain*sqrt(6/(fan_in + fan_out)) per gate block."""
+    rng = _rng(rng)
+    for block in _blocks(w, gates):
+        fan_in, fan_out = _fans(block)
+        a = gain * math.sqrt(6.0 / (fan_in + fan_out))
+        block[...] = rng.uniform(-a, a, size=block.shape)
+    return w
+
+
+def xavier_normal_(w, gain=1.0, gates=1, rng=None):
+    """Glorot normal: N(0, std^2), std = gain*sqrt(2/(fan_in + fan_out)) per gate block."""
+    rng = _rng(rng)
+    for block in _blocks(w, gates):
+        fan_in, fan_out = _fans(block)
+        block[...] = rng.normal(0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), size=block.shape)
+    return w
+
+
+def _kaiming_std(block, a, mode, nonlinearity):
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"mode: expected 'fan_in' or 'fan_out', got {mode!r}")
+    fan_in, fan_out = _fans(block)
+    return calculate_gain(nonlinearity, a) / math.sqrt(fan_in if mode == "fan_in" else fan_out)
+
+
+def kaiming_uniform_(w, a=0.0, mode="fan_in", nonlinearity="leaky_relu", gates=1, rng=None):
+    """He et al. 2015: U(-b, b), b = gain*sqrt(3/fan) per gate block (PyTorch's defaults)."""
+    rng = _rng(rng)
+    for block in _blocks(w, gates):
+        bound = math.sqrt(3.0) * _kaiming_std(block, a, mode, nonlinearity)
+        block[...] = rng.uniform(-bound, bound, size=block.shape)
+    return w
+
+
+def kaiming_normal_(w, a=0.0, mode="fan_in", nonlinearity="leaky_relu", gates=1, rng=None):
+    """He normal: N(0, std^2), std = gain/sqrt(fan) per gate block."""
+    rng = _rng(rng)
+    for block in _blocks(w, gates):
+        block[...] = rng.normal(0.0, _kaiming_std(block, a, mode, nonlinearity), size=block.shape)
+    return w
+
+
+def orthogonal_(w, gain=1.0, gates=1, rng=None):
+    """Saxe et al. 2014: each gate block (semi-)orthogonal, times ``gain`` (PyTorch's recipe).
+
+    A block (H, X) has orthonormal rows when H <= X and orthonormal columns
+    otherwise: QR of a Gaussian matrix with the signs of R's diagonal folded
+    into Q, so the result is uniform over the orthogonal group.
+    """
+    rng = _rng(rng)
+    for block in _blocks(w, gates):
+        if block.ndim < 2:
+            raise ValueError(f"w: expected 2 or more dimensions, got shape {block.shape}")
+        rows = block.shape[0]
+        cols = block.size // rows
+        flat = rng.standard_normal((rows, cols))
+        if rows < cols:
+            flat = flat.T
+        q, r = np.linalg.qr(flat)
+        q *= np.sign(np.diag(r))
+        if rows < cols:
+            q = q.T
+        block[...] = (gain * q).reshape(block.shape)
+    return w
+
+
+def identity_(w, gain=1.0, gates=1):
+    """Each gate block = gain * I (rectangular blocks: ones on the main diagonal)."""
+    for block in _blocks(w, gates):
+        if block.ndim != 2:
+            raise ValueError(f"w: expected a 2-d array, got shape {block.shape}")
+        block[...] = 0
+        np.fill_diagonal(block, gain)
+    return w
+
+
+def lstm_forget_bias_(layer, value=1.0):
+    """Set an LSTM layer's forget-gate bias to ``value`` (b_ih block = value, b_hh block = 0)."""
+    if getattr(layer, "_cell", None) != "lstm":
+        raise ValueError(f"forget_bias: expected an LSTM layer, got {type(layer).__name__}")
+    if not getattr(layer, "bias", True):
+        raise ValueError("forget_bias: the layer was built with bias=False")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"forget_bias: expected a number, got {type(value).__name__}")
+    H = layer.hidden_size
+    f = slice(_FORGET_GATE * H, (_FORGET_GATE + 1) * H)
+    for name, p in layer.params.items():
+        if name.startswith("bias_ih"):
+            p[f] = value
+        elif name.startswith("bias_hh"):
+            p[f] = 0
+    return layer
+
+
+# --- by name ---------------------------------------------------------------------
+
+def _irnn_input(block, rng):
+    block[...] = rng.normal(0.0, 0.001, size=block.shape)
+
+
+INITIALIZERS = {
+    "xavier_uniform": lambda b, rng: xavier_uniform_(b, rng=rng),
+    "glorot_uniform": lambda b, rng: xavier_uniform_(b, rng=rng),
+    "xavier_normal": lambda b, rng: xavier_normal_(b, rng=rng),
+    "glorot_normal": lambda b, rng: xavier_normal_(b, rng=rng),
+    "kaiming_uniform": lambda b, rng: kaiming_uniform_(b, rng=rng),
+    "he_uniform": lambda b, rng: kaiming_uniform_(b, rng=rng),
+    "kaiming_normal": lambda b, rng: kaiming_normal_(b, rng=rng),
+    "he_normal": lambda b, rng: kaiming_normal_(b, rng=rng),
+    "orthogonal": lambda b, rng: orthogonal_(b, rng=rng),
+    "identity": lambda b, rng: identity_(b),
+    "zeros": lambda b, rng: zeros_(b),
+    "ones": lambda b, rng: ones_(b),
+    "normal": lambda b, rng: normal_(b, rng=rng),
+}
+"""Initializers by name, each ``f(block, rng)`` filling one gate block in place."""
+
+_MATRIX_SCHEMES = ("xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal",
+                   "orthogonal", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal")
+
+SCHEMES = {
+    "keras": {"weight_ih": "xavier_uniform", "weight_hh": "orthogonal", "bias": 0.0,
+              "forget_bias": 1.0},
+    "irnn": {"weight_ih": _irnn_input, "weight_hh": "identity", "bias": 0.0},
+    "identity": {"weight_ih": _irnn_input, "weight_hh": "identity", "bias": 0.0},
+    "pytorch": {},
+}
+SCHEMES.update({name: {"weight_ih": name, "weight_hh": name, "bias": 0.0}
+                for name in _MATRIX_SCHEMES})
+
+_KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
+def _resolve(scheme, cell):
+    """A scheme as {kind: initializer or None, "forget_bias": value or None}."""
+    if isinstance(scheme, str):
+        if scheme not in SCHEMES:
+            raise ValueError(f"init: expected a scheme in {sorted(SCHEMES)} or a dict, "
+                             f"got {scheme!r}")
+        spec = dict(SCHEMES[scheme])
+        if scheme == "keras" and cell != "lstm":
+            spec.pop("forget_bias")
+    elif isinstance(scheme, Mapping):
+        spec = dict(scheme)
+        allowed = set(_KINDS) | {"bias", "forget_bias"}
+        unknown = sorted(str(k) for k in spec if k not in allowed)
+        if unknown:
+            raise ValueError(f"init: expected keys among {sorted(allowed)}, got {unknown}")
+    else:
+        raise TypeError(f"init: expected a scheme name or a dict, got {type(scheme).__name__}")
+    if "bias" in spec:
+        b = spec.pop("bias")
+        spec.setdefault("bias_ih", b)
+        spec.setdefault("bias_hh", b)
+    out = {}
+    for kind in _KINDS:
+        f = spec.get(kind)
+        if f is None:
+            continue
+        if isinstance(f, str):
+            if f not in INITIALIZERS:
+                raise ValueError(f"init[{kind!r}]: expected an initializer in "
+                                 f"{sorted(INITIALIZERS)}, a number or a callable, got {f!r}")
+            f = INITIALIZERS[f]
+        elif isinstance(f, numbers.Real) and not isinstance(f, bool):
+            f = (lambda v: lambda b, rng: constant_(b, v))(float(f))
+        elif not callable(f):
+            raise TypeError(f"init[{kind!r}]: expected an initializer name, a number or a "
+                            f"callable, got {type(f).__name__}")
+        out[kind] = f
+    fb = spec.get("forget_bias")
+    if fb is not None:
+        if cell != "lstm":
+            raise ValueError(f"init['forget_bias']: applies to LSTM layers only, got a "
+                             f"{cell.upper()} layer")
+        if isinstance(fb, bool) or not isinstance(fb, numbers.Real):
+            raise TypeError(f"init['forget_bias']: expected a number, got {type(fb).__name__}")
+    out["forget_bias"] = fb
+    return out
+
+
+def initialize(layer, scheme, seed=None):
+    """Re-initialize a recurrent layer (SRN, LSTM, GRU) by scheme name or dict (module doc).
+
+    Every gate block of every layer and direction is initialized separately.
+    ``seed``: an int, a ``numpy.random.Generator`` or None. Returns the layer.
+    The scheme is checked completely before any parameter changes.
+    """
+    cell = getattr(layer, "_cell", None)
+    if cell not in _GATES or not isinstance(getattr(layer, "params", None), Mapping):
+        raise TypeError(f"layer: expected an SRN, LSTM or GRU layer, got {type(layer).__name__}")
+    spec = _resolve(scheme, cell)
+    if spec["forget_bias"] is not None and not getattr(layer, "bias", True):
+        raise ValueError("init['forget_bias']: the layer was built with bias=False")
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        # a stream of its own, not reset_parameters(seed)'s
+        seed = np.random.default_rng([int(seed), _SEED_SALT])
+    rng = _rng(seed)
+    G = _GATES[cell]
+    new = {}
+    for name, p in layer.params.items():
+        kind = next((k for k in _KINDS if name.startswith(k)), None)
+        f = spec.get(kind)
+        if f is None:
+            continue
+        new[name] = p.copy()          # filled first, written only if every block succeeded
+        for block in _blocks(new[name], G):
+            f(block, rng)
+    for name, value in new.items():
+        layer.params[name][...] = value
+    if spec["forget_bias"] is not None:
+        lstm_forget_bias_(layer, spec["forget_bias"])
+    return layer
