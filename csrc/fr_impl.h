@@ -1,0 +1,959 @@
+/* The kernels, written once for one element type and one instruction set.
+ *
+ * Included by fr_kernels.h twice per isa_*.c file, with
+ *   REAL      float or double,
+ *   SUF       f32 or f64 (the name suffix),
+ *   FR_VI     the matching integer vector type (fr_vi32 or fr_vi64),
+ *   FR_GEMM   the matching fastrnn_ctx member (sgemm or dgemm),
+ *   FR_ISA    the instruction-set suffix (generic, avx2, avx512).
+ *
+ * Dimensions: T time, N batch, I input, H hidden, G gates, GH = G*H.
+ * Every function that works on a step takes row pointers named after what
+ * they were advanced by (x_t, h_prev, gates_t, ...).
+ *
+ * Work per sequence (what makes the engine fast):
+ *   forward:  one BLAS GEMM projects the inputs of all T*N rows (in chunks of
+ *             FASTRNN_CHUNK_STEPS steps when no cache is kept); each step then
+ *             does one register-blocked product h_prev . W_hh^T against a
+ *             copy of W_hh packed once per call (rgemm below: at small N it
+ *             beats a BLAS call, which repacks W_hh on every call), and one
+ *             fused pass over the rows: biases, nonlinearities, state update,
+ *             cache and output writes.
+ *   backward: per step one fused pass for the gate gradients and one rgemm for
+ *             dh_{t-1} (two for the reset-before GRU); after the loop dW_ih,
+ *             dW_hh and dx are whole-sequence BLAS GEMMs and the bias
+ *             gradients a column sum.
+ * No allocation, no I/O; the only calls out are to the BLAS in ctx.
+ */
+
+#define FR_CAT_(a, b) a##b
+#define FR_CAT(a, b) FR_CAT_(a, b)
+/* file-local names, one per element type */
+#define FR_S(name) FR_CAT(name##_, SUF)
+/* exported names, one per element type and instruction set */
+#define FR_X(name) FR_CAT(FR_CAT(fr_##name##_, SUF), FR_CAT(_, FR_ISA))
+
+#define VR FR_CAT(fr_v, SUF)
+#define VI FR_VI
+#define VL FR_CAT(FR_VL_, SUF)
+#define vld FR_CAT(fr_ld_, SUF)
+#define vst FR_CAT(fr_st_, SUF)
+#define vldn FR_CAT(fr_ldn_, SUF)
+#define vstn FR_CAT(fr_stn_, SUF)
+#define vset1 FR_CAT(fr_set1_, SUF)
+#define vsel FR_CAT(fr_sel_, SUF)
+#define VEXP FR_CAT(fr_exp_, SUF)
+#define VTANH FR_CAT(fr_tanh_, SUF)
+#define VSIG FR_CAT(fr_sigmoid_, SUF)
+#define VRELU FR_CAT(fr_relu_, SUF)
+#define VRELU_GRAD FR_CAT(fr_relu_grad_, SUF)
+#define VFMA FR_CAT(FR_FMA_, SUF)
+
+/* A chunk of a row: cnt = min(VL, H - j) elements at offset j. */
+#define LD(p) (cnt == VL ? vld(p) : vldn((p), cnt))
+#define ST(p, v) do { if (cnt == VL) vst((p), (v)); else vstn((p), (v), cnt); } while (0)
+#define FOR_CHUNKS(j, H_) for (int j = 0, cnt = ((H_) < VL ? (H_) : VL); j < (H_); \
+                               j += VL, cnt = ((H_) - j < VL ? (H_) - j : VL))
+
+#define ACTIVE(lengths, t, n) ((lengths) == NULL || (int64_t)(t) < (lengths)[n])
+
+/* =========================================================================
+ * rgemm: the per-step product C [M, Nc] (+)= A [M, K] . B, B packed.
+ *
+ * B is packed once per sequence into panels of NR = FR_NRV * VL columns:
+ * P[p][k][jj] = B[k][p*NR + jj] (zero past Nc), contiguous, so the kernel
+ * streams it. The microkernel keeps an MR x NR block of C in registers and
+ * adds a rank-1 update per k (acc += A[m][k] * P[k][:], FMA where available).
+ * Loop order: panels outer, row blocks inner, so a panel is read from memory
+ * once per step and reused from cache by every row block.
+ * ========================================================================= */
+
+#define NR (FR_NRV * VL)
+#define MR FR_MR
+
+/* elements of a panel buffer for B [K, Nc]: enough for any NR <= 64 */
+#define FR_PACK_ELEMS(K, Nc) ((size_t)((Nc) + 64) * (size_t)(K))
+
+/* P <- panels of B^T, where Bt [Nc, K] (row stride ldb) is stored transposed:
+ * the forward's W_hh [GH, H], for h_prev . W_hh^T. */
+static void FR_S(pack_bt)(REAL *P, const REAL *Bt, int ldb, int Nc, int K)
+{
+    for (int p = 0; p * NR < Nc; p++) {
+        REAL *Pp = P + (size_t)p * K * NR;
+        for (int jj = 0; jj < NR; jj++) {
+            int j = p * NR + jj;
+            if (j < Nc) {
+                const REAL *row = Bt + (size_t)j * ldb;
+                for (int k = 0; k < K; k++) Pp[(size_t)k * NR + jj] = row[k];
+            } else {
+                for (int k = 0; k < K; k++) Pp[(size_t)k * NR + jj] = 0;
+            }
+        }
+    }
+}
+
+/* P <- panels of B [K, Nc] (row stride ldb): the backward's W_hh, for dz . W_hh. */
+static void FR_S(pack_b)(REAL *P, const REAL *B, int ldb, int K, int Nc)
+{
+    for (int p = 0; p * NR < Nc; p++) {
+        REAL *Pp = P + (size_t)p * K * NR;
+        int nc = Nc - p * NR < NR ? Nc - p * NR : NR;
+        for (int k = 0; k < K; k++) {
+            const REAL *row = B + (size_t)k * ldb + (size_t)p * NR;
+            REAL *dst = Pp + (size_t)k * NR;
+            for (int jj = 0; jj < nc; jj++) dst[jj] = row[jj];
+            for (int jj = nc; jj < NR; jj++) dst[jj] = 0;
+        }
+    }
+}
+
+/* One MR x NR block (mr <= MR rows, nc <= NR columns):
+ *   acc = A[0:mr, :] . P                      (k = 0..K-1 in order)
+ *   C = acc | acc + bias | C + acc | (C + bias) + acc   (by beta and bias)
+ * The last form is the reference's (x W_ih^T + b) + h W_hh^T, rounding included. */
+FR_INLINE void FR_S(rgemm_block)(const int mr, int K, const REAL *A, int lda, const REAL *P,
+                                 REAL *C, int ldc, int nc, int beta, const REAL *bias)
+{
+    VR acc[MR][FR_NRV];
+    for (int m = 0; m < mr; m++)
+        for (int v = 0; v < FR_NRV; v++) acc[m][v] = (VR){0};
+    for (int k = 0; k < K; k++) {
+        VR b[FR_NRV];
+        for (int v = 0; v < FR_NRV; v++) b[v] = vld(P + (size_t)k * NR + v * VL);
+        for (int m = 0; m < mr; m++) {
+            VR a = vset1(A[(size_t)m * lda + k]);
+            for (int v = 0; v < FR_NRV; v++) acc[m][v] = VFMA(a, b[v], acc[m][v]);
+        }
+    }
+    if (nc == NR) {
+        for (int m = 0; m < mr; m++)
+            for (int v = 0; v < FR_NRV; v++) {
+                REAL *c = C + (size_t)m * ldc + v * VL;
+                VR r = acc[m][v];
+                if (beta && bias) r = (vld(c) + vld(bias + v * VL)) + r;
+                else if (beta) r = vld(c) + r;
+                else if (bias) r = r + vld(bias + v * VL);
+                vst(c, r);
+            }
+    } else {
+        for (int m = 0; m < mr; m++) {
+            REAL tmp[NR];
+            for (int v = 0; v < FR_NRV; v++) vst(tmp + v * VL, acc[m][v]);
+            REAL *c = C + (size_t)m * ldc;
+            for (int j = 0; j < nc; j++) {
+                REAL r = tmp[j];
+                if (beta && bias) r = (c[j] + bias[j]) + r;
+                else if (beta) r = c[j] + r;
+                else if (bias) r = r + bias[j];
+                c[j] = r;
+            }
+        }
+    }
+}
+
+#define FR_RGEMM_CASE(R)                                                                 \
+    case R:                                                                              \
+        FR_S(rgemm_block)(R, K, A + (size_t)m0 * lda, lda, Pp, Cp + (size_t)m0 * ldc, ldc, \
+                          nc, beta, bp);                                                 \
+        break;
+
+/* C [M, Nc] (row stride ldc) (+)= A [M, K] (row stride lda) . B, B packed in P;
+ * bias [Nc] or NULL, see rgemm_block. */
+static void FR_S(rgemm)(REAL *C, int ldc, const REAL *A, int lda, const REAL *P,
+                        const REAL *bias, int beta, int M, int Nc, int K)
+{
+    for (int p = 0; p * NR < Nc; p++) {
+        int nc = Nc - p * NR < NR ? Nc - p * NR : NR;
+        const REAL *Pp = P + (size_t)p * K * NR;
+        REAL *Cp = C + (size_t)p * NR;
+        const REAL *bp = bias ? bias + (size_t)p * NR : NULL;
+        for (int m0 = 0; m0 < M; m0 += MR) {
+            int mr = M - m0 < MR ? M - m0 : MR;
+            switch (mr) {
+                FR_RGEMM_CASE(1)
+#if FR_MR >= 2
+                FR_RGEMM_CASE(2)
+#endif
+#if FR_MR >= 3
+                FR_RGEMM_CASE(3)
+#endif
+#if FR_MR >= 4
+                FR_RGEMM_CASE(4)
+#endif
+#if FR_MR >= 5
+                FR_RGEMM_CASE(5)
+#endif
+#if FR_MR >= 6
+                FR_RGEMM_CASE(6)
+#endif
+#if FR_MR >= 7
+                FR_RGEMM_CASE(7)
+#endif
+#if FR_MR >= 8
+                FR_RGEMM_CASE(8)
+#endif
+                default: break;
+            }
+        }
+    }
+}
+
+/* =========================================================================
+ * Small helpers: BLAS in row-major terms, a 64-byte-aligned workspace carver,
+ * column sums.
+ * ========================================================================= */
+
+/* Row-major C [M, Nn] = alpha op(A) op(B) + beta C with the column-major BLAS:
+ * C^T = op(B)^T op(A)^T, i.e. the operands swapped, no copies. ta: A is
+ * stored [K, M] (row stride lda); tb: B is stored [Nn, K]. */
+static void FR_S(gemm_rm)(const fastrnn_ctx *ctx, int ta, int tb, int M, int Nn, int K,
+                          REAL alpha, const REAL *A, int lda, const REAL *B, int ldb,
+                          REAL beta, REAL *C, int ldc)
+{
+    char opb = tb ? 'T' : 'N', opa = ta ? 'T' : 'N';
+    ctx->FR_GEMM(&opb, &opa, &Nn, &M, &K, &alpha, (REAL *)B, &ldb, (REAL *)A, &lda,
+                 &beta, C, &ldc);
+}
+
+/* Take `count` elements from the workspace cursor, keeping 64-byte alignment. */
+static REAL *FR_S(carve)(REAL **cursor, size_t count)
+{
+    REAL *p = *cursor;
+    size_t step = (count + 15) & ~(size_t)15;  /* 16 elements >= 64 bytes */
+    *cursor = p + step;
+    return p;
+}
+
+static REAL *FR_S(align64)(REAL *ws)
+{
+    uintptr_t a = (uintptr_t)ws;
+    uintptr_t aligned = (a + 63) & ~(uintptr_t)63;
+    return (REAL *)aligned;  /* at most 63 bytes in: the ws sizes include 16 spare elements */
+}
+
+/* db [cols] += sum over rows of A [rows, cols] (row stride lda), rows added in
+ * order as NumPy's A.sum(axis=0) does; tmp [cols] scratch. */
+static void FR_S(colsum_add)(REAL *db, REAL *tmp, const REAL *A, size_t rows, int cols,
+                             int lda)
+{
+    memcpy(tmp, A, (size_t)cols * sizeof(REAL));
+    for (size_t r = 1; r < rows; r++) {
+        const REAL *a = A + r * (size_t)lda;
+        FOR_CHUNKS(j, cols) { ST(tmp + j, LD(tmp + j) + LD(a + j)); }
+    }
+    FOR_CHUNKS(j, cols) { ST(db + j, LD(db + j) + LD(tmp + j)); }
+}
+
+/* the input projection of steps [t0, t0 + nt): out = x_t . W_ih^T  (no bias) */
+static void FR_S(project)(const fastrnn_ctx *ctx, REAL *out, const REAL *x, const REAL *W_ih,
+                          int t0, int nt, int N, int I, int GH)
+{
+    FR_S(gemm_rm)(ctx, 0, 1, nt * N, GH, I, (REAL)1, x + (size_t)t0 * N * I, I, W_ih, I,
+                  (REAL)0, out, GH);
+}
+
+/* for each step of the forward: (time index, slot read, slot written) */
+#define STEP_INDICES(s, t, rd, wr)                  \
+    int t = reverse ? T - 1 - (s) : (s);            \
+    int rd = reverse ? t + 1 : t;                   \
+    int wr = reverse ? t : t + 1;                   \
+    (void)rd; (void)wr;
+
+/* the chunk of inference steps [s0, s0 + ns) covers times [tlo, tlo + ns) */
+#define CHUNK_TLO(s0, ns) (reverse ? T - (s0) - (ns) : (s0))
+
+static int FR_S(check_sizes)(int T, int N, int I, int H)
+{
+    return (T < 1 || N < 1 || I < 1 || H < 1) ? FASTRNN_EINVAL : FASTRNN_OK;
+}
+
+/* =========================================================================
+ * SRN
+ * ========================================================================= */
+
+/* f(z) for the SRN's nonlinearity */
+FR_INLINE VR FR_S(srn_f)(VR z, int nl)
+{
+    return nl == FASTRNN_TANH ? VTANH(z) : nl == FASTRNN_RELU ? VRELU(z) : VSIG(z);
+}
+
+/* f'(z) from a = f(z): 1 - a^2, (a > 0), a (1 - a) */
+FR_INLINE VR FR_S(srn_df)(VR a, int nl)
+{
+    return nl == FASTRNN_TANH ? (REAL)1 - a * a
+         : nl == FASTRNN_RELU ? VRELU_GRAD(a) : a * ((REAL)1 - a);
+}
+
+/* One forward step's fused pass over the rows.
+ *   pre_t [N,H]  in: z_t = (x_t W_ih^T + b) + h_prev W_hh^T; out: y_t (same buffer)
+ *   h_prev [N,H] in; h_out [N,H] out (may equal h_prev: each element is read
+ *   before it is written); acts_t [N,H] out or NULL (the residual cell's f(z)).
+ *   a = f(z); h = a, or h_prev + a (residual); active rows: h_out = y = h;
+ *   inactive rows: h_out = h_prev, y = 0. */
+static void FR_S(srn_fwd_pass)(REAL *pre_t, REAL *h_out, REAL *acts_t, const REAL *h_prev,
+                               const int64_t *lengths, int t, int nl, int residual,
+                               int N, int H)
+{
+    for (int n = 0; n < N; n++) {
+        int act = ACTIVE(lengths, t, n);
+        REAL *z = pre_t + (size_t)n * H, *ho = h_out + (size_t)n * H;
+        const REAL *hp = h_prev + (size_t)n * H;
+        REAL *ac = acts_t ? acts_t + (size_t)n * H : NULL;
+        FOR_CHUNKS(j, H) {
+            VR a = FR_S(srn_f)(LD(z + j), nl);
+            VR hpv = LD(hp + j);
+            VR h = residual ? hpv + a : a;
+            if (ac) ST(ac + j, a);
+            if (act) { ST(ho + j, h); ST(z + j, h); }
+            else { ST(ho + j, hpv); ST(z + j, (VR){0}); }
+        }
+    }
+}
+
+int FR_X(srn_fwd_seq)(REAL *y, REAL *hT, REAL *hs, REAL *acts, REAL *ws,
+                      const REAL *x, const REAL *h0, const REAL *W_ih, const REAL *W_hh,
+                      const REAL *b_ih, const REAL *b_hh, const int64_t *lengths,
+                      int nl, int residual, int reverse, int T, int N, int I, int H,
+                      const fastrnn_ctx *ctx)
+{
+    /* x [T,N,I], h0 [N,H], W_ih [H,I], W_hh [H,H], b_ih, b_hh [H]
+     * y [T,N,H] (also the pre-activation buffer), hT [N,H];
+     * hs [T+1,N,H] or NULL, acts [T,N,H] or NULL (residual training only)
+     * ws: P [pack(H,H)], bias [H] */
+    if (FR_S(check_sizes)(T, N, I, H) || nl < 0 || nl > 2) return FASTRNN_EINVAL;
+    const size_t NH = (size_t)N * H;
+    REAL *cur = FR_S(align64)(ws);
+    REAL *P = FR_S(carve)(&cur, FR_PACK_ELEMS(H, H));
+    REAL *bias = FR_S(carve)(&cur, (size_t)H);
+    FR_S(pack_bt)(P, W_hh, H, H, H);
+    for (int j = 0; j < H; j++) bias[j] = b_ih[j] + b_hh[j];
+    /* y = x W_ih^T for all T*N rows; the bias and h_prev W_hh^T join per step */
+    FR_S(project)(ctx, y, x, W_ih, 0, T, N, I, H);
+    REAL *state = hs ? hs + (reverse ? (size_t)T * NH : 0) : hT;
+    memcpy(state, h0, NH * sizeof(REAL));
+    for (int s = 0; s < T; s++) {
+        STEP_INDICES(s, t, rd, wr)
+        REAL *y_t = y + (size_t)t * NH;
+        const REAL *h_prev = hs ? hs + (size_t)rd * NH : hT;
+        REAL *h_out = hs ? hs + (size_t)wr * NH : hT;
+        /* y_t = (y_t + b) + h_prev W_hh^T */
+        FR_S(rgemm)(y_t, H, h_prev, H, P, bias, 1, N, H, H);
+        FR_S(srn_fwd_pass)(y_t, h_out, acts ? acts + (size_t)t * NH : NULL, h_prev,
+                           lengths, t, nl, residual, N, H);
+    }
+    if (hs) memcpy(hT, hs + (reverse ? 0 : (size_t)T * NH), NH * sizeof(REAL));
+    return FASTRNN_OK;
+}
+
+/* One backward step's pass (BPTT of the SRN, forward: a = f(z), h = a [+ h_prev]):
+ *   dh [N,H] in: dL/dh_t from later steps; out: dh_total = dh + dy_t (active rows)
+ *   dz_t [N,H] out: dh_total f'(z) on active rows, 0 on the others
+ *   dh_next [N,H] out: dh_total (residual: the identity path, before += dz W_hh)
+ *   trace_t [N,H] out or NULL: dh_total */
+static void FR_S(srn_bwd_pass)(REAL *dh, REAL *dz_t, REAL *dh_next, REAL *trace_t,
+                               const REAL *dy_t, const REAL *a_t, const int64_t *lengths,
+                               int t, int nl, int residual, int N, int H)
+{
+    for (int n = 0; n < N; n++) {
+        int act = ACTIVE(lengths, t, n);
+        size_t o = (size_t)n * H;
+        FOR_CHUNKS(j, H) {
+            VR dht = LD(dh + o + j) + (act ? LD(dy_t + o + j) : (VR){0});
+            ST(dh + o + j, dht);
+            if (trace_t) ST(trace_t + o + j, dht);
+            VR dz = act ? dht * FR_S(srn_df)(LD(a_t + o + j), nl) : (VR){0};
+            ST(dz_t + o + j, dz);
+            if (residual) ST(dh_next + o + j, dht);
+        }
+    }
+}
+
+/* inactive rows pass dh_total through unchanged: dh_next[n] = dh[n] */
+static void FR_S(pass_inactive)(REAL *dh_next, const REAL *dh, const int64_t *lengths, int t,
+                                int N, int H)
+{
+    if (!lengths) return;
+    for (int n = 0; n < N; n++)
+        if (!ACTIVE(lengths, t, n))
+            memcpy(dh_next + (size_t)n * H, dh + (size_t)n * H, (size_t)H * sizeof(REAL));
+}
+
+int FR_X(srn_bwd_seq)(REAL *dx, REAL *dW_ih, REAL *dW_hh, REAL *db_ih, REAL *db_hh,
+                      REAL *dh0, REAL *trace_dh, REAL *ws,
+                      const REAL *dy, const REAL *dhT, const REAL *x,
+                      const REAL *W_ih, const REAL *W_hh, const REAL *hs, const REAL *acts,
+                      const int64_t *lengths, int nl, int residual, int reverse,
+                      int T, int N, int I, int H, const fastrnn_ctx *ctx)
+{
+    /* ws: dpre [T,N,H], P [pack(H,H)], dh, dhn [N,H], tmp [H] */
+    if (FR_S(check_sizes)(T, N, I, H) || nl < 0 || nl > 2) return FASTRNN_EINVAL;
+    if (residual && !acts) return FASTRNN_EINVAL;
+    const size_t NH = (size_t)N * H;
+    REAL *cur = FR_S(align64)(ws);
+    REAL *dpre = FR_S(carve)(&cur, (size_t)T * NH);
+    REAL *P = FR_S(carve)(&cur, FR_PACK_ELEMS(H, H));
+    REAL *dh = FR_S(carve)(&cur, NH);
+    REAL *dhn = FR_S(carve)(&cur, NH);
+    REAL *tmp = FR_S(carve)(&cur, (size_t)H);
+    FR_S(pack_b)(P, W_hh, H, H, H);
+    memcpy(dh, dhT, NH * sizeof(REAL));
+    for (int s = T - 1; s >= 0; s--) {
+        STEP_INDICES(s, t, rd, wr)
+        size_t ot = (size_t)t * NH;
+        const REAL *a_t = residual ? acts + ot : hs + (size_t)wr * NH;
+        FR_S(srn_bwd_pass)(dh, dpre + ot, dhn, trace_dh ? trace_dh + ot : NULL, dy + ot, a_t,
+                           lengths, t, nl, residual, N, H);
+        /* dh_{t-1} = dz_t W_hh  (+ dh_total for the residual cell) */
+        FR_S(rgemm)(dhn, H, dpre + ot, H, P, NULL, residual, N, H, H);
+        FR_S(pass_inactive)(dhn, dh, lengths, t, N, H);
+        REAL *sw = dh; dh = dhn; dhn = sw;
+    }
+    memcpy(dh0, dh, NH * sizeof(REAL));
+    const size_t TN = (size_t)T * N;
+    const REAL *h_prevs = hs + (reverse ? NH : 0);  /* [T,N,H]: the state each step read */
+    /* dW_ih += dpre^T x;  dW_hh += dpre^T h_prevs;  db += sum(dpre);  dx = dpre W_ih */
+    FR_S(gemm_rm)(ctx, 1, 0, H, I, (int)TN, (REAL)1, dpre, H, x, I, (REAL)1, dW_ih, I);
+    FR_S(gemm_rm)(ctx, 1, 0, H, H, (int)TN, (REAL)1, dpre, H, h_prevs, H, (REAL)1, dW_hh, H);
+    FR_S(colsum_add)(db_ih, tmp, dpre, TN, H, H);
+    FR_S(colsum_add)(db_hh, tmp, dpre, TN, H, H);
+    FR_S(gemm_rm)(ctx, 0, 0, (int)TN, I, H, (REAL)1, dpre, H, W_ih, I, (REAL)0, dx, I);
+    return FASTRNN_OK;
+}
+
+/* =========================================================================
+ * LSTM
+ * ========================================================================= */
+
+/* One forward step's fused pass.
+ *   gates_t [N,4H] in: z = (x W_ih^T + b) + h_prev W_hh^T; out (keep_gates):
+ *     i, f, g, o after their nonlinearities
+ *   c_prev, h_prev [N,H] in; c_out, h_out [N,H] out (may alias c_prev, h_prev)
+ *   y_t [N,H] out
+ *   c = f c_prev + i g, h = o tanh(c); inactive rows keep c, h and output 0. */
+static void FR_S(lstm_fwd_pass)(REAL *gates_t, REAL *c_out, REAL *h_out, REAL *y_t,
+                                const REAL *c_prev, const REAL *h_prev, int keep_gates,
+                                const int64_t *lengths, int t, int N, int H)
+{
+    for (int n = 0; n < N; n++) {
+        int act = ACTIVE(lengths, t, n);
+        REAL *z = gates_t + (size_t)n * 4 * H;
+        size_t o = (size_t)n * H;
+        FOR_CHUNKS(j, H) {
+            VR i = VSIG(LD(z + j));
+            VR f = VSIG(LD(z + H + j));
+            VR g = VTANH(LD(z + 2 * H + j));
+            VR og = VSIG(LD(z + 3 * H + j));
+            VR cp = LD(c_prev + o + j);
+            VR c = f * cp + i * g;
+            VR h = og * VTANH(c);
+            if (keep_gates) {
+                ST(z + j, i); ST(z + H + j, f); ST(z + 2 * H + j, g); ST(z + 3 * H + j, og);
+            }
+            if (act) { ST(c_out + o + j, c); ST(h_out + o + j, h); ST(y_t + o + j, h); }
+            else {
+                ST(c_out + o + j, cp); ST(h_out + o + j, LD(h_prev + o + j));
+                ST(y_t + o + j, (VR){0});
+            }
+        }
+    }
+}
+
+int FR_X(lstm_fwd_seq)(REAL *y, REAL *hT, REAL *cT, REAL *hs, REAL *cs, REAL *gates, REAL *ws,
+                       const REAL *x, const REAL *h0, const REAL *c0,
+                       const REAL *W_ih, const REAL *W_hh, const REAL *b_ih, const REAL *b_hh,
+                       const int64_t *lengths, int reverse, int T, int N, int I, int H,
+                       const fastrnn_ctx *ctx)
+{
+    /* ws: P [pack(4H,H)], bias [4H]; inference: chunk [CHUNK,N,4H] */
+    if (FR_S(check_sizes)(T, N, I, H)) return FASTRNN_EINVAL;
+    int train = hs != NULL;
+    if (train && (!cs || !gates)) return FASTRNN_EINVAL;
+    const int GH = 4 * H;
+    const size_t NH = (size_t)N * H, NG = (size_t)N * GH;
+    REAL *cur = FR_S(align64)(ws);
+    REAL *P = FR_S(carve)(&cur, FR_PACK_ELEMS(H, GH));
+    REAL *bias = FR_S(carve)(&cur, (size_t)GH);
+    FR_S(pack_bt)(P, W_hh, H, GH, H);
+    for (int j = 0; j < GH; j++) bias[j] = b_ih[j] + b_hh[j];
+    if (train) {
+        size_t s0 = reverse ? (size_t)T * NH : 0;
+        memcpy(hs + s0, h0, NH * sizeof(REAL));
+        memcpy(cs + s0, c0, NH * sizeof(REAL));
+        FR_S(project)(ctx, gates, x, W_ih, 0, T, N, I, GH);
+        for (int s = 0; s < T; s++) {
+            STEP_INDICES(s, t, rd, wr)
+            REAL *g_t = gates + (size_t)t * NG;
+            const REAL *h_prev = hs + (size_t)rd * NH;
+            /* gates_t = (gates_t + b) + h_prev W_hh^T */
+            FR_S(rgemm)(g_t, GH, h_prev, H, P, bias, 1, N, GH, H);
+            FR_S(lstm_fwd_pass)(g_t, cs + (size_t)wr * NH, hs + (size_t)wr * NH,
+                                y + (size_t)t * NH, cs + (size_t)rd * NH, h_prev, 1,
+                                lengths, t, N, H);
+        }
+        size_t sT = reverse ? 0 : (size_t)T * NH;
+        memcpy(hT, hs + sT, NH * sizeof(REAL));
+        memcpy(cT, cs + sT, NH * sizeof(REAL));
+    } else {
+        int CH = T < FASTRNN_CHUNK_STEPS ? T : FASTRNN_CHUNK_STEPS;
+        REAL *chunk = FR_S(carve)(&cur, (size_t)CH * NG);
+        memcpy(hT, h0, NH * sizeof(REAL));
+        memcpy(cT, c0, NH * sizeof(REAL));
+        for (int s0 = 0; s0 < T; s0 += CH) {
+            int ns = T - s0 < CH ? T - s0 : CH;
+            int tlo = CHUNK_TLO(s0, ns);
+            FR_S(project)(ctx, chunk, x, W_ih, tlo, ns, N, I, GH);
+            for (int s = s0; s < s0 + ns; s++) {
+                STEP_INDICES(s, t, rd, wr)
+                REAL *g_t = chunk + (size_t)(t - tlo) * NG;
+                FR_S(rgemm)(g_t, GH, hT, H, P, bias, 1, N, GH, H);
+                FR_S(lstm_fwd_pass)(g_t, cT, hT, y + (size_t)t * NH, cT, hT, 0, lengths, t,
+                                    N, H);
+            }
+        }
+    }
+    return FASTRNN_OK;
+}
+
+/* One backward step's pass (BPTT through c = f c_prev + i g, h = o tanh(c)):
+ *   dh, dc [N,H] in: gradients from later steps; out: dh <- dh_total,
+ *     dc <- dc_total f (active rows; inactive rows keep dc)
+ *   dz_t [N,4H] out: gradients of the four pre-activations, 0 on inactive rows
+ *   trace_dh_t, trace_dc_t [N,H] out or NULL: dh_total, dc_total
+ *   gates_t [N,4H], c_t (the state written), c_prev [N,H] from the forward */
+static void FR_S(lstm_bwd_pass)(REAL *dh, REAL *dc, REAL *dz_t, REAL *trace_dh_t,
+                                REAL *trace_dc_t, const REAL *dy_t, const REAL *gates_t,
+                                const REAL *c_t, const REAL *c_prev,
+                                const int64_t *lengths, int t, int N, int H)
+{
+    for (int n = 0; n < N; n++) {
+        int act = ACTIVE(lengths, t, n);
+        size_t o = (size_t)n * H;
+        const REAL *gt = gates_t + (size_t)n * 4 * H;
+        REAL *dz = dz_t + (size_t)n * 4 * H;
+        FOR_CHUNKS(j, H) {
+            VR i = LD(gt + j), f = LD(gt + H + j), g = LD(gt + 2 * H + j);
+            VR og = LD(gt + 3 * H + j);
+            VR dht = LD(dh + o + j) + (act ? LD(dy_t + o + j) : (VR){0});
+            VR tc = VTANH(LD(c_t + o + j));
+            VR dcv = LD(dc + o + j);
+            VR dct = dcv + dht * og * ((REAL)1 - tc * tc);
+            if (trace_dh_t) ST(trace_dh_t + o + j, dht);
+            if (trace_dc_t) ST(trace_dc_t + o + j, dct);
+            ST(dh + o + j, dht);
+            if (act) {
+                ST(dz + j, dct * g * i * ((REAL)1 - i));
+                ST(dz + H + j, dct * LD(c_prev + o + j) * f * ((REAL)1 - f));
+                ST(dz + 2 * H + j, dct * i * ((REAL)1 - g * g));
+                ST(dz + 3 * H + j, dht * tc * og * ((REAL)1 - og));
+                ST(dc + o + j, dct * f);
+            } else {
+                VR zero = {0};
+                ST(dz + j, zero); ST(dz + H + j, zero); ST(dz + 2 * H + j, zero);
+                ST(dz + 3 * H + j, zero);
+            }
+        }
+    }
+}
+
+int FR_X(lstm_bwd_seq)(REAL *dx, REAL *dW_ih, REAL *dW_hh, REAL *db_ih, REAL *db_hh,
+                       REAL *dh0, REAL *dc0, REAL *trace_dh, REAL *trace_dc, REAL *ws,
+                       const REAL *dy, const REAL *dhT, const REAL *dcT,
+                       const REAL *x, const REAL *W_ih, const REAL *W_hh,
+                       const REAL *hs, const REAL *cs, const REAL *gates,
+                       const int64_t *lengths, int reverse, int T, int N, int I, int H,
+                       const fastrnn_ctx *ctx)
+{
+    /* ws: dpre [T,N,4H], P [pack(4H,H)], dh, dhn, dc [N,H], tmp [4H] */
+    if (FR_S(check_sizes)(T, N, I, H)) return FASTRNN_EINVAL;
+    const int GH = 4 * H;
+    const size_t NH = (size_t)N * H, NG = (size_t)N * GH;
+    REAL *cur = FR_S(align64)(ws);
+    REAL *dpre = FR_S(carve)(&cur, (size_t)T * NG);
+    REAL *P = FR_S(carve)(&cur, FR_PACK_ELEMS(GH, H));
+    REAL *dh = FR_S(carve)(&cur, NH);
+    REAL *dhn = FR_S(carve)(&cur, NH);
+    REAL *dc = FR_S(carve)(&cur, NH);
+    REAL *tmp = FR_S(carve)(&cur, (size_t)GH);
+    FR_S(pack_b)(P, W_hh, H, GH, H);
+    memcpy(dh, dhT, NH * sizeof(REAL));
+    memcpy(dc, dcT, NH * sizeof(REAL));
+    for (int s = T - 1; s >= 0; s--) {
+        STEP_INDICES(s, t, rd, wr)
+        size_t ot = (size_t)t * NH;
+        FR_S(lstm_bwd_pass)(dh, dc, dpre + (size_t)t * NG, trace_dh ? trace_dh + ot : NULL,
+                            trace_dc ? trace_dc + ot : NULL, dy + ot, gates + (size_t)t * NG,
+                            cs + (size_t)wr * NH, cs + (size_t)rd * NH, lengths, t, N, H);
+        /* dh_{t-1} = dz_t W_hh */
+        FR_S(rgemm)(dhn, H, dpre + (size_t)t * NG, GH, P, NULL, 0, N, H, GH);
+        FR_S(pass_inactive)(dhn, dh, lengths, t, N, H);
+        REAL *sw = dh; dh = dhn; dhn = sw;
+    }
+    memcpy(dh0, dh, NH * sizeof(REAL));
+    memcpy(dc0, dc, NH * sizeof(REAL));
+    const size_t TN = (size_t)T * N;
+    const REAL *h_prevs = hs + (reverse ? NH : 0);
+    FR_S(gemm_rm)(ctx, 1, 0, GH, I, (int)TN, (REAL)1, dpre, GH, x, I, (REAL)1, dW_ih, I);
+    FR_S(gemm_rm)(ctx, 1, 0, GH, H, (int)TN, (REAL)1, dpre, GH, h_prevs, H, (REAL)1, dW_hh, H);
+    FR_S(colsum_add)(db_ih, tmp, dpre, TN, GH, GH);
+    FR_S(colsum_add)(db_hh, tmp, dpre, TN, GH, GH);
+    FR_S(gemm_rm)(ctx, 0, 0, (int)TN, I, GH, (REAL)1, dpre, GH, W_ih, I, (REAL)0, dx, I);
+    return FASTRNN_OK;
+}
+
+/* =========================================================================
+ * GRU
+ * ========================================================================= */
+
+/* Reset-after forward pass (PyTorch's GRU):
+ *   xg_t [N,3H] in: x W_ih^T (no bias); out (keep): r, z, n
+ *   hg [N,3H] in: h_prev W_hh^T + b_hh;  aux_t [N,H] out or NULL: W_hn h + b_hn
+ *   r = sig(xr + b_ir + hr), z = sig(xz + b_iz + hz), n = tanh(xn + b_in + r hn),
+ *   h = (1 - z) n + z h_prev. */
+static void FR_S(gru_after_fwd_pass)(REAL *xg_t, REAL *h_out, REAL *y_t, REAL *aux_t,
+                                     const REAL *hg, const REAL *h_prev, const REAL *b_ih,
+                                     int keep, const int64_t *lengths, int t, int N, int H)
+{
+    for (int n = 0; n < N; n++) {
+        int act = ACTIVE(lengths, t, n);
+        REAL *xg = xg_t + (size_t)n * 3 * H;
+        const REAL *hgn = hg + (size_t)n * 3 * H;
+        size_t o = (size_t)n * H;
+        FOR_CHUNKS(j, H) {
+            VR xr = LD(xg + j) + LD(b_ih + j);
+            VR xz = LD(xg + H + j) + LD(b_ih + H + j);
+            VR xn = LD(xg + 2 * H + j) + LD(b_ih + 2 * H + j);
+            VR hn = LD(hgn + 2 * H + j);
+            VR r = VSIG(xr + LD(hgn + j));
+            VR z = VSIG(xz + LD(hgn + H + j));
+            VR nn = VTANH(xn + r * hn);
+            VR hp = LD(h_prev + o + j);
+            VR h = ((REAL)1 - z) * nn + z * hp;
+            if (keep) { ST(xg + j, r); ST(xg + H + j, z); ST(xg + 2 * H + j, nn); }
+            if (aux_t) ST(aux_t + o + j, hn);
+            if (act) { ST(h_out + o + j, h); ST(y_t + o + j, h); }
+            else { ST(h_out + o + j, hp); ST(y_t + o + j, (VR){0}); }
+        }
+    }
+}
+
+/* Reset-before forward, first pass: r, z from gates_t (already (xg + b) + h W_hr,z^T),
+ * written back in place; aux_t = r h_prev (the input of W_hn). */
+static void FR_S(gru_before_fwd_pass1)(REAL *gates_t, REAL *aux_t, const REAL *h_prev,
+                                       int N, int H)
+{
+    for (int n = 0; n < N; n++) {
+        REAL *g = gates_t + (size_t)n * 3 * H;
+        size_t o = (size_t)n * H;
+        FOR_CHUNKS(j, H) {
+            VR r = VSIG(LD(g + j));
+            VR z = VSIG(LD(g + H + j));
+            ST(g + j, r); ST(g + H + j, z);
+            ST(aux_t + o + j, r * LD(h_prev + o + j));
+        }
+    }
+}
+
+/* Reset-before forward, second pass: n = tanh(gates_t n block, now
+ * (xn + b) + (r h) W_hn^T), h = (1 - z) n + z h_prev. */
+static void FR_S(gru_before_fwd_pass2)(REAL *gates_t, REAL *h_out, REAL *y_t,
+                                       const REAL *h_prev, const int64_t *lengths, int t,
+                                       int N, int H)
+{
+    for (int n = 0; n < N; n++) {
+        int act = ACTIVE(lengths, t, n);
+        REAL *g = gates_t + (size_t)n * 3 * H;
+        size_t o = (size_t)n * H;
+        FOR_CHUNKS(j, H) {
+            VR nn = VTANH(LD(g + 2 * H + j));
+            VR z = LD(g + H + j);
+            VR hp = LD(h_prev + o + j);
+            VR h = ((REAL)1 - z) * nn + z * hp;
+            ST(g + 2 * H + j, nn);
+            if (act) { ST(h_out + o + j, h); ST(y_t + o + j, h); }
+            else { ST(h_out + o + j, hp); ST(y_t + o + j, (VR){0}); }
+        }
+    }
+}
+
+int FR_X(gru_fwd_seq)(REAL *y, REAL *hT, REAL *hs, REAL *gates, REAL *aux, REAL *ws,
+                      const REAL *x, const REAL *h0, const REAL *W_ih, const REAL *W_hh,
+                      const REAL *b_ih, const REAL *b_hh, const int64_t *lengths,
+                      int reverse, int reset_after, int T, int N, int I, int H,
+                      const fastrnn_ctx *ctx)
+{
+    /* ws, reset_after:  P [pack(3H,H)], hg [N,3H]; inference: chunk [CHUNK,N,3H]
+     * ws, reset_before: Prz [pack(2H,H)], Pn [pack(H,H)], bias [3H];
+     *                   inference: aux [N,H], chunk [CHUNK,N,3H] */
+    if (FR_S(check_sizes)(T, N, I, H)) return FASTRNN_EINVAL;
+    int train = hs != NULL;
+    if (train && (!gates || !aux)) return FASTRNN_EINVAL;
+    const int GH = 3 * H;
+    const size_t NH = (size_t)N * H, NG = (size_t)N * GH;
+    REAL *cur = FR_S(align64)(ws);
+    REAL *P = NULL, *Pn = NULL, *hg = NULL, *bias = NULL;
+    if (reset_after) {
+        P = FR_S(carve)(&cur, FR_PACK_ELEMS(H, GH));
+        hg = FR_S(carve)(&cur, NG);
+        FR_S(pack_bt)(P, W_hh, H, GH, H);
+    } else {
+        P = FR_S(carve)(&cur, FR_PACK_ELEMS(H, 2 * H));
+        Pn = FR_S(carve)(&cur, FR_PACK_ELEMS(H, H));
+        bias = FR_S(carve)(&cur, (size_t)GH);
+        FR_S(pack_bt)(P, W_hh, H, 2 * H, H);
+        FR_S(pack_bt)(Pn, W_hh + (size_t)2 * H * H, H, H, H);
+        for (int j = 0; j < GH; j++) bias[j] = b_ih[j] + b_hh[j];
+    }
+    REAL *aux_ws = NULL, *chunk = NULL;
+    int CH = T < FASTRNN_CHUNK_STEPS ? T : FASTRNN_CHUNK_STEPS;
+    if (!train) {
+        if (!reset_after) aux_ws = FR_S(carve)(&cur, NH);
+        chunk = FR_S(carve)(&cur, (size_t)CH * NG);
+        memcpy(hT, h0, NH * sizeof(REAL));
+    } else {
+        memcpy(hs + (reverse ? (size_t)T * NH : 0), h0, NH * sizeof(REAL));
+        FR_S(project)(ctx, gates, x, W_ih, 0, T, N, I, GH);
+    }
+    int chunk_steps = train ? T : CH;
+    for (int s0 = 0; s0 < T; s0 += chunk_steps) {
+        int ns = T - s0 < chunk_steps ? T - s0 : chunk_steps;
+        int tlo = train ? 0 : CHUNK_TLO(s0, ns);
+        REAL *buf = train ? gates : chunk;
+        if (!train) FR_S(project)(ctx, chunk, x, W_ih, tlo, ns, N, I, GH);
+        for (int s = s0; s < s0 + ns; s++) {
+            STEP_INDICES(s, t, rd, wr)
+            REAL *g_t = buf + (size_t)(t - tlo) * NG;
+            const REAL *h_prev = train ? hs + (size_t)rd * NH : hT;
+            REAL *h_out = train ? hs + (size_t)wr * NH : hT;
+            REAL *y_t = y + (size_t)t * NH;
+            if (reset_after) {
+                /* hg = h_prev W_hh^T + b_hh */
+                FR_S(rgemm)(hg, GH, h_prev, H, P, b_hh, 0, N, GH, H);
+                FR_S(gru_after_fwd_pass)(g_t, h_out, y_t, train ? aux + (size_t)t * NH : NULL,
+                                         hg, h_prev, b_ih, train, lengths, t, N, H);
+            } else {
+                REAL *aux_t = train ? aux + (size_t)t * NH : aux_ws;
+                /* r, z blocks: (xg + b) + h_prev W_hr,hz^T */
+                FR_S(rgemm)(g_t, GH, h_prev, H, P, bias, 1, N, 2 * H, H);
+                FR_S(gru_before_fwd_pass1)(g_t, aux_t, h_prev, N, H);
+                /* n block: (xg + b) + (r h_prev) W_hn^T */
+                FR_S(rgemm)(g_t + 2 * H, GH, aux_t, H, Pn, bias + 2 * H, 1, N, H, H);
+                FR_S(gru_before_fwd_pass2)(g_t, h_out, y_t, h_prev, lengths, t, N, H);
+            }
+        }
+    }
+    if (train) memcpy(hT, hs + (reverse ? 0 : (size_t)T * NH), NH * sizeof(REAL));
+    return FASTRNN_OK;
+}
+
+/* Reset-after backward pass (BPTT through h = (1-z) n + z h_prev,
+ * n = tanh(xn + r hn), r, z = sigmoid(...)):
+ *   dh [N,H] in/out: -> dh_total;  dhn [N,H] out: dh_total z (the direct path)
+ *   dg_t [N,3H] out: d(r, z, n) pre-activations seen by W_ih (0 on inactive rows)
+ *   dzhh [N,3H] out: the same seen by W_hh: (dr, dz, dn r)
+ *   dnr_t [N,H] out: dn r (the n block of dzhh, kept for dW_hh, db_hh) */
+static void FR_S(gru_after_bwd_pass)(REAL *dh, REAL *dhn, REAL *dg_t, REAL *dzhh, REAL *dnr_t,
+                                     REAL *trace_t, const REAL *dy_t, const REAL *gates_t,
+                                     const REAL *aux_t, const REAL *h_prev,
+                                     const int64_t *lengths, int t, int N, int H)
+{
+    for (int n = 0; n < N; n++) {
+        int act = ACTIVE(lengths, t, n);
+        size_t o = (size_t)n * H, og = (size_t)n * 3 * H;
+        const REAL *gt = gates_t + og;
+        FOR_CHUNKS(j, H) {
+            VR r = LD(gt + j), z = LD(gt + H + j), nn = LD(gt + 2 * H + j);
+            VR dht = LD(dh + o + j) + (act ? LD(dy_t + o + j) : (VR){0});
+            ST(dh + o + j, dht);
+            if (trace_t) ST(trace_t + o + j, dht);
+            VR dn = dht * ((REAL)1 - z) * ((REAL)1 - nn * nn);
+            VR dz = dht * (LD(h_prev + o + j) - nn) * z * ((REAL)1 - z);
+            VR dr = dn * LD(aux_t + o + j) * r * ((REAL)1 - r);
+            VR dnr = dn * r;
+            ST(dhn + o + j, dht * z);
+            if (!act) { VR zero = {0}; dn = zero; dz = zero; dr = zero; dnr = zero; }
+            ST(dg_t + og + j, dr); ST(dg_t + og + H + j, dz); ST(dg_t + og + 2 * H + j, dn);
+            ST(dzhh + og + j, dr); ST(dzhh + og + H + j, dz); ST(dzhh + og + 2 * H + j, dnr);
+            ST(dnr_t + o + j, dnr);
+        }
+    }
+}
+
+/* Reset-before backward, first pass (n = tanh(xn + (r h_prev) W_hn^T + b)):
+ *   dh in/out -> dh_total; dhn out: dh_total z; dg_t z and n blocks out. */
+static void FR_S(gru_before_bwd_pass1)(REAL *dh, REAL *dhn, REAL *dg_t, REAL *trace_t,
+                                       const REAL *dy_t, const REAL *gates_t,
+                                       const REAL *h_prev, const int64_t *lengths, int t,
+                                       int N, int H)
+{
+    for (int n = 0; n < N; n++) {
+        int act = ACTIVE(lengths, t, n);
+        size_t o = (size_t)n * H, og = (size_t)n * 3 * H;
+        const REAL *gt = gates_t + og;
+        FOR_CHUNKS(j, H) {
+            VR z = LD(gt + H + j), nn = LD(gt + 2 * H + j);
+            VR dht = LD(dh + o + j) + (act ? LD(dy_t + o + j) : (VR){0});
+            ST(dh + o + j, dht);
+            if (trace_t) ST(trace_t + o + j, dht);
+            VR dn = dht * ((REAL)1 - z) * ((REAL)1 - nn * nn);
+            VR dz = dht * (LD(h_prev + o + j) - nn) * z * ((REAL)1 - z);
+            ST(dhn + o + j, dht * z);
+            if (!act) { VR zero = {0}; dn = zero; dz = zero; }
+            ST(dg_t + og + H + j, dz); ST(dg_t + og + 2 * H + j, dn);
+        }
+    }
+}
+
+/* Reset-before backward, second pass, after d_rh = dn W_hn (the gradient of r h_prev):
+ *   dr = d_rh h_prev r (1 - r) -> dg_t r block;  dhn += d_rh r. */
+static void FR_S(gru_before_bwd_pass2)(REAL *dhn, REAL *dg_t, const REAL *drh,
+                                       const REAL *gates_t, const REAL *h_prev,
+                                       const int64_t *lengths, int t, int N, int H)
+{
+    for (int n = 0; n < N; n++) {
+        int act = ACTIVE(lengths, t, n);
+        size_t o = (size_t)n * H, og = (size_t)n * 3 * H;
+        FOR_CHUNKS(j, H) {
+            VR r = LD(gates_t + og + j);
+            VR d = LD(drh + o + j);
+            VR dr = d * LD(h_prev + o + j) * r * ((REAL)1 - r);
+            ST(dhn + o + j, LD(dhn + o + j) + d * r);
+            ST(dg_t + og + j, act ? dr : (VR){0});
+        }
+    }
+}
+
+int FR_X(gru_bwd_seq)(REAL *dx, REAL *dW_ih, REAL *dW_hh, REAL *db_ih, REAL *db_hh,
+                      REAL *dh0, REAL *trace_dh, REAL *ws,
+                      const REAL *dy, const REAL *dhT, const REAL *x,
+                      const REAL *W_ih, const REAL *W_hh,
+                      const REAL *hs, const REAL *gates, const REAL *aux,
+                      const int64_t *lengths, int reverse, int reset_after,
+                      int T, int N, int I, int H, const fastrnn_ctx *ctx)
+{
+    /* ws, reset_after:  dg [T,N,3H], dnr [T,N,H], P [pack(3H,H)], dzhh [N,3H],
+     *                   dh, dhn [N,H], tmp [3H]
+     * ws, reset_before: dg [T,N,3H], Pn [pack(H,H)], Prz [pack(2H,H)], drh [N,H],
+     *                   dh, dhn [N,H], tmp [3H] */
+    if (FR_S(check_sizes)(T, N, I, H)) return FASTRNN_EINVAL;
+    const int GH = 3 * H;
+    const size_t NH = (size_t)N * H, NG = (size_t)N * GH, TN = (size_t)T * N;
+    REAL *cur = FR_S(align64)(ws);
+    REAL *dg = FR_S(carve)(&cur, (size_t)T * NG);
+    REAL *dnr = NULL, *P = NULL, *Pn = NULL, *dzhh = NULL, *drh = NULL;
+    if (reset_after) {
+        dnr = FR_S(carve)(&cur, (size_t)T * NH);
+        P = FR_S(carve)(&cur, FR_PACK_ELEMS(GH, H));
+        dzhh = FR_S(carve)(&cur, NG);
+        FR_S(pack_b)(P, W_hh, H, GH, H);
+    } else {
+        Pn = FR_S(carve)(&cur, FR_PACK_ELEMS(H, H));
+        P = FR_S(carve)(&cur, FR_PACK_ELEMS(2 * H, H));
+        drh = FR_S(carve)(&cur, NH);
+        FR_S(pack_b)(Pn, W_hh + (size_t)2 * H * H, H, H, H);
+        FR_S(pack_b)(P, W_hh, H, 2 * H, H);
+    }
+    REAL *dh = FR_S(carve)(&cur, NH);
+    REAL *dhn = FR_S(carve)(&cur, NH);
+    REAL *tmp = FR_S(carve)(&cur, (size_t)GH);
+    const REAL *h_prevs = hs + (reverse ? NH : 0);  /* [T,N,H] */
+    memcpy(dh, dhT, NH * sizeof(REAL));
+    for (int s = T - 1; s >= 0; s--) {
+        STEP_INDICES(s, t, rd, wr)
+        size_t ot = (size_t)t * NH;
+        REAL *dg_t = dg + (size_t)t * NG;
+        const REAL *g_t = gates + (size_t)t * NG;
+        const REAL *h_prev = h_prevs + ot;
+        REAL *tr = trace_dh ? trace_dh + ot : NULL;
+        if (reset_after) {
+            FR_S(gru_after_bwd_pass)(dh, dhn, dg_t, dzhh, dnr + ot, tr, dy + ot, g_t,
+                                     aux + ot, h_prev, lengths, t, N, H);
+            /* dh_{t-1} = dh_total z + (dr, dz, dn r) W_hh */
+            FR_S(rgemm)(dhn, H, dzhh, GH, P, NULL, 1, N, H, GH);
+        } else {
+            FR_S(gru_before_bwd_pass1)(dh, dhn, dg_t, tr, dy + ot, g_t, h_prev, lengths, t,
+                                       N, H);
+            /* d(r h_prev) = dn W_hn */
+            FR_S(rgemm)(drh, H, dg_t + 2 * H, GH, Pn, NULL, 0, N, H, H);
+            FR_S(gru_before_bwd_pass2)(dhn, dg_t, drh, g_t, h_prev, lengths, t, N, H);
+            /* dh_{t-1} = (dh_total z + d_rh r) + (dr, dz) W_hr,hz */
+            FR_S(rgemm)(dhn, H, dg_t, GH, P, NULL, 1, N, H, 2 * H);
+        }
+        FR_S(pass_inactive)(dhn, dh, lengths, t, N, H);
+        REAL *sw = dh; dh = dhn; dhn = sw;
+    }
+    memcpy(dh0, dh, NH * sizeof(REAL));
+    FR_S(gemm_rm)(ctx, 1, 0, GH, I, (int)TN, (REAL)1, dg, GH, x, I, (REAL)1, dW_ih, I);
+    FR_S(colsum_add)(db_ih, tmp, dg, TN, GH, GH);
+    /* the r, z rows of dW_hh and db_hh see the same gradients as W_ih's */
+    FR_S(gemm_rm)(ctx, 1, 0, 2 * H, H, (int)TN, (REAL)1, dg, GH, h_prevs, H, (REAL)1,
+                  dW_hh, H);
+    FR_S(colsum_add)(db_hh, tmp, dg, TN, 2 * H, GH);
+    if (reset_after) {
+        /* n rows: W_hn h + b_hn received dn r */
+        FR_S(gemm_rm)(ctx, 1, 0, H, H, (int)TN, (REAL)1, dnr, H, h_prevs, H, (REAL)1,
+                      dW_hh + (size_t)2 * H * H, H);
+        FR_S(colsum_add)(db_hh + 2 * H, tmp, dnr, TN, H, H);
+    } else {
+        /* n rows: W_hn multiplies r h_prev (aux) */
+        FR_S(gemm_rm)(ctx, 1, 0, H, H, (int)TN, (REAL)1, dg + 2 * H, GH, aux, H, (REAL)1,
+                      dW_hh + (size_t)2 * H * H, H);
+        FR_S(colsum_add)(db_hh + 2 * H, tmp, dg + 2 * H, TN, H, GH);
+    }
+    FR_S(gemm_rm)(ctx, 0, 0, (int)TN, I, GH, (REAL)1, dg, GH, W_ih, I, (REAL)0, dx, I);
+    return FASTRNN_OK;
+}
+
+/* =========================================================================
+ * Test hooks
+ * ========================================================================= */
+
+int FR_X(vmath)(REAL *out, const REAL *in, size_t n, int f)
+{
+    if (f < 0 || f > 3) return FASTRNN_EINVAL;
+    for (size_t k = 0; k < n; k += VL) {
+        int cnt = n - k < (size_t)VL ? (int)(n - k) : VL;
+        VR v = LD(in + k);
+        VR r = f == 0 ? VEXP(v) : f == 1 ? VTANH(v) : f == 2 ? VSIG(v) : VRELU(v);
+        ST(out + k, r);
+    }
+    return FASTRNN_OK;
+}
+
+int FR_X(rgemm)(REAL *C, int ldc, REAL *ws, const REAL *A, int lda, const REAL *B,
+                int trans_b, int beta, int M, int Nc, int K)
+{
+    if (M < 1 || Nc < 1 || K < 1 || ldc < Nc || lda < K) return FASTRNN_EINVAL;
+    REAL *P = FR_S(align64)(ws);
+    if (trans_b) FR_S(pack_bt)(P, B, K, Nc, K);
+    else FR_S(pack_b)(P, B, Nc, K, Nc);
+    FR_S(rgemm)(C, ldc, A, lda, P, NULL, beta, M, Nc, K);
+    return FASTRNN_OK;
+}
+
+#undef FR_S
+#undef FR_X
+#undef VR
+#undef VI
+#undef VL
+#undef vld
+#undef vst
+#undef vldn
+#undef vstn
+#undef vset1
+#undef vsel
+#undef VEXP
+#undef VTANH
+#undef VSIG
+#undef VRELU
+#undef VRELU_GRAD
+#undef VFMA
+#undef LD
+#undef ST
+#undef FOR_CHUNKS
+#undef ACTIVE
+#undef NR
+#undef MR
+#undef FR_PACK_ELEMS
+#undef FR_RGEMM_CASE
+#undef STEP_INDICES
+#undef CHUNK_TLO

@@ -1,0 +1,212 @@
+/* Vector types and vectorized math for one instruction set.
+ *
+ * Included once by each isa_*.c file, after it has set
+ *   FR_VBYTES            vector width in bytes (16, 32 or 64),
+ *   FR_FMA_F32/F64(a,b,c) a*b + c for vectors (fused where the ISA has FMA),
+ *   FR_MR, FR_NRV        the register block of the matrix-product kernel,
+ * and the matching target pragma. Everything here is static: each ISA file
+ * gets its own copy compiled for its instruction set.
+ *
+ * Written with GCC/Clang vector extensions (portable across x86 and ARM; the
+ * compiler splits a vector wider than the hardware's). Loads and stores go
+ * through memcpy, so no alignment or aliasing is assumed.
+ *
+ * Accuracy (checked against float64/mpmath by tests/test_c_engine.py):
+ *   exp:     Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, Taylor series
+ *            (degree 7 float, 13 double), scaled by 2^n in two halves so that
+ *            results in the subnormal range round once; <= 2 ulp.
+ *   tanh:    sign(x) * e / (e + 2) with e = expm1(2|x|) computed as
+ *            2^n expm1(r) + (2^n - 1), accurate near 0 (no cancellation);
+ *            <= 4 ulp.
+ *   sigmoid: 1 / (1 + exp(-x)), the reference's formula: exp overflow gives 0.
+ * NaN propagates through all of them, +-inf give the limits. None of these
+ * depends on -ffast-math; libm's scalar tanhf costs ~15 ns per call here,
+ * which would dominate the small-batch cells.
+ */
+#ifndef FR_SIMD_H
+#define FR_SIMD_H
+
+#include <stdint.h>
+#include <string.h>
+
+#if !(defined(__GNUC__) || defined(__clang__))
+#error "fastrnn's kernels need GCC or Clang (vector extensions)"
+#endif
+
+typedef float fr_vf32 __attribute__((vector_size(FR_VBYTES)));
+typedef int32_t fr_vi32 __attribute__((vector_size(FR_VBYTES)));
+typedef uint32_t fr_vu32 __attribute__((vector_size(FR_VBYTES)));
+typedef double fr_vf64 __attribute__((vector_size(FR_VBYTES)));
+typedef int64_t fr_vi64 __attribute__((vector_size(FR_VBYTES)));
+typedef uint64_t fr_vu64 __attribute__((vector_size(FR_VBYTES)));
+
+#define FR_VL_f32 ((int)(FR_VBYTES / 4))
+#define FR_VL_f64 ((int)(FR_VBYTES / 8))
+
+#define FR_INLINE static inline __attribute__((always_inline))
+
+/* --- loads, stores, broadcast, select (one set per element type) ---------- */
+
+#define FR_DEFINE_VECTOR_OPS(SUF, REAL_, VR_, VI_)                                      \
+    FR_INLINE VR_ fr_ld_##SUF(const REAL_ *p) { VR_ v; memcpy(&v, p, sizeof v); return v; } \
+    FR_INLINE void fr_st_##SUF(REAL_ *p, VR_ v) { memcpy(p, &v, sizeof v); }             \
+    /* the first n (< VL) elements; the others 0 */                                      \
+    FR_INLINE VR_ fr_ldn_##SUF(const REAL_ *p, int n) {                                  \
+        VR_ v = {0}; memcpy(&v, p, (size_t)n * sizeof(REAL_)); return v; }               \
+    FR_INLINE void fr_stn_##SUF(REAL_ *p, VR_ v, int n) {                                \
+        memcpy(p, &v, (size_t)n * sizeof(REAL_)); }                                      \
+    /* s - 0 == s exactly (also for -0 and NaN): a pure broadcast */                     \
+    FR_INLINE VR_ fr_set1_##SUF(REAL_ s) { return s - (VR_){0}; }                        \
+    /* m ? a : b, lane by lane (m: all-ones or all-zeros lanes, from a comparison) */    \
+    FR_INLINE VR_ fr_sel_##SUF(VI_ m, VR_ a, VR_ b) {                                    \
+        return (VR_)(((VI_)a & m) | ((VI_)b & ~m)); }
+
+FR_DEFINE_VECTOR_OPS(f32, float, fr_vf32, fr_vi32)
+FR_DEFINE_VECTOR_OPS(f64, double, fr_vf64, fr_vi64)
+
+/* --- float ------------------------------------------------------------------ */
+
+/* exp(x); overflow gives +inf, underflow 0 (through subnormals), NaN stays NaN. */
+FR_INLINE fr_vf32 fr_exp_f32(fr_vf32 x)
+{
+    const float shifter = 0x1.8p23f;  /* adding it rounds to an integer in the low bits */
+    x = fr_sel_f32((fr_vi32)(x > 89.0f), fr_set1_f32(89.0f), x);
+    x = fr_sel_f32((fr_vi32)(x < -104.0f), fr_set1_f32(-104.0f), x);
+    fr_vf32 kx = x * 0x1.715476p+0f + shifter;  /* x / ln2 + shifter */
+    fr_vf32 k = kx - shifter;                   /* n = round(x / ln2), as a float */
+    fr_vu32 n = (fr_vu32)kx - (fr_vu32)fr_set1_f32(shifter);  /* n, as an integer */
+    /* r = x - n ln2 in two parts (n * hi is exact: hi has 16 significant bits) */
+    fr_vf32 r = (x - k * 0x1.62e4p-1f) - k * 0x1.7f7d1cp-20f;
+    fr_vf32 p = r * 0x1.a01a02p-13f + 0x1.6c16c2p-10f;  /* 1/7!, 1/6! */
+    p = p * r + 0x1.111112p-7f;                          /* 1/5! */
+    p = p * r + 0x1.555556p-5f;                          /* 1/4! */
+    p = p * r + 0x1.555556p-3f;                          /* 1/3! */
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    /* 2^n = 2^n1 * 2^n2 with n1 = floor(n/2): both halves are normal numbers */
+    fr_vu32 n1 = (fr_vu32)((fr_vi32)n >> 1);
+    fr_vu32 n2 = n - n1;
+    fr_vf32 s1 = (fr_vf32)((n1 + 127u) << 23);
+    fr_vf32 s2 = (fr_vf32)((n2 + 127u) << 23);
+    return (p * s1) * s2;
+}
+
+/* tanh(x) = sign(x) * e / (e + 2), e = expm1(2|x|); |x| is clamped at 20,
+ * where tanh is 1 to the last bit in both precisions. */
+FR_INLINE fr_vf32 fr_tanh_f32(fr_vf32 x)
+{
+    const float shifter = 0x1.8p23f;
+    fr_vu32 sign = (fr_vu32)x & 0x80000000u;
+    fr_vf32 u = (fr_vf32)((fr_vu32)x & 0x7fffffffu);
+    u = fr_sel_f32((fr_vi32)(u > 20.0f), fr_set1_f32(20.0f), u);  /* NaN stays */
+    u = u + u;
+    fr_vf32 kx = u * 0x1.715476p+0f + shifter;
+    fr_vf32 k = kx - shifter;
+    fr_vu32 n = (fr_vu32)kx - (fr_vu32)fr_set1_f32(shifter);      /* 0 <= n <= 58 */
+    fr_vf32 r = (u - k * 0x1.62e4p-1f) - k * 0x1.7f7d1cp-20f;
+    /* q = expm1(r) = r (1 + r/2 + ... + r^6/7!), relative accuracy kept near 0 */
+    fr_vf32 q = r * 0x1.a01a02p-13f + 0x1.6c16c2p-10f;
+    q = q * r + 0x1.111112p-7f;
+    q = q * r + 0x1.555556p-5f;
+    q = q * r + 0x1.555556p-3f;
+    q = q * r + 0.5f;
+    q = q * r + 1.0f;
+    q = q * r;
+    fr_vf32 s = (fr_vf32)((n + 127u) << 23);                      /* 2^n */
+    fr_vf32 e = s * q + (s - 1.0f);                               /* expm1(u) */
+    fr_vf32 t = e / (e + 2.0f);
+    return (fr_vf32)((fr_vu32)t | sign);
+}
+
+FR_INLINE fr_vf32 fr_sigmoid_f32(fr_vf32 x) { return 1.0f / (1.0f + fr_exp_f32(-x)); }
+
+/* np.maximum(z, 0): NaN propagates */
+FR_INLINE fr_vf32 fr_relu_f32(fr_vf32 x)
+{
+    return fr_sel_f32((fr_vi32)(x < 0.0f), (fr_vf32){0}, x);
+}
+
+/* (a > 0) as 1.0 or 0.0: the ReLU's derivative from its output */
+FR_INLINE fr_vf32 fr_relu_grad_f32(fr_vf32 a)
+{
+    return (fr_vf32)((fr_vi32)(a > 0.0f) & (fr_vi32)fr_set1_f32(1.0f));
+}
+
+/* --- double ----------------------------------------------------------------- */
+
+FR_INLINE fr_vf64 fr_exp_f64(fr_vf64 x)
+{
+    const double shifter = 0x1.8p52;
+    x = fr_sel_f64((fr_vi64)(x > 710.0), fr_set1_f64(710.0), x);
+    x = fr_sel_f64((fr_vi64)(x < -746.0), fr_set1_f64(-746.0), x);
+    fr_vf64 kx = x * 0x1.71547652b82fep+0 + shifter;
+    fr_vf64 k = kx - shifter;
+    fr_vu64 n = (fr_vu64)kx - (fr_vu64)fr_set1_f64(shifter);
+    /* hi has 32 significant bits: n * hi is exact for |n| < 2^21 */
+    fr_vf64 r = (x - k * 0x1.62e42feep-1) - k * 0x1.a39ef35793c76p-33;
+    fr_vf64 p = r * 0x1.6124613a86d09p-33 + 0x1.1eed8eff8d898p-29;  /* 1/13!, 1/12! */
+    p = p * r + 0x1.ae64567f544e4p-26;  /* 1/11! */
+    p = p * r + 0x1.27e4fb7789f5cp-22;  /* 1/10! */
+    p = p * r + 0x1.71de3a556c734p-19;  /* 1/9! */
+    p = p * r + 0x1.a01a01a01a01ap-16;  /* 1/8! */
+    p = p * r + 0x1.a01a01a01a01ap-13;  /* 1/7! */
+    p = p * r + 0x1.6c16c16c16c17p-10;  /* 1/6! */
+    p = p * r + 0x1.1111111111111p-7;   /* 1/5! */
+    p = p * r + 0x1.5555555555555p-5;   /* 1/4! */
+    p = p * r + 0x1.5555555555555p-3;   /* 1/3! */
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    fr_vu64 n1 = (fr_vu64)((fr_vi64)n >> 1);
+    fr_vu64 n2 = n - n1;
+    fr_vf64 s1 = (fr_vf64)((n1 + 1023u) << 52);
+    fr_vf64 s2 = (fr_vf64)((n2 + 1023u) << 52);
+    return (p * s1) * s2;
+}
+
+FR_INLINE fr_vf64 fr_tanh_f64(fr_vf64 x)
+{
+    const double shifter = 0x1.8p52;
+    fr_vu64 sign = (fr_vu64)x & 0x8000000000000000u;
+    fr_vf64 u = (fr_vf64)((fr_vu64)x & 0x7fffffffffffffffu);
+    u = fr_sel_f64((fr_vi64)(u > 20.0), fr_set1_f64(20.0), u);
+    u = u + u;
+    fr_vf64 kx = u * 0x1.71547652b82fep+0 + shifter;
+    fr_vf64 k = kx - shifter;
+    fr_vu64 n = (fr_vu64)kx - (fr_vu64)fr_set1_f64(shifter);
+    fr_vf64 r = (u - k * 0x1.62e42feep-1) - k * 0x1.a39ef35793c76p-33;
+    /* q = expm1(r) = r (1 + r/2 + ... + r^13/14!) */
+    fr_vf64 q = r * 0x1.93974a8c07c9dp-37 + 0x1.6124613a86d09p-33;  /* 1/14!, 1/13! */
+    q = q * r + 0x1.1eed8eff8d898p-29;
+    q = q * r + 0x1.ae64567f544e4p-26;
+    q = q * r + 0x1.27e4fb7789f5cp-22;
+    q = q * r + 0x1.71de3a556c734p-19;
+    q = q * r + 0x1.a01a01a01a01ap-16;
+    q = q * r + 0x1.a01a01a01a01ap-13;
+    q = q * r + 0x1.6c16c16c16c17p-10;
+    q = q * r + 0x1.1111111111111p-7;
+    q = q * r + 0x1.5555555555555p-5;
+    q = q * r + 0x1.5555555555555p-3;
+    q = q * r + 0.5;
+    q = q * r + 1.0;
+    q = q * r;
+    fr_vf64 s = (fr_vf64)((n + 1023u) << 52);
+    fr_vf64 e = s * q + (s - 1.0);
+    fr_vf64 t = e / (e + 2.0);
+    return (fr_vf64)((fr_vu64)t | sign);
+}
+
+FR_INLINE fr_vf64 fr_sigmoid_f64(fr_vf64 x) { return 1.0 / (1.0 + fr_exp_f64(-x)); }
+
+FR_INLINE fr_vf64 fr_relu_f64(fr_vf64 x)
+{
+    return fr_sel_f64((fr_vi64)(x < 0.0), (fr_vf64){0}, x);
+}
+
+FR_INLINE fr_vf64 fr_relu_grad_f64(fr_vf64 a)
+{
+    return (fr_vf64)((fr_vi64)(a > 0.0) & (fr_vi64)fr_set1_f64(1.0));
+}
+
+#endif
