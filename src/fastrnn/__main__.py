@@ -1,0 +1,285 @@
+"""The ``python -m fastrnn`` command line (also installed as ``fastrnn``).
+
+Commands:
+
+* ``demo``: train a character-level language model (Embedding -> LSTM ->
+  Linear) on a small corpus shipped with the package, by truncated BPTT with
+  Adam and gradient clipping, with a progress bar; print the loss falling,
+  the time per step and a sample of generated text. ``--save`` writes the
+  model for ``sample``.
+* ``sample``: generate text from a model saved by ``demo --save``.
+* ``info``: version, engines, optional dependencies.
+
+``python -m fastrnn <command> --help`` lists each command's options.
+"""
+
+import argparse
+import contextlib
+import math
+import sys
+import time
+
+import numpy as np
+
+import fastrnn
+from fastrnn import data as _data
+
+
+def _progress(total, enabled, desc):
+    """A tqdm bar, or a plain fallback printing a few lines when tqdm is missing."""
+    if enabled:
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            tqdm = None
+        if tqdm is not None:
+            return tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True, leave=True)
+    return _PlainProgress(total, desc, verbose=enabled)
+
+
+class _PlainProgress:
+    """What the demo needs of tqdm: update, set_postfix, close (prints ~10 lines)."""
+
+    def __init__(self, total, desc, verbose=True):
+        self.total, self.desc, self.n, self.verbose = total, desc, 0, verbose
+        self.every = max(1, total // 10)
+        self.postfix = ""
+        if verbose:
+            print(f"{desc}: 0/{total} (install tqdm for a progress bar)", flush=True)
+
+    def set_postfix(self, **kw):
+        self.postfix = ", ".join(f"{k}={v}" for k, v in kw.items())
+
+    def update(self, n=1):
+        self.n += n
+        if self.verbose and (self.n % self.every == 0 or self.n == self.total):
+            print(f"{self.desc}: {self.n}/{self.total} {self.postfix}", flush=True)
+
+    def close(self):
+        pass
+
+
+def _blas_threads(n):
+    """Limit the BLAS thread pools to n threads (threadpoolctl, when installed; else a no-op).
+
+    The demo's matrices are small: one thread is about as fast as two on an
+    idle machine and several times faster on a busy one (no oversubscription).
+    """
+    if n is None or n <= 0:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=n)
+
+
+def _char_model(vocab_size, cell, hidden, embed, dtype, seed):
+    layer = {"lstm": fastrnn.LSTM, "gru": fastrnn.GRU, "srn": fastrnn.SRN}[cell]
+    kw = {"init": {"forget_bias": 1.0}} if cell == "lstm" else {}
+    return fastrnn.Sequential(
+        fastrnn.Embedding(vocab_size, embed, dtype=dtype, seed=seed),
+        layer(embed, hidden, dtype=dtype, seed=seed + 1, **kw),
+        fastrnn.Linear(hidden, vocab_size, dtype=dtype, seed=seed + 2),
+    )
+
+
+def generate(model, vocab, prompt, length, temperature=1.0, rng=None):
+    """Sample ``length`` characters after ``prompt`` from a char model (Sequential)."""
+    rng = np.random.default_rng(rng)
+    index = {c: i for i, c in enumerate(vocab)}
+    prompt = "".join(c for c in prompt if c in index) or vocab[0]
+    ids = np.array([index[c] for c in prompt], dtype=np.int64)[:, None]     # (T, 1)
+    logits, state = model.forward(ids, train=False)
+    out = []
+    for _ in range(length):
+        z = logits[-1, 0].astype(np.float64) / max(temperature, 1e-6)
+        p = np.exp(z - z.max())
+        k = int(rng.choice(len(vocab), p=p / p.sum()))
+        out.append(vocab[k])
+        logits, state = model.forward(np.array([[k]]), state=state, train=False)
+    return prompt + "".join(out)
+
+
+def _batchify(ids, batch):
+    """Split a 1-d id stream into ``batch`` parallel streams: (L, batch), time-major."""
+    L = len(ids) // batch
+    return ids[:L * batch].reshape(batch, L).T.copy()
+
+
+def cmd_demo(args):
+    with _blas_threads(args.threads):
+        return _demo(args)
+
+
+def _demo(args):
+    if args.backend:
+        try:
+            fastrnn.set_backend(args.backend)
+        except ImportError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    dtype = np.dtype(args.dtype)
+    if args.corpus:
+        with open(args.corpus, encoding="utf-8") as f:
+            text = f.read()
+        source = args.corpus
+    else:
+        text, source = _data.corpus(), "the shipped corpus (fastrnn/data/lighthouse.txt)"
+    vocab = sorted(set(text))
+    index = {c: i for i, c in enumerate(vocab)}
+    ids = np.array([index[c] for c in text], dtype=np.int64)
+    batch = min(args.batch, max(1, (len(ids) - 1) // (args.seq_len + 1)))
+    streams = _batchify(ids, batch)
+    if streams.shape[0] < 2:
+        print(f"error: the corpus ({len(ids)} characters) is too short", file=sys.stderr)
+        return 2
+    x, y = streams[:-1], streams[1:]
+    model = _char_model(len(vocab), args.cell, args.hidden, args.embed, dtype, args.seed)
+    opt = fastrnn.optim.Adam(model, lr=args.lr)
+    tb = fastrnn.TruncatedBPTT(model, window=args.seq_len)
+    say = print if not args.quiet else (lambda *a, **k: None)
+    say(f"fastrnn {fastrnn.__version__} demo: character-level language model, "
+        f"{args.cell.upper()} engine={fastrnn.get_backend()}")
+    say(f"corpus: {source}: {len(text)} characters, vocabulary {len(vocab)}; "
+        f"{batch} streams x {x.shape[0]} steps, windows of {args.seq_len} (truncated BPTT)")
+    say(f"model: Embedding({len(vocab)}, {args.embed}) -> {args.cell.upper()}({args.embed}, "
+        f"{args.hidden}) -> Linear({args.hidden}, {len(vocab)}), "
+        f"{model.num_parameters} parameters, {dtype.name}; Adam lr={args.lr}, clip {args.clip}")
+    bar = _progress(args.steps, not args.no_progress and not args.quiet, "training")
+    losses, smooth, step = [], None, 0
+    t0 = time.perf_counter()
+    while step < args.steps:          # each pass over the streams starts from a zero state
+        for w in tb.run(x, y):
+            fastrnn.clip_grad_norm(model.grads, args.clip)
+            opt.step()
+            losses.append(w.loss)
+            smooth = w.loss if smooth is None else 0.95 * smooth + 0.05 * w.loss
+            step += 1
+            bar.set_postfix(loss=f"{smooth:.3f}")
+            bar.update(1)
+            if step >= args.steps or time.perf_counter() - t0 > args.max_time:
+                break
+        if time.perf_counter() - t0 > args.max_time:
+            break
+    elapsed = time.perf_counter() - t0
+    bar.close()
+    if step < args.steps:
+        say(f"stopped after {step} of {args.steps} steps: --max-time {args.max_time:g} s reached")
+    k = max(1, min(20, len(losses) // 10))
+    first, last = float(losses[0]), float(np.mean(losses[-k:]))
+    say(f"loss (cross-entropy per character, nats): {first:.3f} at step 1 -> {last:.3f} "
+        f"over the last {k} of {len(losses)} steps (a uniform guess: {math.log(len(vocab)):.3f})")
+    say(f"time per step: {1000 * elapsed / max(1, len(losses)):.1f} ms "
+        f"({len(losses)} steps in {elapsed:.1f} s, {batch}x{args.seq_len} characters per step)")
+    sample = generate(model, vocab, args.prompt, args.sample_length, args.temperature,
+                      rng=args.seed)
+    say(f"sample (temperature {args.temperature}):\n{'-' * 60}\n{sample}\n{'-' * 60}")
+    if args.save:
+        fastrnn.save(model, args.save, meta={"vocab": "".join(vocab), "cell": args.cell,
+                                             "demo": True})
+        say(f"saved the model to {args.save} (python -m fastrnn sample {args.save})")
+    if not (last < first):
+        print("warning: the loss did not fall; try more --steps or another --lr",
+              file=sys.stderr)
+    return 0
+
+
+def cmd_sample(args):
+    header = fastrnn.io.read_header(args.checkpoint)
+    meta = header.get("meta") or {}
+    if "vocab" not in meta:
+        print(f"error: {args.checkpoint} has no vocabulary in its meta; it was not written by "
+              "'python -m fastrnn demo --save'", file=sys.stderr)
+        return 2
+    model = fastrnn.load(args.checkpoint)
+    print(generate(model, list(meta["vocab"]), args.prompt, args.length, args.temperature,
+                   rng=args.seed))
+    return 0
+
+
+def cmd_info(args):
+    print(f"fastrnn {fastrnn.__version__}")
+    print(f"backend: {fastrnn.get_backend()} (C engine available: "
+          f"{fastrnn.c_engine_available()})")
+    print(f"numpy {np.__version__}")
+    for mod in ("scipy", "tqdm", "torch"):
+        try:
+            m = __import__(mod)
+            print(f"{mod} {getattr(m, '__version__', '?')}")
+        except ImportError:
+            print(f"{mod}: not installed")
+    return 0
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="python -m fastrnn",
+        description="fastrnn: SRN, LSTM and GRU for NumPy with exact BPTT.",
+        epilog="Start with: python -m fastrnn demo")
+    sub = p.add_subparsers(dest="command", metavar="command")
+
+    d = sub.add_parser("demo", help="train a character-level LSTM language model (10-45 s)",
+                       description="Train a character-level language model on a small corpus "
+                                   "by truncated BPTT, then print a generated sample.")
+    d.add_argument("--steps", type=int, default=400, help="training steps (default 400)")
+    d.add_argument("--max-time", type=float, default=45.0, metavar="SECONDS",
+                   help="stop training early after this many seconds (default 45)")
+    d.add_argument("--cell", choices=("lstm", "gru", "srn"), default="lstm",
+                   help="recurrent cell (default lstm)")
+    d.add_argument("--hidden", type=int, default=128, help="hidden units (default 128)")
+    d.add_argument("--embed", type=int, default=32, help="embedding size (default 32)")
+    d.add_argument("--batch", type=int, default=32, help="parallel streams (default 32)")
+    d.add_argument("--seq-len", type=int, default=32,
+                   help="truncated-BPTT window in characters (default 32)")
+    d.add_argument("--lr", type=float, default=5e-3, help="Adam learning rate (default 5e-3)")
+    d.add_argument("--clip", type=float, default=1.0, help="max gradient norm (default 1.0)")
+    d.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    d.add_argument("--threads", type=int, default=1,
+                   help="BLAS threads, via threadpoolctl when installed (default 1; 0 = "
+                        "leave the BLAS default)")
+    d.add_argument("--backend", choices=("c", "numpy"), default=None,
+                   help="engine (default: the current one, C when built)")
+    d.add_argument("--corpus", default=None, help="a UTF-8 text file (default: the shipped one)")
+    d.add_argument("--prompt", default="The keeper", help="text the sample starts from")
+    d.add_argument("--sample-length", type=int, default=300, help="characters to generate")
+    d.add_argument("--temperature", type=float, default=0.7, help="sampling temperature")
+    d.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    d.add_argument("--save", default=None, metavar="PATH", help="save the trained model (.npz)")
+    d.add_argument("--no-progress", action="store_true", help="no progress bar")
+    d.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    d.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("sample", help="generate text from a model saved by 'demo --save'")
+    s.add_argument("checkpoint", help="the .npz written by demo --save")
+    s.add_argument("--prompt", default="The ")
+    s.add_argument("--length", type=int, default=300)
+    s.add_argument("--temperature", type=float, default=0.7)
+    s.add_argument("--seed", type=int, default=None)
+    s.set_defaults(func=cmd_sample)
+
+    i = sub.add_parser("info", help="version, engines and optional dependencies")
+    i.set_defaults(func=cmd_info)
+    return p
+
+
+def _positive(parser, args, names):
+    for name in names:
+        value = getattr(args, name, None)
+        if value is not None and not value > 0:
+            parser.error(f"--{name.replace('_', '-')}: expected a number > 0, got {value}")
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    _positive(parser, args, ("steps", "hidden", "embed", "batch", "seq_len", "lr", "clip",
+                             "sample_length", "length", "temperature", "max_time"))
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

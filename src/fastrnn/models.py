@@ -1,0 +1,570 @@
+"""Models: a container and the three sequence-model patterns.
+
+* ``Model``: the container base. Modules assigned as attributes (anything
+  with ``params``/``grads`` dicts and ``zero_grad``: layers, ``Linear``,
+  ``Embedding``, other models) are registered in order; ``params`` and
+  ``grads`` aggregate theirs under prefixed names (``"rnn.weight_ih_l0"``),
+  live views, so one optimizer and one ``clip_grad_norm`` see the whole model.
+* ``Sequential(*modules)``: runs modules in a chain; names ``"0.weight"``, ...
+* ``SequenceClassifier``: sequence -> one class, from the last state or the
+  mean of all outputs.
+* ``SequenceTagger``: synchronous sequence -> sequence, one class per step.
+* ``Seq2Seq``: asynchronous encoder-decoder with teacher forcing for
+  training and greedy decoding to an end token for inference.
+
+The patterns take an already built recurrent layer (any cell: ``SRN``,
+``LSTM``, ``GRU``, any ``num_layers``; ``bidirectional`` where it makes
+sense) and follow its layout: time-major (T, N, ...) unless it was built with
+``batch_first=True``. All take ``lengths`` (N,) for padded batches. Their
+``forward`` returns logits; their ``backward(dlogits)`` ADDS every parameter
+gradient into ``grads`` (until ``zero_grad()``) and returns the input
+gradient (None when the input is token ids). ``backward`` differentiates the
+latest ``forward(..., train=True)``.
+
+A training step::
+
+    logits = model.forward(x, lengths=lengths)
+    loss, dlogits = fastrnn.softmax_cross_entropy(logits, y)
+    model.zero_grad(); model.backward(dlogits)
+    fastrnn.clip_grad_norm(model.grads, 1.0); opt.step()
+"""
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from . import _validation as V
+from .nn import Embedding, Linear
+
+__all__ = ["Model", "Sequential", "SequenceClassifier", "SequenceTagger", "Seq2Seq",
+           "length_mask"]
+
+
+def _is_module(value):
+    return (isinstance(getattr(value, "params", None), Mapping)
+            and isinstance(getattr(value, "grads", None), Mapping)
+            and callable(getattr(value, "zero_grad", None))
+            and not isinstance(value, type))
+
+
+def _is_recurrent(module):
+    """True for modules whose forward is ``(x, state, lengths, train) -> (y, state)``."""
+    flag = getattr(type(module), "recurrent", None)
+    if flag is not None:
+        return bool(flag)
+    return hasattr(module, "hidden_size") and hasattr(module, "num_directions")
+
+
+def _check_rnn(name, rnn):
+    if not (_is_module(rnn) and _is_recurrent(rnn) and hasattr(rnn, "hidden_size")):
+        raise TypeError(f"{name}: expected a recurrent layer (fastrnn.SRN, LSTM or GRU), "
+                        f"got {type(rnn).__name__}")
+    return rnn
+
+
+def _is_tuple_state(rnn):
+    return getattr(rnn, "_num_states", 1) == 2
+
+
+def length_mask(lengths, T, batch_first=False):
+    """Bool mask of the steps in use: (T, N) (or (N, T) with ``batch_first``), True where t < lengths[n]."""
+    lengths = np.asarray(lengths)
+    if lengths.dtype.kind not in "iu" or lengths.ndim != 1:
+        raise TypeError(f"lengths: expected a 1-d integer array, got dtype {lengths.dtype} "
+                        f"and shape {V.fmt_shape(lengths.shape)}")
+    mask = np.arange(T)[:, None] < lengths[None, :]
+    return mask.T.copy() if batch_first else mask
+
+
+class Model:
+    """Container base: registers modules assigned as attributes and aggregates their parameters.
+
+    Subclass it, call ``super().__init__()`` first, assign modules as
+    attributes, and write ``forward``/``backward``. ``params``/``grads`` are
+    dicts of live views named ``"<attribute>.<name>"`` in registration order.
+    """
+
+    recurrent = False
+
+    def __init__(self):
+        object.__setattr__(self, "_modules", {})
+
+    def __setattr__(self, name, value):
+        modules = self.__dict__.get("_modules")
+        if modules is None:
+            raise AttributeError(f"{type(self).__name__}: call Model.__init__() before "
+                                 f"assigning attributes (assigning {name!r})")
+        if not name.startswith("_") and _is_module(value) and value is not self:
+            modules[name] = value
+        elif name in modules:
+            del modules[name]
+        object.__setattr__(self, name, value)
+
+    def add_module(self, name, module):
+        """Register ``module`` under ``name`` (also set as an attribute when a valid identifier)."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise ValueError(f"name: expected a non-empty string without '.', got {name!r}")
+        if not _is_module(module):
+            raise TypeError(f"module: expected an object with params/grads dicts and zero_grad, "
+                            f"got {type(module).__name__}")
+        self._modules[name] = module
+        if name.isidentifier():
+            object.__setattr__(self, name, module)
+        return module
+
+    def named_modules(self):
+        """The registered (name, module) pairs, in order."""
+        return list(self._modules.items())
+
+    @property
+    def params(self):
+        """All parameters, ``{"<module>.<name>": live view}``."""
+        return {f"{m}.{k}": v for m, mod in self._modules.items() for k, v in mod.params.items()}
+
+    @property
+    def grads(self):
+        """All gradients, with the keys of ``params``."""
+        return {f"{m}.{k}": v for m, mod in self._modules.items() for k, v in mod.grads.items()}
+
+    @property
+    def dtype(self):
+        dtypes = {p.dtype for p in self.params.values()}
+        return dtypes.pop() if len(dtypes) == 1 else None
+
+    @property
+    def num_parameters(self):
+        return int(sum(p.size for p in self.params.values()))
+
+    def zero_grad(self):
+        """Zero every gradient (``backward`` accumulates)."""
+        for mod in self._modules.values():
+            mod.zero_grad()
+
+    def state_dict(self):
+        """Copies of all parameters under the names of ``params``."""
+        return {k: v.copy() for k, v in self.params.items()}
+
+    def load_state_dict(self, state_dict):
+        """Copy parameters in; all checked first (KeyError, ValueError, TypeError), then written."""
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"state_dict: expected a mapping, got {type(state_dict).__name__}")
+        params = self.params
+        missing = [k for k in params if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in params]
+        if missing or unexpected:
+            raise KeyError(f"state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        parts = {m: {} for m in self._modules}
+        for key, p in params.items():
+            value = state_dict[key]
+            if hasattr(value, "detach") and hasattr(value, "cpu"):   # a torch tensor
+                value = value.detach().cpu().numpy()
+            arr = V.as_float_array(f"state_dict[{key!r}]", value, p.dtype)
+            V.check_shape(f"state_dict[{key!r}]", arr, p.shape)
+            m, k = key.split(".", 1)
+            parts[m][k] = arr
+        for m, mod in self._modules.items():
+            mod.load_state_dict(parts[m])
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError
+
+    def backward(self, *args, **kwargs):
+        raise NotImplementedError
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def __repr__(self):
+        body = "\n".join(f"  ({name}): " + repr(mod).replace("\n", "\n  ")
+                         for name, mod in self._modules.items())
+        return f"{type(self).__name__}(\n{body}\n)"
+
+
+class Sequential(Model):
+    """Modules run in a chain: ``Sequential(Embedding(V, E), LSTM(E, H), Linear(H, V))``.
+
+    ``forward(x, state=None, lengths=None, train=True) -> (y, states)``:
+    ``states`` is a list with one final state per recurrent module, in order
+    (``state`` a list of the same form, or None for zeros); ``lengths`` goes to
+    every recurrent module. ``backward(dy, dstate=None) -> (dx, dstates0)``
+    (``dx`` None when the first module is an ``Embedding``). A ``Sequential``
+    is itself recurrent, so it nests.
+    """
+
+    recurrent = True
+
+    def __init__(self, *modules):
+        super().__init__()
+        if not modules:
+            raise ValueError("Sequential: expected at least one module, got none")
+        for i, m in enumerate(modules):
+            if not _is_module(m):
+                raise TypeError(f"Sequential: module {i}: expected a layer or model, "
+                                f"got {type(m).__name__}")
+            self.add_module(str(i), m)
+        object.__setattr__(self, "layers", list(modules))
+        self._n_rec = sum(1 for m in modules if _is_recurrent(m))
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __getitem__(self, i):
+        return self.layers[i]
+
+    def _states(self, name, state):
+        if state is None:
+            return [None] * self._n_rec
+        if not isinstance(state, (list, tuple)) or len(state) != self._n_rec:
+            got = type(state).__name__
+            if isinstance(state, (list, tuple)):
+                got += f" of length {len(state)}"
+            raise ValueError(f"{name}: expected a list of {self._n_rec} states (one per "
+                             f"recurrent module, each as that module takes it) or None, got {got}")
+        return list(state)
+
+    def forward(self, x, state=None, lengths=None, train=True):
+        states = self._states("state", state)
+        finals, j, h = [], 0, x
+        for m in self.layers:
+            if _is_recurrent(m):
+                h, s = m.forward(h, state=states[j], lengths=lengths, train=train)
+                finals.append(s)
+                j += 1
+            else:
+                h = m.forward(h, train=train)
+        return h, finals
+
+    def backward(self, dy, dstate=None):
+        dstates = self._states("dstate", dstate)
+        j, dh, d0 = self._n_rec, dy, [None] * self._n_rec
+        for i in range(len(self.layers) - 1, -1, -1):
+            m = self.layers[i]
+            if _is_recurrent(m):
+                j -= 1
+                dh, d0[j] = m.backward(dh, dstates[j])
+            else:
+                if dh is None:
+                    raise RuntimeError(f"Sequential.backward: module {i} "
+                                       f"({type(m).__name__}) received no output gradient "
+                                       "(an Embedding can only come first)")
+                dh = m.backward(dh)
+        return dh, d0
+
+    def get_config(self):
+        from .io import describe
+        return {"modules": [describe(m) for m in self.layers]}
+
+    @classmethod
+    def from_config(cls, config):
+        from .io import build
+        return cls(*[build(c) for c in config["modules"]])
+
+
+class _Pattern(Model):
+    """Shared parts of the three patterns: an optional embedding, the RNN, a Linear head."""
+
+    def _setup(self, rnn, embedding, name="rnn"):
+        _check_rnn(name, rnn)
+        if embedding is not None:
+            if not isinstance(embedding, Embedding):
+                raise TypeError(f"embedding: expected a fastrnn.Embedding or None, "
+                                f"got {type(embedding).__name__}")
+            if embedding.embedding_dim != rnn.input_size:
+                raise ValueError(f"embedding: expected embedding_dim = {name}.input_size = "
+                                 f"{rnn.input_size}, got {embedding.embedding_dim}")
+            if embedding.dtype != rnn.dtype:
+                raise TypeError(f"embedding: expected dtype {rnn.dtype} (the {name}'s), "
+                                f"got {embedding.dtype}")
+
+    def _embed(self, embedding, x, train):
+        return x if embedding is None else embedding.forward(x, train=train)
+
+    @staticmethod
+    def _time_axis(rnn):
+        return 1 if rnn.batch_first else 0
+
+    def predict(self, *args, **kwargs):
+        """The argmax class of ``forward(..., train=False)``."""
+        kwargs["train"] = False
+        return np.argmax(self.forward(*args, **kwargs), axis=-1)
+
+
+class SequenceClassifier(_Pattern):
+    """Sequence to one class: ``Linear(features)`` with features from the RNN.
+
+    ``pool="last"``: the final hidden state of the top layer (both directions
+    concatenated when bidirectional: the forward direction's state at each
+    sequence's last step and the reverse direction's at step 0), as
+    PyTorch's ``h_n[-D:]``. ``pool="mean"``: the mean of the top layer's
+    outputs over each sequence's ``lengths[n]`` steps.
+
+    ``x``: (T, N, input_size) floats, or token ids (T, N) with ``embedding``
+    (layout (N, T, ...) with ``batch_first``). ``forward`` returns logits (N,
+    num_classes); ``backward(dlogits)`` returns dx (None with an embedding).
+    """
+
+    def __init__(self, rnn, num_classes, pool="last", embedding=None, seed=None):
+        super().__init__()
+        self._setup(rnn, embedding)
+        if pool not in ("last", "mean"):
+            raise ValueError(f"pool: expected 'last' or 'mean', got {pool!r}")
+        self.pool = pool
+        self.num_classes = V.check_positive_int("num_classes", num_classes)
+        if embedding is not None:
+            self.embedding = embedding
+        self.rnn = rnn
+        self.head = Linear(rnn.num_directions * rnn.hidden_size, self.num_classes,
+                           dtype=rnn.dtype, seed=seed)
+        self._cache = None
+
+    def forward(self, x, lengths=None, state=None, train=True):
+        """Logits (N, num_classes) for the sequences in x."""
+        emb = getattr(self, "embedding", None)
+        rnn = self.rnn
+        y, final = rnn.forward(self._embed(emb, x, train), state=state, lengths=lengths,
+                               train=train)
+        D, H = rnn.num_directions, rnn.hidden_size
+        ta = self._time_axis(rnn)
+        T, N = y.shape[ta], y.shape[1 - ta]
+        if self.pool == "last":
+            h = final[0] if isinstance(final, tuple) else final
+            feat = np.concatenate(list(h[-D:]), axis=1)                     # (N, D*H)
+            count = None
+        else:
+            count = np.full(N, T, dtype=np.int64) if lengths is None else np.asarray(lengths)
+            feat = y.sum(axis=ta) / count[:, None].astype(y.dtype)         # outputs past end are 0
+        self._cache = (T, N, count, final) if train else None
+        return self.head.forward(feat, train=train)
+
+    def backward(self, dlogits):
+        if self._cache is None:
+            raise RuntimeError("SequenceClassifier.backward: no cache; call forward(..., "
+                               "train=True) first")
+        T, N, count, final = self._cache
+        rnn, D, H = self.rnn, self.rnn.num_directions, self.rnn.hidden_size
+        dfeat = self.head.backward(dlogits)                                # (N, D*H)
+        if self.pool == "last":
+            h = final[0] if isinstance(final, tuple) else final
+            dh = np.zeros_like(h)
+            dh[-D:] = dfeat.reshape(N, D, H).transpose(1, 0, 2)
+            dstate = (dh, np.zeros_like(dh)) if isinstance(final, tuple) else dh
+            dx, _ = rnn.backward(None, dstate)
+        else:
+            steps = length_mask(count, T)                                  # (T, N)
+            dy = steps[:, :, None] * (dfeat / count[:, None].astype(dfeat.dtype))[None]
+            if rnn.batch_first:
+                dy = np.ascontiguousarray(dy.transpose(1, 0, 2))
+            dx, _ = rnn.backward(dy.astype(rnn.dtype, copy=False), None)
+        emb = getattr(self, "embedding", None)
+        return dx if emb is None else emb.backward(dx)
+
+    def get_config(self):
+        from .io import describe
+        emb = getattr(self, "embedding", None)
+        return {"rnn": describe(self.rnn), "num_classes": self.num_classes, "pool": self.pool,
+                "embedding": None if emb is None else describe(emb)}
+
+    @classmethod
+    def from_config(cls, config):
+        from .io import build
+        emb = config.get("embedding")
+        return cls(build(config["rnn"]), config["num_classes"], pool=config["pool"],
+                   embedding=None if emb is None else build(emb))
+
+
+class SequenceTagger(_Pattern):
+    """Synchronous sequence to sequence: a class per step, ``Linear(y_t)``.
+
+    ``forward(x, lengths=None, state=None, train=True)`` returns logits
+    (T, N, num_classes) ((N, T, ...) with ``batch_first``); the steps past
+    each sequence's end hold the head's bias only: mask them in the loss with
+    ``length_mask(lengths, T, batch_first)``. ``backward(dlogits)`` returns dx
+    (None with an embedding).
+    """
+
+    def __init__(self, rnn, num_classes, embedding=None, seed=None):
+        super().__init__()
+        self._setup(rnn, embedding)
+        self.num_classes = V.check_positive_int("num_classes", num_classes)
+        if embedding is not None:
+            self.embedding = embedding
+        self.rnn = rnn
+        self.head = Linear(rnn.num_directions * rnn.hidden_size, self.num_classes,
+                           dtype=rnn.dtype, seed=seed)
+
+    def forward(self, x, lengths=None, state=None, train=True):
+        emb = getattr(self, "embedding", None)
+        y, _ = self.rnn.forward(self._embed(emb, x, train), state=state, lengths=lengths,
+                                train=train)
+        return self.head.forward(y, train=train)
+
+    def backward(self, dlogits):
+        dy = self.head.backward(dlogits)
+        dx, _ = self.rnn.backward(dy, None)
+        emb = getattr(self, "embedding", None)
+        return dx if emb is None else emb.backward(dx)
+
+    def get_config(self):
+        from .io import describe
+        emb = getattr(self, "embedding", None)
+        return {"rnn": describe(self.rnn), "num_classes": self.num_classes,
+                "embedding": None if emb is None else describe(emb)}
+
+    @classmethod
+    def from_config(cls, config):
+        from .io import build
+        emb = config.get("embedding")
+        return cls(build(config["rnn"]), config["num_classes"],
+                   embedding=None if emb is None else build(emb))
+
+
+class Seq2Seq(_Pattern):
+    """Asynchronous encoder-decoder (Sutskever et al. 2014; Cho et al. 2014).
+
+    The encoder reads the source; its final state (at each sequence's own
+    last step with ``src_lengths``) starts the decoder, which predicts the
+    target token by token through ``Linear(hidden, num_classes)``.
+
+    * ``encoder``, ``decoder``: unidirectional layers of the same class,
+      ``hidden_size``, ``num_layers``, dtype and layout, so the state passes
+      over; ``decoder.input_size`` is the target embedding's size.
+    * ``num_classes``: the target vocabulary, ``start_token`` and
+      ``end_token`` included.
+    * ``src_embedding``: optional ``Embedding`` for source token ids (else
+      the source is a float array); ``tgt_embedding``: optional, built
+      (``Embedding(num_classes, decoder.input_size)``) when None.
+
+    ``forward(src, tgt, src_lengths=None, tgt_lengths=None, train=True)``
+    uses teacher forcing: the decoder reads ``[start_token, tgt[0], ...,
+    tgt[-2]]`` and the logits (T_tgt, N, num_classes) predict ``tgt`` itself,
+    which should end with ``end_token``; so ``softmax_cross_entropy(logits,
+    tgt, mask)`` is the loss. ``backward(dlogits)`` returns the source
+    gradient (None with ``src_embedding``). ``generate(src, max_len)`` decodes
+    greedily until every sequence has produced ``end_token``.
+    """
+
+    def __init__(self, encoder, decoder, num_classes, start_token, end_token,
+                 src_embedding=None, tgt_embedding=None, seed=None):
+        super().__init__()
+        _check_rnn("encoder", encoder)
+        _check_rnn("decoder", decoder)
+        if type(encoder) is not type(decoder):
+            raise TypeError(f"decoder: expected a {type(encoder).__name__} like the encoder "
+                            f"(the state passes over), got {type(decoder).__name__}")
+        for attr in ("hidden_size", "num_layers", "dtype", "batch_first"):
+            a, b = getattr(encoder, attr), getattr(decoder, attr)
+            if a != b:
+                raise ValueError(f"decoder: expected {attr} = {a!r} like the encoder, got {b!r}")
+        for name, rnn in (("encoder", encoder), ("decoder", decoder)):
+            if rnn.num_directions != 1:
+                raise ValueError(f"{name}: expected a unidirectional layer, got bidirectional=True")
+        self.num_classes = V.check_positive_int("num_classes", num_classes)
+        for name, tok in (("start_token", start_token), ("end_token", end_token)):
+            if isinstance(tok, (bool, np.bool_)) or not isinstance(tok, (int, np.integer)):
+                raise TypeError(f"{name}: expected an int, got {type(tok).__name__}")
+            if not 0 <= tok < self.num_classes:
+                raise ValueError(f"{name}: expected a token in [0, {self.num_classes}), got {tok}")
+        self.start_token, self.end_token = int(start_token), int(end_token)
+        if src_embedding is not None:
+            self._setup(encoder, src_embedding, "encoder")
+            self.src_embedding = src_embedding
+        if tgt_embedding is None:
+            tgt_embedding = Embedding(self.num_classes, decoder.input_size, dtype=decoder.dtype,
+                                      seed=seed)
+        self._setup(decoder, tgt_embedding, "decoder")
+        if tgt_embedding.num_embeddings != self.num_classes:
+            raise ValueError(f"tgt_embedding: expected num_embeddings = num_classes = "
+                             f"{self.num_classes}, got {tgt_embedding.num_embeddings}")
+        self.tgt_embedding = tgt_embedding
+        self.encoder, self.decoder = encoder, decoder
+        self.head = Linear(decoder.hidden_size, self.num_classes, dtype=decoder.dtype,
+                           seed=None if seed is None else seed + 1)
+
+    def _tgt_ids(self, tgt):
+        t = np.asarray(tgt)
+        if t.dtype.kind not in "iu" or t.ndim != 2:
+            raise TypeError(f"tgt: expected a 2-d integer array of token ids, got dtype "
+                            f"{t.dtype} and shape {V.fmt_shape(t.shape)}")
+        return t
+
+    def decoder_inputs(self, tgt):
+        """``tgt`` shifted right by one step along time, ``start_token`` first."""
+        t = self._tgt_ids(tgt)
+        ta = self._time_axis(self.decoder)
+        start = np.full_like(np.take(t, [0], axis=ta), self.start_token)
+        return np.concatenate([start, np.take(t, np.arange(t.shape[ta] - 1), axis=ta)], axis=ta)
+
+    def encode(self, src, src_lengths=None, train=True):
+        """The encoder's final state for ``src``."""
+        emb = getattr(self, "src_embedding", None)
+        _, state = self.encoder.forward(self._embed(emb, src, train), lengths=src_lengths,
+                                        train=train)
+        return state
+
+    def forward(self, src, tgt, src_lengths=None, tgt_lengths=None, train=True):
+        """Teacher-forced logits (T_tgt, N, num_classes) predicting ``tgt``."""
+        t = self._tgt_ids(tgt)
+        ta = self._time_axis(self.decoder)
+        state = self.encode(src, src_lengths, train)
+        n_src = state[0].shape[1] if isinstance(state, tuple) else state.shape[1]
+        if t.shape[1 - ta] != n_src:
+            raise ValueError(f"tgt: expected {n_src} sequences (those of src), "
+                             f"got shape {V.fmt_shape(t.shape)}")
+        dec_in = self.tgt_embedding.forward(self.decoder_inputs(t), train=train)
+        y, _ = self.decoder.forward(dec_in, state=state, lengths=tgt_lengths, train=train)
+        return self.head.forward(y, train=train)
+
+    def backward(self, dlogits):
+        dy = self.head.backward(dlogits)
+        demb, dstate = self.decoder.backward(dy, None)
+        self.tgt_embedding.backward(demb)
+        dsrc, _ = self.encoder.backward(None, dstate)
+        emb = getattr(self, "src_embedding", None)
+        return dsrc if emb is None else emb.backward(dsrc)
+
+    def generate(self, src, max_len, src_lengths=None):
+        """Greedy decoding: token ids (T_out, N) ((N, T_out) with ``batch_first``).
+
+        Each step feeds back the argmax token. A sequence's ``end_token`` is
+        included in the output and every later position is filled with
+        ``end_token``; decoding stops when all sequences have ended or after
+        ``max_len`` steps (then T_out = max_len).
+        """
+        max_len = V.check_positive_int("max_len", max_len)
+        state = self.encode(src, src_lengths, train=False)
+        N = state[0].shape[1] if isinstance(state, tuple) else state.shape[1]
+        bf = self.decoder.batch_first
+        tok = np.full(N, self.start_token, dtype=np.int64)
+        done = np.zeros(N, dtype=bool)
+        out = []
+        for _ in range(max_len):
+            ids = tok[:, None] if bf else tok[None, :]
+            x = self.tgt_embedding.forward(ids, train=False)
+            y, state = self.decoder.forward(x, state=state, train=False)
+            logits = self.head.forward(y, train=False)
+            tok = np.argmax(logits.reshape(N, self.num_classes), axis=-1).astype(np.int64)
+            tok[done] = self.end_token
+            out.append(tok)
+            done |= tok == self.end_token
+            if done.all():
+                break
+        tokens = np.stack(out)                                              # (T_out, N)
+        return tokens.T.copy() if bf else tokens
+
+    def get_config(self):
+        from .io import describe
+        emb = getattr(self, "src_embedding", None)
+        return {"encoder": describe(self.encoder), "decoder": describe(self.decoder),
+                "num_classes": self.num_classes, "start_token": self.start_token,
+                "end_token": self.end_token,
+                "src_embedding": None if emb is None else describe(emb),
+                "tgt_embedding": describe(self.tgt_embedding)}
+
+    @classmethod
+    def from_config(cls, config):
+        from .io import build
+        emb = config.get("src_embedding")
+        return cls(build(config["encoder"]), build(config["decoder"]), config["num_classes"],
+                   config["start_token"], config["end_token"],
+                   src_embedding=None if emb is None else build(emb),
+                   tgt_embedding=build(config["tgt_embedding"]))

@@ -1,0 +1,240 @@
+"""Feed-forward layers around the recurrence: ``Linear`` and ``Embedding``.
+
+They follow the recurrent layers' conventions (``fastrnn.layers``):
+
+* parameters live in one flat buffer ``params_flat`` and their gradients in
+  ``grads_flat`` (same layout); ``params`` and ``grads`` are dicts of named
+  views into them, so an optimizer updating ``params[k]`` in place updates
+  the layer;
+* ``forward(x, train=True)`` keeps what ``backward`` needs (nothing when
+  ``train=False``); ``backward(dy)`` differentiates the LATEST ``forward``,
+  ADDS the parameter gradients into ``grads`` (they accumulate until
+  ``zero_grad()``) and returns a fresh input gradient;
+* names, shapes and default initializations are PyTorch's (``nn.Linear``,
+  ``nn.Embedding``), so ``load_state_dict`` takes a torch ``state_dict``.
+
+A module used twice in one forward pass (e.g. a shared embedding) keeps only
+the second cache: use one module per use.
+"""
+
+import numpy as np
+
+from . import _validation as V
+
+
+def _is_torch_tensor(value):
+    return hasattr(value, "detach") and hasattr(value, "cpu") and hasattr(value, "numpy")
+
+
+class Module:
+    """Base of the feed-forward layers: a flat parameter buffer with named views.
+
+    Subclasses call ``_allocate(shapes, dtype)`` with an ordered dict of
+    ``name -> shape`` and then fill ``params``.
+    """
+
+    #: True for modules whose ``forward`` returns ``(y, state)``.
+    recurrent = False
+
+    def _allocate(self, shapes, dtype):
+        self.dtype = V.check_dtype(dtype)
+        self._shapes = {name: tuple(shape) for name, shape in shapes.items()}
+        total = sum(int(np.prod(s)) for s in self._shapes.values())
+        self.params_flat = np.empty(total, dtype=self.dtype)
+        self.grads_flat = np.zeros(total, dtype=self.dtype)
+        self.params = self._views(self.params_flat)
+        self.grads = self._views(self.grads_flat)
+        self._cache = None
+
+    def _views(self, flat):
+        views, offset = {}, 0
+        for name, shape in self._shapes.items():
+            size = int(np.prod(shape))
+            views[name] = flat[offset:offset + size].reshape(shape)
+            offset += size
+        return views
+
+    @property
+    def num_parameters(self):
+        """The number of scalar parameters."""
+        return int(self.params_flat.size)
+
+    def zero_grad(self):
+        """Set every gradient to 0 (``backward`` accumulates)."""
+        self.grads_flat[...] = 0
+
+    def state_dict(self):
+        """A dict of copies of the parameters, PyTorch's keys in PyTorch's order."""
+        return {name: p.copy() for name, p in self.params.items()}
+
+    def load_state_dict(self, state_dict):
+        """Copy parameters in from array-likes (torch tensors too), cast to the module's dtype.
+
+        Everything is checked before anything is written: a missing or
+        unexpected key raises ``KeyError``, a wrong shape ``ValueError``, a
+        non-float array ``TypeError``; then the module is unchanged.
+        """
+        if not hasattr(state_dict, "keys"):
+            raise TypeError(f"state_dict: expected a mapping, got {type(state_dict).__name__}")
+        missing = [k for k in self._shapes if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in self._shapes]
+        if missing or unexpected:
+            raise KeyError(f"state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        arrays = {}
+        for name, shape in self._shapes.items():
+            value = state_dict[name]
+            if _is_torch_tensor(value):
+                value = value.detach().cpu().numpy()
+            arr = V.as_float_array(f"state_dict[{name!r}]", value, self.dtype)
+            V.check_shape(f"state_dict[{name!r}]", arr, shape)
+            arrays[name] = arr
+        for name, arr in arrays.items():
+            self.params[name][...] = arr
+
+    def _require_cache(self):
+        if self._cache is None:
+            raise RuntimeError(f"{type(self).__name__}.backward: no cache to differentiate; "
+                               "call forward(..., train=True) first")
+        return self._cache
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+
+class Linear(Module):
+    """Affine map over the last axis: ``y = x @ weight.T + bias``.
+
+    ``weight`` is (out_features, in_features) and ``bias`` (out_features,),
+    both uniform in (-1/sqrt(in_features), 1/sqrt(in_features)) as in PyTorch.
+    ``x`` is any (..., in_features) float array; ``y`` is (..., out_features).
+    """
+
+    def __init__(self, in_features, out_features, bias=True, dtype=np.float32, seed=None):
+        self.in_features = V.check_positive_int("in_features", in_features)
+        self.out_features = V.check_positive_int("out_features", out_features)
+        self.has_bias = V.check_bool("bias", bias)
+        shapes = {"weight": (self.out_features, self.in_features)}
+        if self.has_bias:
+            shapes["bias"] = (self.out_features,)
+        self._allocate(shapes, dtype)
+        self.reset_parameters(seed)
+
+    def reset_parameters(self, seed=None):
+        """PyTorch's default: every parameter uniform in (-1/sqrt(in), 1/sqrt(in))."""
+        bound = 1.0 / np.sqrt(self.in_features)
+        rng = np.random.default_rng(seed)
+        self.params_flat[...] = rng.uniform(-bound, bound, size=self.params_flat.size)
+
+    def get_config(self):
+        return {"in_features": self.in_features, "out_features": self.out_features,
+                "bias": self.has_bias, "dtype": self.dtype.name}
+
+    def forward(self, x, train=True):
+        """``y = x @ weight.T + bias`` for x (..., in_features); returns y (..., out_features)."""
+        train = V.check_bool("train", train)
+        x = V.as_float_array("x", x, self.dtype)
+        if x.ndim < 1 or x.shape[-1] != self.in_features:
+            raise ValueError(f"x: expected shape (..., {self.in_features}), "
+                             f"got {V.fmt_shape(x.shape)}")
+        y = x @ self.params["weight"].T
+        if self.has_bias:
+            y += self.params["bias"]
+        self._cache = x if train else None
+        return y
+
+    def backward(self, dy):
+        """Gradient through the latest forward: adds dW, db into ``grads``; returns dx."""
+        x = self._require_cache()
+        expected = x.shape[:-1] + (self.out_features,)
+        dy = V.as_float_array("dy", dy, self.dtype)
+        if dy.shape != expected:
+            raise ValueError(f"dy: expected the shape of y {V.fmt_shape(expected)}, "
+                             f"got {V.fmt_shape(dy.shape)}")
+        dy2 = dy.reshape(-1, self.out_features)
+        x2 = x.reshape(-1, self.in_features)
+        self.grads["weight"] += dy2.T @ x2            # dW = sum_rows dy^T x
+        if self.has_bias:
+            self.grads["bias"] += dy2.sum(axis=0)    # db = sum_rows dy
+        return dy @ self.params["weight"]             # dx = dy W
+
+    def __repr__(self):
+        return (f"Linear({self.in_features}, {self.out_features}, bias={self.has_bias}, "
+                f"dtype={self.dtype.name})")
+
+
+class Embedding(Module):
+    """A lookup table: integer ids of any shape S to vectors (*S, embedding_dim).
+
+    ``weight`` is (num_embeddings, embedding_dim), standard normal as in
+    PyTorch. With ``padding_idx`` that row starts at 0 and never receives a
+    gradient. ``backward`` returns None (the ids have no gradient).
+    """
+
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, dtype=np.float32,
+                 seed=None):
+        self.num_embeddings = V.check_positive_int("num_embeddings", num_embeddings)
+        self.embedding_dim = V.check_positive_int("embedding_dim", embedding_dim)
+        if padding_idx is not None:
+            if isinstance(padding_idx, (bool, np.bool_)) or not isinstance(padding_idx,
+                                                                         (int, np.integer)):
+                raise TypeError(f"padding_idx: expected an int or None, "
+                                f"got {type(padding_idx).__name__}")
+            if not -self.num_embeddings <= padding_idx < self.num_embeddings:
+                raise ValueError(f"padding_idx: expected an index in "
+                                 f"[{-self.num_embeddings}, {self.num_embeddings}), "
+                                 f"got {padding_idx}")
+            padding_idx = int(padding_idx) % self.num_embeddings
+        self.padding_idx = padding_idx
+        self._allocate({"weight": (self.num_embeddings, self.embedding_dim)}, dtype)
+        self.reset_parameters(seed)
+
+    def reset_parameters(self, seed=None):
+        """PyTorch's default: standard normal, the padding row zero."""
+        rng = np.random.default_rng(seed)
+        self.params_flat[...] = rng.standard_normal(self.params_flat.size)
+        if self.padding_idx is not None:
+            self.params["weight"][self.padding_idx] = 0
+
+    def get_config(self):
+        return {"num_embeddings": self.num_embeddings, "embedding_dim": self.embedding_dim,
+                "padding_idx": self.padding_idx, "dtype": self.dtype.name}
+
+    def _check_ids(self, ids):
+        arr = np.asarray(ids)
+        if arr.dtype.kind not in "iu":
+            raise TypeError(f"ids: expected an integer array, got dtype {arr.dtype}")
+        if arr.size and (arr.min() < 0 or arr.max() >= self.num_embeddings):
+            flat = arr.reshape(-1)
+            k = int(np.flatnonzero((flat < 0) | (flat >= self.num_embeddings))[0])
+            bad = [int(i) for i in np.unravel_index(k, arr.shape)]
+            raise ValueError(f"ids: expected ids in [0, {self.num_embeddings}), "
+                             f"got ids{bad} = {int(flat[k])}")
+        return arr
+
+    def forward(self, ids, train=True):
+        """The rows ``weight[ids]``: shape ``ids.shape + (embedding_dim,)``."""
+        train = V.check_bool("train", train)
+        ids = self._check_ids(ids)
+        self._cache = ids.copy() if train else None
+        return self.params["weight"][ids]
+
+    def backward(self, dy):
+        """Adds dy's rows into ``grads['weight']`` at the ids of the latest forward; returns None."""
+        ids = self._require_cache()
+        expected = ids.shape + (self.embedding_dim,)
+        dy = V.as_float_array("dy", dy, self.dtype)
+        if dy.shape != expected:
+            raise ValueError(f"dy: expected shape ids.shape + (embedding_dim,) = "
+                             f"{V.fmt_shape(expected)}, got {V.fmt_shape(dy.shape)}")
+        flat_ids = ids.reshape(-1)
+        rows = dy.reshape(-1, self.embedding_dim)
+        if self.padding_idx is not None:
+            keep = flat_ids != self.padding_idx
+            flat_ids, rows = flat_ids[keep], rows[keep]
+        np.add.at(self.grads["weight"], flat_ids, rows)   # dW[ids[k]] += dy[k]
+        return None
+
+    def __repr__(self):
+        pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return (f"Embedding({self.num_embeddings}, {self.embedding_dim}{pad}, "
+                f"dtype={self.dtype.name})")
