@@ -62,10 +62,6 @@ def _check_rnn(name, rnn):
     return rnn
 
 
-def _is_tuple_state(rnn):
-    return getattr(rnn, "_num_states", 1) == 2
-
-
 def length_mask(lengths, T, batch_first=False):
     """Bool mask of the steps in use: (T, N) (or (N, T) with ``batch_first``), True where t < lengths[n]."""
     lengths = np.asarray(lengths)
