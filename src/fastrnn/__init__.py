@@ -30,3 +30,9 @@ __all__ += ["clip_grad_norm", "clip_grad_value", "grad_norm", "l1_penalty", "l2_
             "optim", "init", "Linear", "Embedding", "softmax_cross_entropy", "mse", "softmax",
             "log_softmax", "Model", "Sequential", "SequenceClassifier", "SequenceTagger",
             "Seq2Seq", "length_mask", "TruncatedBPTT", "save", "load"]
+
+# --- the long-term-dependency lab: gradient flow, Jacobians and gate health; the
+# long-lag tasks; real-time recurrent learning ------------------------------------
+from . import diagnostics, rtrl, tasks
+
+__all__ += ["diagnostics", "tasks", "rtrl"]

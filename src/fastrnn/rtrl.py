@@ -1,0 +1,272 @@
+"""Real-time recurrent learning (Williams & Zipser 1989): forward-mode online gradients.
+
+BPTT stores the whole trajectory and runs backwards; RTRL instead carries,
+alongside the state ``s_t``, its sensitivity to every parameter,
+``S_t = ds_t/dtheta`` (S x P per sequence), updated forward in time (the
+seeds' ``dh_{t+1}/du_ij = (I_i(h_t,j) + dh_t/du_ij U^T) diag(f'(z_{t+1}))``)::
+
+    S_t = A_t S_{t-1} + B_t,   A_t = ds_t/ds_{t-1},   B_t = the direct ds_t/dtheta
+
+and the gradient of a loss at step t is available immediately:
+``dL_t/dtheta = (dL_t/ds_t)^T S_t``. Summed over a sequence this equals BPTT's
+gradient exactly (to rounding); nothing is stored about the past, so the
+weights can be updated at every step of an unbounded stream (the classical
+online algorithm, which keeps ``S`` across updates).
+
+Cost. The state has ``S = H`` units (``2H`` for the LSTM's ``[h; c]``) and the
+cell ``P = G*H*(I + H + 2)`` parameters (G = 1, 4, 3 for SRN, LSTM, GRU; no
+``+2`` without bias). Each step costs ``O(S^2 * P)`` multiply-adds per
+sequence for ``A_t S_{t-1}`` -- for the SRN ``O(H^2 * P) = O(H^4)``, the
+``O(D^2 P)`` of the literature -- and ``S * P`` numbers of memory, against
+BPTT's ``O(G*H*(H + I))`` per step and ``O(T*H)`` memory. RTRL therefore suits
+small networks on long or endless streams; at H = 32 an SRN step is about
+32^2 * 1,100 ~ 1.2 M multiply-adds per sequence. :func:`rtrl_cost` gives the
+numbers for a configuration.
+
+The parameters are the layer's own arrays (``fastrnn.SRN/LSTM/GRU`` with one
+layer and one direction, or the four functional arrays), read at every step,
+so updates made in place by anyone are seen at the next step; the flat
+gradient has the layer's ``params_flat`` layout: ``W_ih``, ``W_hh``, ``b_ih``,
+``b_hh`` flattened in that order.
+"""
+
+import numpy as np
+
+from . import _validation as V
+from . import functional as F
+from .diagnostics import _Spec, _cell_step, _layer_spec, _local_derivatives
+
+__all__ = ["RTRL", "rtrl_cost"]
+
+
+def rtrl_cost(cell, input_size, hidden_size, bias=True, batch=1):
+    """RTRL's size for one configuration: a dict of ``state_size`` S, ``params`` P,
+    ``sensitivity_floats`` (N*S*P, the memory carried) and ``madds_per_step``
+    (N*S^2*P, the dominant term ``A_t @ S_{t-1}``)."""
+    if cell not in F.GATES:
+        raise ValueError(f"cell: expected one of {tuple(F.GATES)}, got {cell!r}")
+    I, H = V.check_positive_int("input_size", input_size), V.check_positive_int("hidden_size", hidden_size)
+    N = V.check_positive_int("batch", batch)
+    G = F.GATES[cell]
+    S = 2 * H if cell == "lstm" else H
+    P = G * H * (I + H + (2 if bias else 0))
+    return dict(state_size=S, params=P, sensitivity_floats=N * S * P,
+                madds_per_step=N * S * S * P)
+
+
+class RTRL:
+    """Forward-mode gradients of one recurrent cell, step by step.
+
+    ``RTRL(layer)`` shares the parameters of a one-layer, one-direction
+    ``fastrnn.SRN``/``LSTM``/``GRU`` (its ``params`` views); gradients are added
+    into ``layer.grads_flat`` by :meth:`accumulate`. ``RTRL.from_weights(cell,
+    W_ih, W_hh, b_ih, b_hh, ...)`` shares four arrays in the functional layout.
+
+    Use::
+
+        rt = RTRL(layer); rt.reset(N)
+        for x_t in stream:                      # x_t: (N, I)
+            h = rt.step(x_t)                    # (N, H); sensitivities updated
+            dh = dloss_dh(h)                    # your loss at this step
+            rt.sgd(dh, lr)                      # or g = rt.grad(dh)
+
+    Attributes: ``cell``, ``params`` (list of the shared arrays), ``h``, ``c``
+    (LSTM), ``S`` (N, S, P) the sensitivities, ``t`` steps taken since
+    :meth:`reset`. Computation is in the parameters' dtype.
+    """
+
+    def __init__(self, layer):
+        spec = _layer_spec(layer)
+        if layer.num_layers != 1 or layer.num_directions != 1:
+            raise ValueError("layer: RTRL runs forward in time on one cell; expected "
+                             f"num_layers=1 and bidirectional=False, got num_layers="
+                             f"{layer.num_layers}, bidirectional={layer.bidirectional}")
+        names = ["weight_ih_l0", "weight_hh_l0"] + (["bias_ih_l0", "bias_hh_l0"]
+                                                     if layer.bias else [])
+        self._setup(spec, [layer.params[n] for n in names], layer.bias)
+        self.layer = layer
+
+    @classmethod
+    def from_weights(cls, cell, W_ih, W_hh, b_ih=None, b_hh=None, nonlinearity="tanh",
+                     residual=False, reset_after=True):
+        """RTRL over functional-layout arrays (kept by reference, not copied).
+
+        They must be C-contiguous float arrays of one dtype with the shapes of
+        ``fastrnn.functional`` (``W_ih`` (G*H, I), ``W_hh`` (G*H, H), biases
+        (G*H,) or both None).
+        """
+        if cell not in F.GATES:
+            raise ValueError(f"cell: expected one of {tuple(F.GATES)}, got {cell!r}")
+        if nonlinearity not in F.NONLINEARITIES:
+            raise ValueError(f"nonlinearity: expected one of {F.NONLINEARITIES}, "
+                             f"got {nonlinearity!r}")
+        spec = _Spec(cell, nonlinearity, V.check_bool("residual", residual),
+                     V.check_bool("reset_after", reset_after))
+        if (b_ih is None) != (b_hh is None):
+            raise ValueError("b_ih, b_hh: expected both arrays or both None")
+        arrays = [W_ih, W_hh] + ([] if b_ih is None else [b_ih, b_hh])
+        names = ["W_ih", "W_hh", "b_ih", "b_hh"]
+        for name, a in zip(names, arrays):
+            if not isinstance(a, np.ndarray) or a.dtype.kind != "f" or not a.flags.c_contiguous:
+                raise TypeError(f"{name}: expected a C-contiguous float ndarray (shared, not "
+                                f"copied), got {type(a).__name__}")
+            if a.dtype != arrays[0].dtype:
+                raise TypeError(f"{name}: expected dtype {arrays[0].dtype}, got {a.dtype}")
+        G, H = spec.G, W_hh.shape[-1]
+        V.check_shape("W_hh", W_hh, (G * H, H), f"({G}*H, H)")
+        if W_ih.ndim != 2 or W_ih.shape[0] != G * H:
+            raise ValueError(f"W_ih: expected shape ({G}*H, I) = ({G * H}, I), "
+                             f"got {V.fmt_shape(W_ih.shape)}")
+        for name, b in zip(("b_ih", "b_hh"), arrays[2:]):
+            V.check_shape(name, b, (G * H,), f"({G}*H,)")
+        self = cls.__new__(cls)
+        self._setup(spec, arrays, b_ih is not None)
+        self.layer = None
+        return self
+
+    def _setup(self, spec, arrays, bias):
+        self.spec, self.cell, self.bias = spec, spec.cell, bias
+        self.params = arrays
+        self.dtype = arrays[0].dtype
+        self.hidden_size = arrays[1].shape[1]
+        self.input_size = arrays[0].shape[1]
+        self.sizes = [a.size for a in arrays]
+        self.num_params = int(sum(self.sizes))
+        self.state_size = spec.state_size(self.hidden_size)
+        self.h = self.c = self.S = None
+        self.t = 0
+
+    def __repr__(self):
+        return (f"RTRL(cell={self.cell!r}, input_size={self.input_size}, hidden_size="
+                f"{self.hidden_size}, params={self.num_params}, t={self.t})")
+
+    # --- state ----------------------------------------------------------------
+
+    def reset(self, N=1, h0=None, c0=None):
+        """Start ``N`` sequences from ``h0`` (``c0``) (zeros by default), with zero
+        sensitivities (the initial state is a constant, not a parameter)."""
+        N = V.check_positive_int("N", N)
+        H = self.hidden_size
+        def init(name, s):
+            if s is None:
+                return np.zeros((N, H), dtype=self.dtype)
+            arr = np.array(s, dtype=self.dtype)  # a copy: we advance it
+            V.check_shape(name, arr, (N, H), "(N, H)")
+            return arr
+        self.h = init("h0", h0)
+        self.c = init("c0", c0) if self.cell == "lstm" else None
+        self.S = np.zeros((N, self.state_size, self.num_params), dtype=self.dtype)
+        self.t = 0
+        return self
+
+    def _weights(self):
+        W_ih, W_hh = self.params[0], self.params[1]
+        if self.bias:
+            return W_ih, W_hh, self.params[2], self.params[3]
+        z = np.zeros(W_hh.shape[0], dtype=self.dtype)
+        return W_ih, W_hh, z, z
+
+    def step(self, x_t):
+        """Advance every sequence by one input ``x_t`` (N, I); returns ``h_t`` (N, H).
+
+        Uses the parameters as they are now and updates the sensitivities
+        ``S_t = A_t S_{t-1} + B_t``.
+        """
+        if self.S is None:
+            raise RuntimeError("step: call reset(N) first")
+        x_t = V.as_float_array("x_t", x_t, self.dtype)
+        N, H = self.h.shape
+        V.check_shape("x_t", x_t, (N, self.input_size), "(N, I)")
+        W_ih, W_hh, b_ih, b_hh = self._weights()
+        rec = _cell_step(self.spec, x_t, self.h, self.c, W_ih, W_hh, b_ih, b_hh)
+        A, M_ih, M_hh, U = _local_derivatives(self.spec, rec, self.h, self.c, W_hh)
+        G = self.spec.G
+        S = self.state_size
+        # direct terms: ds/dW_ih[r, j] = M_ih[:, r] x_j; ds/dW_hh[r, j] = M_hh[:, r] u_{block(r), j}
+        B_ih = (M_ih[:, :, :, None] * x_t[:, None, None, :]).reshape(N, S, -1)
+        B_hh = (M_hh.reshape(N, S, G, H)[..., None] * U[:, None, :, None, :]).reshape(N, S, -1)
+        blocks = [B_ih, B_hh] + ([M_ih, M_hh] if self.bias else [])
+        # S_t = A_t @ S_{t-1} + B_t: the O(S^2 P) step
+        S_new = np.matmul(A, self.S)
+        S_new += np.concatenate(blocks, axis=2)
+        self.S = S_new
+        self.h = rec["h"]
+        if self.cell == "lstm":
+            self.c = rec["c"]
+        self.t += 1
+        return self.h
+
+    def forward(self, x, h0=None, c0=None):
+        """Reset and run a whole sequence ``x`` (T, N, I); returns ``y`` (T, N, H).
+
+        Not the fast path (use the layer for that): this is for checking and
+        for feeding a stream chunk by chunk (call :meth:`step` to continue).
+        """
+        x = V.as_float_array("x", x, self.dtype)
+        if x.ndim != 3:
+            raise ValueError(f"x: expected shape (T, N, I), got {V.fmt_shape(x.shape)}")
+        self.reset(x.shape[1], h0, c0)
+        return np.stack([self.step(x_t).copy() for x_t in x])
+
+    # --- gradients --------------------------------------------------------------
+
+    def grad(self, dh, dc=None):
+        """``dL_t/dtheta`` (P,) for a loss at the current step with ``dL/dh_t = dh`` (N, H)
+        (and ``dL/dc_t = dc`` for the LSTM's cell state, holding h_t fixed), summed
+        over the N sequences, in the flat layout."""
+        if self.S is None:
+            raise RuntimeError("grad: call reset(N) and step(x_t) first")
+        N, H = self.h.shape
+        dh = V.as_float_array("dh", dh, self.dtype)
+        V.check_shape("dh", dh, (N, H), "(N, H)")
+        if self.cell == "lstm":
+            dc = np.zeros_like(dh) if dc is None else V.as_float_array("dc", dc, self.dtype)
+            V.check_shape("dc", dc, (N, H), "(N, H)")
+            ds = np.concatenate([dh, dc], axis=1)
+        elif dc is not None:
+            raise ValueError(f"dc: only the LSTM has a cell state; this is a {self.cell}")
+        else:
+            ds = dh
+        return np.einsum("ns,nsp->p", ds, self.S)
+
+    def split(self, flat):
+        """The flat (P,) gradient as a dict ``dW_ih, dW_hh, db_ih, db_hh`` of views
+        (biases None without bias), as ``fastrnn.functional`` names them."""
+        out, off = {}, 0
+        keys = ["dW_ih", "dW_hh", "db_ih", "db_hh"]
+        for key, a in zip(keys, self.params):
+            out[key] = flat[off:off + a.size].reshape(a.shape)
+            off += a.size
+        for key in keys[len(self.params):]:
+            out[key] = None
+        return out
+
+    def accumulate(self, dh, dc=None, out=None):
+        """Add ``grad(dh, dc)`` into ``out`` (P,) (default: the layer's ``grads_flat``)."""
+        g = self.grad(dh, dc)
+        if out is None:
+            if self.layer is None:
+                raise ValueError("out: expected a (P,) array (no layer to accumulate into)")
+            out = self.layer.grads_flat
+        if out.shape != (self.num_params,):
+            raise ValueError(f"out: expected shape ({self.num_params},), got {V.fmt_shape(out.shape)}")
+        out += g
+        return out
+
+    def apply(self, flat_update, scale=-1.0):
+        """``param += scale * update`` in place on the shared arrays (SGD: ``scale=-lr``)."""
+        off = 0
+        for a in self.params:
+            a += (scale * flat_update[off:off + a.size]).reshape(a.shape).astype(a.dtype,
+                                                                                 copy=False)
+            off += a.size
+
+    def sgd(self, dh, lr, dc=None):
+        """One online step: the gradient of the loss at this step, then ``theta -= lr * g``.
+
+        The sensitivities are kept as they are (Williams & Zipser's
+        approximation, exact as ``lr -> 0``). Returns the gradient.
+        """
+        g = self.grad(dh, dc)
+        self.apply(g, -float(lr))
+        return g
