@@ -23,6 +23,7 @@ import numpy as np
 
 import fastrnn
 from fastrnn import data as _data
+from fastrnn import experiments as lab
 
 
 def _progress(total, enabled, desc):
@@ -260,6 +261,12 @@ def build_parser():
 
     i = sub.add_parser("info", help="version, engines and optional dependencies")
     i.set_defaults(func=cmd_info)
+    lab.add_gradflow_arguments(sub.add_parser(
+        "gradflow", help=lab.GRADFLOW_HELP, description=lab.GRADFLOW_DESCRIPTION)
+    ).set_defaults(func=lab.cmd_gradflow)
+    lab.add_lag_arguments(sub.add_parser(
+        "lag", help=lab.LAG_HELP, description=lab.LAG_DESCRIPTION)
+    ).set_defaults(func=lab.cmd_lag)
     return p
 
 

@@ -237,7 +237,7 @@ def lstm_backward(dy, dhT, dcT, cache, grads, trace=None):
         dc_total = dc + dh_total * o * (1 - tanh_c * tanh_c)
         if trace is not None:
             trace["dh"][t] = dh_total
-            trace["dc"][t] = dc_total
+            trace["dc"][t] = keep_where(m, dc_total, dc)  # inactive: the frozen c's gradient
         dz = np.concatenate([
             dc_total * g * i * (1 - i),            # through i
             dc_total * cs[read] * f * (1 - f),     # through f
