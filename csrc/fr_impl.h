@@ -75,19 +75,22 @@
 #define FR_PACK_ELEMS(K, Nc) ((size_t)((Nc) + 64) * (size_t)(K))
 
 /* P <- panels of B^T, where Bt [Nc, K] (row stride ldb) is stored transposed:
- * the forward's W_hh [GH, H], for h_prev . W_hh^T. */
+ * the forward's W_hh [GH, H], for h_prev . W_hh^T. Blocked by 16 k's so that
+ * both the row reads and the panel writes stay in L1. */
 static void FR_S(pack_bt)(REAL *P, const REAL *Bt, int ldb, int Nc, int K)
 {
     for (int p = 0; p * NR < Nc; p++) {
         REAL *Pp = P + (size_t)p * K * NR;
-        for (int jj = 0; jj < NR; jj++) {
-            int j = p * NR + jj;
-            if (j < Nc) {
-                const REAL *row = Bt + (size_t)j * ldb;
-                for (int k = 0; k < K; k++) Pp[(size_t)k * NR + jj] = row[k];
-            } else {
-                for (int k = 0; k < K; k++) Pp[(size_t)k * NR + jj] = 0;
+        int nc = Nc - p * NR < NR ? Nc - p * NR : NR;
+        for (int k0 = 0; k0 < K; k0 += 16) {
+            int kb = K - k0 < 16 ? K - k0 : 16;
+            for (int jj = 0; jj < nc; jj++) {
+                const REAL *row = Bt + (size_t)(p * NR + jj) * ldb + k0;
+                REAL *dst = Pp + (size_t)k0 * NR + jj;
+                for (int kk = 0; kk < kb; kk++) dst[(size_t)kk * NR] = row[kk];
             }
+            for (int jj = nc; jj < NR; jj++)
+                for (int kk = 0; kk < kb; kk++) Pp[(size_t)(k0 + kk) * NR + jj] = 0;
         }
     }
 }
@@ -101,70 +104,97 @@ static void FR_S(pack_b)(REAL *P, const REAL *B, int ldb, int K, int Nc)
         for (int k = 0; k < K; k++) {
             const REAL *row = B + (size_t)k * ldb + (size_t)p * NR;
             REAL *dst = Pp + (size_t)k * NR;
-            for (int jj = 0; jj < nc; jj++) dst[jj] = row[jj];
+            memcpy(dst, row, (size_t)nc * sizeof(REAL));
             for (int jj = nc; jj < NR; jj++) dst[jj] = 0;
         }
     }
 }
 
-/* One MR x NR block (mr <= MR rows, nc <= NR columns):
- *   acc = A[0:mr, :] . P                      (k = 0..K-1 in order)
- *   C = acc | acc + bias | C + acc | (C + bias) + acc   (by beta and bias)
- * The last form is the reference's (x W_ih^T + b) + h W_hh^T, rounding included. */
-FR_INLINE void FR_S(rgemm_block)(const int mr, int K, const REAL *A, int lda, const REAL *P,
-                                 REAL *C, int ldc, int nc, int beta, const REAL *bias)
+/* Store one register row of a panel: C[0:nc] = acc | acc + bias | C + acc |
+ * (C + bias) + acc (by beta and bias). The last form is the reference's
+ * (x W_ih^T + b) + h W_hh^T, rounding included. */
+FR_INLINE void FR_S(rgemm_store)(REAL *c, const VR *acc, int nc, int beta, const REAL *bias)
 {
-    VR acc[MR][FR_NRV];
+    for (int v = 0; v < FR_NRV; v++) {
+        int j = v * VL;
+        if (j >= nc) break;
+        int cnt = nc - j < VL ? nc - j : VL;
+        VR r = acc[v];
+        if (beta && bias) r = (LD(c + j) + LD(bias + j)) + r;
+        else if (beta) r = LD(c + j) + r;
+        else if (bias) r = r + LD(bias + j);
+        ST(c + j, r);
+    }
+}
+
+/* One block of mr <= MR rows and pb panels (pb * NR columns, the last panel
+ * holding nc_last <= NR of them): acc = A[0:mr, :] . P, k = 0..K-1 in order,
+ * then rgemm_store. With one or two rows a single panel gives too few
+ * independent accumulators to hide the FMA latency, so the driver hands
+ * those several panels at once (the sums, and so the results, are the same). */
+FR_INLINE void FR_S(rgemm_block)(const int mr, const int pb, int K, const REAL *A, int lda,
+                                 const REAL *P, size_t pstride, REAL *C, int ldc, int nc_last,
+                                 int beta, const REAL *bias)
+{
+    VR acc[MR][3][FR_NRV];
     for (int m = 0; m < mr; m++)
-        for (int v = 0; v < FR_NRV; v++) acc[m][v] = (VR){0};
+        for (int q = 0; q < pb; q++)
+            for (int v = 0; v < FR_NRV; v++) acc[m][q][v] = (VR){0};
     for (int k = 0; k < K; k++) {
-        VR b[FR_NRV];
-        for (int v = 0; v < FR_NRV; v++) b[v] = vld(P + (size_t)k * NR + v * VL);
+        VR b[3][FR_NRV];
+        for (int q = 0; q < pb; q++)
+            for (int v = 0; v < FR_NRV; v++)
+                b[q][v] = vld(P + q * pstride + (size_t)k * NR + v * VL);
         for (int m = 0; m < mr; m++) {
             VR a = vset1(A[(size_t)m * lda + k]);
-            for (int v = 0; v < FR_NRV; v++) acc[m][v] = VFMA(a, b[v], acc[m][v]);
+            for (int q = 0; q < pb; q++)
+                for (int v = 0; v < FR_NRV; v++) acc[m][q][v] = VFMA(a, b[q][v], acc[m][q][v]);
         }
     }
-    if (nc == NR) {
-        for (int m = 0; m < mr; m++)
-            for (int v = 0; v < FR_NRV; v++) {
-                REAL *c = C + (size_t)m * ldc + v * VL;
-                VR r = acc[m][v];
-                if (beta && bias) r = (vld(c) + vld(bias + v * VL)) + r;
-                else if (beta) r = vld(c) + r;
-                else if (bias) r = r + vld(bias + v * VL);
-                vst(c, r);
-            }
-    } else {
-        for (int m = 0; m < mr; m++) {
-            REAL tmp[NR];
-            for (int v = 0; v < FR_NRV; v++) vst(tmp + v * VL, acc[m][v]);
-            REAL *c = C + (size_t)m * ldc;
-            for (int j = 0; j < nc; j++) {
-                REAL r = tmp[j];
-                if (beta && bias) r = (c[j] + bias[j]) + r;
-                else if (beta) r = c[j] + r;
-                else if (bias) r = r + bias[j];
-                c[j] = r;
-            }
-        }
-    }
+    for (int m = 0; m < mr; m++)
+        for (int q = 0; q < pb; q++)
+            FR_S(rgemm_store)(C + (size_t)m * ldc + q * NR, acc[m][q],
+                              q == pb - 1 ? nc_last : NR, beta,
+                              bias ? bias + q * NR : NULL);
 }
 
 #define FR_RGEMM_CASE(R)                                                                 \
     case R:                                                                              \
-        FR_S(rgemm_block)(R, K, A + (size_t)m0 * lda, lda, Pp, Cp + (size_t)m0 * ldc, ldc, \
-                          nc, beta, bp);                                                 \
+        FR_S(rgemm_block)(R, 1, K, A + (size_t)m0 * lda, lda, Pp, 0,                     \
+                          Cp + (size_t)m0 * ldc, ldc, nc, beta, bp);                     \
         break;
 
 /* C [M, Nc] (row stride ldc) (+)= A [M, K] (row stride lda) . B, B packed in P;
- * bias [Nc] or NULL, see rgemm_block. */
+ * bias [Nc] or NULL, see rgemm_store. */
 static void FR_S(rgemm)(REAL *C, int ldc, const REAL *A, int lda, const REAL *P,
                         const REAL *bias, int beta, int M, int Nc, int K)
 {
-    for (int p = 0; p * NR < Nc; p++) {
+    const int np = (Nc + NR - 1) / NR;
+    const size_t pstride = (size_t)K * NR;
+    if (M <= 2) {
+        /* a matrix-vector product: 3 (M = 1) or 2 (M = 2) panels per pass */
+        const int pmax = M == 1 ? 3 : 2;
+        for (int p = 0; p < np; p += pmax) {
+            int pb = np - p < pmax ? np - p : pmax;
+            int nc_last = Nc - (p + pb - 1) * NR;
+            if (nc_last > NR) nc_last = NR;
+            const REAL *Pp = P + (size_t)p * pstride;
+            REAL *Cp = C + (size_t)p * NR;
+            const REAL *bp = bias ? bias + (size_t)p * NR : NULL;
+            if (M == 1) {
+                if (pb == 3) FR_S(rgemm_block)(1, 3, K, A, lda, Pp, pstride, Cp, ldc, nc_last, beta, bp);
+                else if (pb == 2) FR_S(rgemm_block)(1, 2, K, A, lda, Pp, pstride, Cp, ldc, nc_last, beta, bp);
+                else FR_S(rgemm_block)(1, 1, K, A, lda, Pp, pstride, Cp, ldc, nc_last, beta, bp);
+            } else {
+                if (pb == 2) FR_S(rgemm_block)(2, 2, K, A, lda, Pp, pstride, Cp, ldc, nc_last, beta, bp);
+                else FR_S(rgemm_block)(2, 1, K, A, lda, Pp, pstride, Cp, ldc, nc_last, beta, bp);
+            }
+        }
+        return;
+    }
+    for (int p = 0; p < np; p++) {
         int nc = Nc - p * NR < NR ? Nc - p * NR : NR;
-        const REAL *Pp = P + (size_t)p * K * NR;
+        const REAL *Pp = P + (size_t)p * pstride;
         REAL *Cp = C + (size_t)p * NR;
         const REAL *bp = bias ? bias + (size_t)p * NR : NULL;
         for (int m0 = 0; m0 < M; m0 += MR) {
@@ -424,31 +454,47 @@ int FR_X(srn_bwd_seq)(REAL *dx, REAL *dW_ih, REAL *dW_hh, REAL *db_ih, REAL *db_
  * LSTM
  * ========================================================================= */
 
+/* p[0:n] = sigmoid(p[0:n]) (kind 0) or tanh(p[0:n]) (kind 1), in place: a
+ * sweep of independent vectors, so it runs at throughput, not latency. */
+static void FR_S(act_sweep)(REAL *p, int n, int kind)
+{
+    int j = 0;
+    if (kind == 0)
+        for (; j + VL <= n; j += VL) vst(p + j, VSIG(vld(p + j)));
+    else
+        for (; j + VL <= n; j += VL) vst(p + j, VTANH(vld(p + j)));
+    if (j < n) {
+        int cnt = n - j;
+        VR v = vldn(p + j, cnt);
+        vstn(p + j, kind == 0 ? VSIG(v) : VTANH(v), cnt);
+    }
+}
+
 /* One forward step's fused pass.
- *   gates_t [N,4H] in: z = (x W_ih^T + b) + h_prev W_hh^T; out (keep_gates):
- *     i, f, g, o after their nonlinearities
+ *   gates_t [N,4H] in: z = (x W_ih^T + b) + h_prev W_hh^T; out: i, f, g, o
+ *     after their nonlinearities (the cache when training, else scratch)
  *   c_prev, h_prev [N,H] in; c_out, h_out [N,H] out (may alias c_prev, h_prev)
  *   y_t [N,H] out
- *   c = f c_prev + i g, h = o tanh(c); inactive rows keep c, h and output 0. */
+ *   c = f c_prev + i g, h = o tanh(c); inactive rows keep c, h and output 0.
+ * Two sweeps per row: the four gate nonlinearities over the contiguous 4H
+ * block, then the state update with its one tanh. */
 static void FR_S(lstm_fwd_pass)(REAL *gates_t, REAL *c_out, REAL *h_out, REAL *y_t,
-                                const REAL *c_prev, const REAL *h_prev, int keep_gates,
+                                const REAL *c_prev, const REAL *h_prev,
                                 const int64_t *lengths, int t, int N, int H)
 {
     for (int n = 0; n < N; n++) {
         int act = ACTIVE(lengths, t, n);
         REAL *z = gates_t + (size_t)n * 4 * H;
         size_t o = (size_t)n * H;
+        FR_S(act_sweep)(z, 2 * H, 0);      /* i, f */
+        FR_S(act_sweep)(z + 2 * H, H, 1);  /* g */
+        FR_S(act_sweep)(z + 3 * H, H, 0);  /* o */
         FOR_CHUNKS(j, H) {
-            VR i = VSIG(LD(z + j));
-            VR f = VSIG(LD(z + H + j));
-            VR g = VTANH(LD(z + 2 * H + j));
-            VR og = VSIG(LD(z + 3 * H + j));
+            VR i = LD(z + j), f = LD(z + H + j), g = LD(z + 2 * H + j);
+            VR og = LD(z + 3 * H + j);
             VR cp = LD(c_prev + o + j);
             VR c = f * cp + i * g;
             VR h = og * VTANH(c);
-            if (keep_gates) {
-                ST(z + j, i); ST(z + H + j, f); ST(z + 2 * H + j, g); ST(z + 3 * H + j, og);
-            }
             if (act) { ST(c_out + o + j, c); ST(h_out + o + j, h); ST(y_t + o + j, h); }
             else {
                 ST(c_out + o + j, cp); ST(h_out + o + j, LD(h_prev + o + j));
@@ -487,7 +533,7 @@ int FR_X(lstm_fwd_seq)(REAL *y, REAL *hT, REAL *cT, REAL *hs, REAL *cs, REAL *ga
             /* gates_t = (gates_t + b) + h_prev W_hh^T */
             FR_S(rgemm)(g_t, GH, h_prev, H, P, bias, 1, N, GH, H);
             FR_S(lstm_fwd_pass)(g_t, cs + (size_t)wr * NH, hs + (size_t)wr * NH,
-                                y + (size_t)t * NH, cs + (size_t)rd * NH, h_prev, 1,
+                                y + (size_t)t * NH, cs + (size_t)rd * NH, h_prev,
                                 lengths, t, N, H);
         }
         size_t sT = reverse ? 0 : (size_t)T * NH;
@@ -506,8 +552,7 @@ int FR_X(lstm_fwd_seq)(REAL *y, REAL *hT, REAL *cT, REAL *hs, REAL *cs, REAL *ga
                 STEP_INDICES(s, t, rd, wr)
                 REAL *g_t = chunk + (size_t)(t - tlo) * NG;
                 FR_S(rgemm)(g_t, GH, hT, H, P, bias, 1, N, GH, H);
-                FR_S(lstm_fwd_pass)(g_t, cT, hT, y + (size_t)t * NH, cT, hT, 0, lengths, t,
-                                    N, H);
+                FR_S(lstm_fwd_pass)(g_t, cT, hT, y + (size_t)t * NH, cT, hT, lengths, t, N, H);
             }
         }
     }
@@ -605,30 +650,31 @@ int FR_X(lstm_bwd_seq)(REAL *dx, REAL *dW_ih, REAL *dW_hh, REAL *db_ih, REAL *db
  * ========================================================================= */
 
 /* Reset-after forward pass (PyTorch's GRU):
- *   xg_t [N,3H] in: x W_ih^T (no bias); out (keep): r, z, n
+ *   xg_t [N,3H] in: x W_ih^T (no bias); out: r, z, n (the cache when
+ *     training, else scratch)
  *   hg [N,3H] in: h_prev W_hh^T + b_hh;  aux_t [N,H] out or NULL: W_hn h + b_hn
  *   r = sig(xr + b_ir + hr), z = sig(xz + b_iz + hz), n = tanh(xn + b_in + r hn),
- *   h = (1 - z) n + z h_prev. */
+ *   h = (1 - z) n + z h_prev. First sweep: r and z over the 2H block. */
 static void FR_S(gru_after_fwd_pass)(REAL *xg_t, REAL *h_out, REAL *y_t, REAL *aux_t,
                                      const REAL *hg, const REAL *h_prev, const REAL *b_ih,
-                                     int keep, const int64_t *lengths, int t, int N, int H)
+                                     const int64_t *lengths, int t, int N, int H)
 {
     for (int n = 0; n < N; n++) {
         int act = ACTIVE(lengths, t, n);
         REAL *xg = xg_t + (size_t)n * 3 * H;
         const REAL *hgn = hg + (size_t)n * 3 * H;
         size_t o = (size_t)n * H;
+        FOR_CHUNKS(j, 2 * H) {
+            ST(xg + j, VSIG((LD(xg + j) + LD(b_ih + j)) + LD(hgn + j)));
+        }
         FOR_CHUNKS(j, H) {
-            VR xr = LD(xg + j) + LD(b_ih + j);
-            VR xz = LD(xg + H + j) + LD(b_ih + H + j);
+            VR r = LD(xg + j), z = LD(xg + H + j);
             VR xn = LD(xg + 2 * H + j) + LD(b_ih + 2 * H + j);
             VR hn = LD(hgn + 2 * H + j);
-            VR r = VSIG(xr + LD(hgn + j));
-            VR z = VSIG(xz + LD(hgn + H + j));
             VR nn = VTANH(xn + r * hn);
             VR hp = LD(h_prev + o + j);
             VR h = ((REAL)1 - z) * nn + z * hp;
-            if (keep) { ST(xg + j, r); ST(xg + H + j, z); ST(xg + 2 * H + j, nn); }
+            ST(xg + 2 * H + j, nn);
             if (aux_t) ST(aux_t + o + j, hn);
             if (act) { ST(h_out + o + j, h); ST(y_t + o + j, h); }
             else { ST(h_out + o + j, hp); ST(y_t + o + j, (VR){0}); }
@@ -644,12 +690,8 @@ static void FR_S(gru_before_fwd_pass1)(REAL *gates_t, REAL *aux_t, const REAL *h
     for (int n = 0; n < N; n++) {
         REAL *g = gates_t + (size_t)n * 3 * H;
         size_t o = (size_t)n * H;
-        FOR_CHUNKS(j, H) {
-            VR r = VSIG(LD(g + j));
-            VR z = VSIG(LD(g + H + j));
-            ST(g + j, r); ST(g + H + j, z);
-            ST(aux_t + o + j, r * LD(h_prev + o + j));
-        }
+        FR_S(act_sweep)(g, 2 * H, 0);  /* r, z */
+        FOR_CHUNKS(j, H) { ST(aux_t + o + j, LD(g + j) * LD(h_prev + o + j)); }
     }
 }
 
@@ -729,7 +771,7 @@ int FR_X(gru_fwd_seq)(REAL *y, REAL *hT, REAL *hs, REAL *gates, REAL *aux, REAL 
                 /* hg = h_prev W_hh^T + b_hh */
                 FR_S(rgemm)(hg, GH, h_prev, H, P, b_hh, 0, N, GH, H);
                 FR_S(gru_after_fwd_pass)(g_t, h_out, y_t, train ? aux + (size_t)t * NH : NULL,
-                                         hg, h_prev, b_ih, train, lengths, t, N, H);
+                                         hg, h_prev, b_ih, lengths, t, N, H);
             } else {
                 REAL *aux_t = train ? aux + (size_t)t * NH : aux_ws;
                 /* r, z blocks: (xg + b) + h_prev W_hr,hz^T */

@@ -19,6 +19,8 @@
  *            2^n expm1(r) + (2^n - 1), accurate near 0 (no cancellation);
  *            <= 4 ulp.
  *   sigmoid: 1 / (1 + exp(-x)), the reference's formula: exp overflow gives 0.
+ * The range reduction and the polynomials use FMA where the instruction set
+ * has it (one rounding per step); the baseline build rounds twice.
  * NaN propagates through all of them, +-inf give the limits. None of these
  * depends on -ffast-math; libm's scalar tanhf costs ~15 ns per call here,
  * which would dominate the small-batch cells.
@@ -64,6 +66,12 @@ typedef uint64_t fr_vu64 __attribute__((vector_size(FR_VBYTES)));
 FR_DEFINE_VECTOR_OPS(f32, float, fr_vf32, fr_vi32)
 FR_DEFINE_VECTOR_OPS(f64, double, fr_vf64, fr_vi64)
 
+/* a*b + c in one rounding where the ISA has FMA (FR_FMA_*), and constants */
+#define MADD32(a, b, c) FR_FMA_f32((a), (b), (c))
+#define MADD64(a, b, c) FR_FMA_f64((a), (b), (c))
+#define C32(v) fr_set1_f32(v)
+#define C64(v) fr_set1_f64(v)
+
 /* --- float ------------------------------------------------------------------ */
 
 /* exp(x); overflow gives +inf, underflow 0 (through subnormals), NaN stays NaN. */
@@ -72,18 +80,19 @@ FR_INLINE fr_vf32 fr_exp_f32(fr_vf32 x)
     const float shifter = 0x1.8p23f;  /* adding it rounds to an integer in the low bits */
     x = fr_sel_f32((fr_vi32)(x > 89.0f), fr_set1_f32(89.0f), x);
     x = fr_sel_f32((fr_vi32)(x < -104.0f), fr_set1_f32(-104.0f), x);
-    fr_vf32 kx = x * 0x1.715476p+0f + shifter;  /* x / ln2 + shifter */
+    fr_vf32 kx = MADD32(x, C32(0x1.715476p+0f), C32(shifter));  /* x / ln2 + shifter */
     fr_vf32 k = kx - shifter;                   /* n = round(x / ln2), as a float */
-    fr_vu32 n = (fr_vu32)kx - (fr_vu32)fr_set1_f32(shifter);  /* n, as an integer */
+    fr_vu32 n = (fr_vu32)kx - (fr_vu32)C32(shifter);  /* n, as an integer */
     /* r = x - n ln2 in two parts (n * hi is exact: hi has 16 significant bits) */
-    fr_vf32 r = (x - k * 0x1.62e4p-1f) - k * 0x1.7f7d1cp-20f;
-    fr_vf32 p = r * 0x1.a01a02p-13f + 0x1.6c16c2p-10f;  /* 1/7!, 1/6! */
-    p = p * r + 0x1.111112p-7f;                          /* 1/5! */
-    p = p * r + 0x1.555556p-5f;                          /* 1/4! */
-    p = p * r + 0x1.555556p-3f;                          /* 1/3! */
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
+    fr_vf32 r = MADD32(-k, C32(0x1.62e4p-1f), x);
+    r = MADD32(-k, C32(0x1.7f7d1cp-20f), r);
+    fr_vf32 p = MADD32(r, C32(0x1.a01a02p-13f), C32(0x1.6c16c2p-10f));  /* 1/7!, 1/6! */
+    p = MADD32(p, r, C32(0x1.111112p-7f));                          /* 1/5! */
+    p = MADD32(p, r, C32(0x1.555556p-5f));                          /* 1/4! */
+    p = MADD32(p, r, C32(0x1.555556p-3f));                          /* 1/3! */
+    p = MADD32(p, r, C32(0.5f));
+    p = MADD32(p, r, C32(1.0f));
+    p = MADD32(p, r, C32(1.0f));
     /* 2^n = 2^n1 * 2^n2 with n1 = floor(n/2): both halves are normal numbers */
     fr_vu32 n1 = (fr_vu32)((fr_vi32)n >> 1);
     fr_vu32 n2 = n - n1;
@@ -101,20 +110,21 @@ FR_INLINE fr_vf32 fr_tanh_f32(fr_vf32 x)
     fr_vf32 u = (fr_vf32)((fr_vu32)x & 0x7fffffffu);
     u = fr_sel_f32((fr_vi32)(u > 20.0f), fr_set1_f32(20.0f), u);  /* NaN stays */
     u = u + u;
-    fr_vf32 kx = u * 0x1.715476p+0f + shifter;
+    fr_vf32 kx = MADD32(u, C32(0x1.715476p+0f), C32(shifter));
     fr_vf32 k = kx - shifter;
-    fr_vu32 n = (fr_vu32)kx - (fr_vu32)fr_set1_f32(shifter);      /* 0 <= n <= 58 */
-    fr_vf32 r = (u - k * 0x1.62e4p-1f) - k * 0x1.7f7d1cp-20f;
+    fr_vu32 n = (fr_vu32)kx - (fr_vu32)C32(shifter);              /* 0 <= n <= 58 */
+    fr_vf32 r = MADD32(-k, C32(0x1.62e4p-1f), u);
+    r = MADD32(-k, C32(0x1.7f7d1cp-20f), r);
     /* q = expm1(r) = r (1 + r/2 + ... + r^6/7!), relative accuracy kept near 0 */
-    fr_vf32 q = r * 0x1.a01a02p-13f + 0x1.6c16c2p-10f;
-    q = q * r + 0x1.111112p-7f;
-    q = q * r + 0x1.555556p-5f;
-    q = q * r + 0x1.555556p-3f;
-    q = q * r + 0.5f;
-    q = q * r + 1.0f;
+    fr_vf32 q = MADD32(r, C32(0x1.a01a02p-13f), C32(0x1.6c16c2p-10f));
+    q = MADD32(q, r, C32(0x1.111112p-7f));
+    q = MADD32(q, r, C32(0x1.555556p-5f));
+    q = MADD32(q, r, C32(0x1.555556p-3f));
+    q = MADD32(q, r, C32(0.5f));
+    q = MADD32(q, r, C32(1.0f));
     q = q * r;
     fr_vf32 s = (fr_vf32)((n + 127u) << 23);                      /* 2^n */
-    fr_vf32 e = s * q + (s - 1.0f);                               /* expm1(u) */
+    fr_vf32 e = MADD32(s, q, s - 1.0f);                           /* expm1(u) */
     fr_vf32 t = e / (e + 2.0f);
     return (fr_vf32)((fr_vu32)t | sign);
 }
@@ -140,24 +150,25 @@ FR_INLINE fr_vf64 fr_exp_f64(fr_vf64 x)
     const double shifter = 0x1.8p52;
     x = fr_sel_f64((fr_vi64)(x > 710.0), fr_set1_f64(710.0), x);
     x = fr_sel_f64((fr_vi64)(x < -746.0), fr_set1_f64(-746.0), x);
-    fr_vf64 kx = x * 0x1.71547652b82fep+0 + shifter;
+    fr_vf64 kx = MADD64(x, C64(0x1.71547652b82fep+0), C64(shifter));
     fr_vf64 k = kx - shifter;
-    fr_vu64 n = (fr_vu64)kx - (fr_vu64)fr_set1_f64(shifter);
+    fr_vu64 n = (fr_vu64)kx - (fr_vu64)C64(shifter);
     /* hi has 32 significant bits: n * hi is exact for |n| < 2^21 */
-    fr_vf64 r = (x - k * 0x1.62e42feep-1) - k * 0x1.a39ef35793c76p-33;
-    fr_vf64 p = r * 0x1.6124613a86d09p-33 + 0x1.1eed8eff8d898p-29;  /* 1/13!, 1/12! */
-    p = p * r + 0x1.ae64567f544e4p-26;  /* 1/11! */
-    p = p * r + 0x1.27e4fb7789f5cp-22;  /* 1/10! */
-    p = p * r + 0x1.71de3a556c734p-19;  /* 1/9! */
-    p = p * r + 0x1.a01a01a01a01ap-16;  /* 1/8! */
-    p = p * r + 0x1.a01a01a01a01ap-13;  /* 1/7! */
-    p = p * r + 0x1.6c16c16c16c17p-10;  /* 1/6! */
-    p = p * r + 0x1.1111111111111p-7;   /* 1/5! */
-    p = p * r + 0x1.5555555555555p-5;   /* 1/4! */
-    p = p * r + 0x1.5555555555555p-3;   /* 1/3! */
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
+    fr_vf64 r = MADD64(-k, C64(0x1.62e42feep-1), x);
+    r = MADD64(-k, C64(0x1.a39ef35793c76p-33), r);
+    fr_vf64 p = MADD64(r, C64(0x1.6124613a86d09p-33), C64(0x1.1eed8eff8d898p-29));  /* 1/13!, 1/12! */
+    p = MADD64(p, r, C64(0x1.ae64567f544e4p-26));  /* 1/11! */
+    p = MADD64(p, r, C64(0x1.27e4fb7789f5cp-22));  /* 1/10! */
+    p = MADD64(p, r, C64(0x1.71de3a556c734p-19));  /* 1/9! */
+    p = MADD64(p, r, C64(0x1.a01a01a01a01ap-16));  /* 1/8! */
+    p = MADD64(p, r, C64(0x1.a01a01a01a01ap-13));  /* 1/7! */
+    p = MADD64(p, r, C64(0x1.6c16c16c16c17p-10));  /* 1/6! */
+    p = MADD64(p, r, C64(0x1.1111111111111p-7));   /* 1/5! */
+    p = MADD64(p, r, C64(0x1.5555555555555p-5));   /* 1/4! */
+    p = MADD64(p, r, C64(0x1.5555555555555p-3));   /* 1/3! */
+    p = MADD64(p, r, C64(0.5));
+    p = MADD64(p, r, C64(1.0));
+    p = MADD64(p, r, C64(1.0));
     fr_vu64 n1 = (fr_vu64)((fr_vi64)n >> 1);
     fr_vu64 n2 = n - n1;
     fr_vf64 s1 = (fr_vf64)((n1 + 1023u) << 52);
@@ -172,27 +183,28 @@ FR_INLINE fr_vf64 fr_tanh_f64(fr_vf64 x)
     fr_vf64 u = (fr_vf64)((fr_vu64)x & 0x7fffffffffffffffu);
     u = fr_sel_f64((fr_vi64)(u > 20.0), fr_set1_f64(20.0), u);
     u = u + u;
-    fr_vf64 kx = u * 0x1.71547652b82fep+0 + shifter;
+    fr_vf64 kx = MADD64(u, C64(0x1.71547652b82fep+0), C64(shifter));
     fr_vf64 k = kx - shifter;
-    fr_vu64 n = (fr_vu64)kx - (fr_vu64)fr_set1_f64(shifter);
-    fr_vf64 r = (u - k * 0x1.62e42feep-1) - k * 0x1.a39ef35793c76p-33;
+    fr_vu64 n = (fr_vu64)kx - (fr_vu64)C64(shifter);
+    fr_vf64 r = MADD64(-k, C64(0x1.62e42feep-1), u);
+    r = MADD64(-k, C64(0x1.a39ef35793c76p-33), r);
     /* q = expm1(r) = r (1 + r/2 + ... + r^13/14!) */
-    fr_vf64 q = r * 0x1.93974a8c07c9dp-37 + 0x1.6124613a86d09p-33;  /* 1/14!, 1/13! */
-    q = q * r + 0x1.1eed8eff8d898p-29;
-    q = q * r + 0x1.ae64567f544e4p-26;
-    q = q * r + 0x1.27e4fb7789f5cp-22;
-    q = q * r + 0x1.71de3a556c734p-19;
-    q = q * r + 0x1.a01a01a01a01ap-16;
-    q = q * r + 0x1.a01a01a01a01ap-13;
-    q = q * r + 0x1.6c16c16c16c17p-10;
-    q = q * r + 0x1.1111111111111p-7;
-    q = q * r + 0x1.5555555555555p-5;
-    q = q * r + 0x1.5555555555555p-3;
-    q = q * r + 0.5;
-    q = q * r + 1.0;
+    fr_vf64 q = MADD64(r, C64(0x1.93974a8c07c9dp-37), C64(0x1.6124613a86d09p-33));  /* 1/14!, 1/13! */
+    q = MADD64(q, r, C64(0x1.1eed8eff8d898p-29));
+    q = MADD64(q, r, C64(0x1.ae64567f544e4p-26));
+    q = MADD64(q, r, C64(0x1.27e4fb7789f5cp-22));
+    q = MADD64(q, r, C64(0x1.71de3a556c734p-19));
+    q = MADD64(q, r, C64(0x1.a01a01a01a01ap-16));
+    q = MADD64(q, r, C64(0x1.a01a01a01a01ap-13));
+    q = MADD64(q, r, C64(0x1.6c16c16c16c17p-10));
+    q = MADD64(q, r, C64(0x1.1111111111111p-7));
+    q = MADD64(q, r, C64(0x1.5555555555555p-5));
+    q = MADD64(q, r, C64(0x1.5555555555555p-3));
+    q = MADD64(q, r, C64(0.5));
+    q = MADD64(q, r, C64(1.0));
     q = q * r;
     fr_vf64 s = (fr_vf64)((n + 1023u) << 52);
-    fr_vf64 e = s * q + (s - 1.0);
+    fr_vf64 e = MADD64(s, q, s - 1.0);
     fr_vf64 t = e / (e + 2.0);
     return (fr_vf64)((fr_vu64)t | sign);
 }

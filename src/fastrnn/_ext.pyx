@@ -184,9 +184,14 @@ def set_isa(name):
 
 
 def get_isa():
-    """The instruction set the kernels run with now."""
+    """The instruction set the kernels run with now (never "auto")."""
     code = fastrnn_best_isa() if _ctx.isa == FASTRNN_ISA_AUTO else _ctx.isa
     return _ISA_NAMES[code]
+
+
+def isa_setting():
+    """What set_isa last chose: "auto" or a forced instruction set."""
+    return _ISA_NAMES[_ctx.isa]
 
 
 _env_isa = os.environ.get("FASTRNN_ISA", "").strip().lower()
