@@ -563,7 +563,8 @@ int FR_X(lstm_fwd_seq)(REAL *y, REAL *hT, REAL *cT, REAL *hs, REAL *cs, REAL *ga
  *   dh, dc [N,H] in: gradients from later steps; out: dh <- dh_total,
  *     dc <- dc_total f (active rows; inactive rows keep dc)
  *   dz_t [N,4H] out: gradients of the four pre-activations, 0 on inactive rows
- *   trace_dh_t, trace_dc_t [N,H] out or NULL: dh_total, dc_total
+ *   trace_dh_t, trace_dc_t [N,H] out or NULL: dh_total, and dc_total (active
+ *     rows) or dc (inactive rows, whose c is frozen)
  *   gates_t [N,4H], c_t (the state written), c_prev [N,H] from the forward */
 static void FR_S(lstm_bwd_pass)(REAL *dh, REAL *dc, REAL *dz_t, REAL *trace_dh_t,
                                 REAL *trace_dc_t, const REAL *dy_t, const REAL *gates_t,
@@ -583,7 +584,8 @@ static void FR_S(lstm_bwd_pass)(REAL *dh, REAL *dc, REAL *dz_t, REAL *trace_dh_t
             VR dcv = LD(dc + o + j);
             VR dct = dcv + dht * og * ((REAL)1 - tc * tc);
             if (trace_dh_t) ST(trace_dh_t + o + j, dht);
-            if (trace_dc_t) ST(trace_dc_t + o + j, dct);
+            /* inactive: the frozen c passes its gradient through unchanged */
+            if (trace_dc_t) ST(trace_dc_t + o + j, act ? dct : dcv);
             ST(dh + o + j, dht);
             if (act) {
                 ST(dz + j, dct * g * i * ((REAL)1 - i));
