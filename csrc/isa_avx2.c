@@ -21,6 +21,12 @@
 /* 6 x 2 accumulators + 2 panel vectors + 1 broadcast = 15 of 16 ymm registers */
 #define FR_MR 6
 #define FR_NRV 2
+/* vmaxps/vminps return their second operand when either is NaN: with x second,
+ * NaN passes through like the portable select */
+#define FR_CLAMP_f32(x, lo, hi) \
+    ((fr_vf32)_mm256_min_ps(_mm256_set1_ps(hi), _mm256_max_ps(_mm256_set1_ps(lo), (x))))
+#define FR_CLAMP_f64(x, lo, hi) \
+    ((fr_vf64)_mm256_min_pd(_mm256_set1_pd(hi), _mm256_max_pd(_mm256_set1_pd(lo), (x))))
 #include "fr_kernels.h"
 
 #if defined(__clang__)

@@ -23,6 +23,14 @@
  * measured best of 4x4, 6x4, 8x3, 4x6 on a Zen 4 (~105 GFLOP/s float at N=8). */
 #define FR_MR 8
 #define FR_NRV 3
+/* vmaxps/vminps return their second operand when either is NaN: with x second,
+ * NaN passes through like the portable select */
+#define FR_CLAMP_f32(x, lo, hi) \
+    ((fr_vf32)_mm512_min_ps(_mm512_set1_ps(hi), _mm512_max_ps(_mm512_set1_ps(lo), (x))))
+#define FR_CLAMP_f64(x, lo, hi) \
+    ((fr_vf64)_mm512_min_pd(_mm512_set1_pd(hi), _mm512_max_pd(_mm512_set1_pd(lo), (x))))
+/* exp's 2^n by vscalef (IEEE overflow, underflow and subnormals in one rounding) */
+#define FR_EXP_SCALEF 1
 #include "fr_kernels.h"
 
 #if defined(__clang__)
