@@ -60,45 +60,40 @@ static size_t chunk(int T) { return (size_t)(T < FASTRNN_CHUNK_STEPS ? T : FASTR
 
 size_t fastrnn_srn_fwd_ws(int T, int N, int I, int H, int train)
 {
-    (void)T; (void)N; (void)I; (void)train;
-    return 16 + pack(H, H) + r16(H);
+    (void)T; (void)N; (void)train;
+    return 16 + pack(H, H) + r16(H) + pack(I, H);
 }
 
 size_t fastrnn_srn_bwd_ws(int T, int N, int I, int H)
 {
     size_t NH = (size_t)N * H;
-    (void)I;
-    return 16 + r16((size_t)T * NH) + pack(H, H) + 2 * r16(NH) + r16(H);
+    return 16 + r16((size_t)T * NH) + pack(H, H) + 2 * r16(NH) + r16(H) + pack(H, I);
 }
 
 size_t fastrnn_lstm_fwd_ws(int T, int N, int I, int H, int train)
 {
     size_t GH = 4 * (size_t)H;
-    (void)I;
-    return 16 + pack(H, GH) + r16(GH) + (train ? 0 : r16(chunk(T) * N * GH));
+    return 16 + pack(H, GH) + r16(GH) + pack(I, GH) + (train ? 0 : r16(chunk(T) * N * GH));
 }
 
 size_t fastrnn_lstm_bwd_ws(int T, int N, int I, int H)
 {
     size_t GH = 4 * (size_t)H, NH = (size_t)N * H;
-    (void)I;
-    return 16 + r16((size_t)T * N * GH) + pack(GH, H) + 3 * r16(NH) + r16(GH);
+    return 16 + r16((size_t)T * N * GH) + pack(GH, H) + 3 * r16(NH) + r16(GH) + pack(GH, I);
 }
 
 size_t fastrnn_gru_fwd_ws(int T, int N, int I, int H, int train, int reset_after)
 {
     size_t GH = 3 * (size_t)H, NH = (size_t)N * H, NG = (size_t)N * GH;
-    (void)I;
     size_t inference = train ? 0 : r16(chunk(T) * NG) + (reset_after ? 0 : r16(NH));
-    if (reset_after) return 16 + pack(H, GH) + r16(NG) + inference;
-    return 16 + pack(H, 2 * (size_t)H) + pack(H, H) + r16(GH) + inference;
+    if (reset_after) return 16 + pack(H, GH) + r16(NG) + pack(I, GH) + inference;
+    return 16 + pack(H, 2 * (size_t)H) + pack(H, H) + r16(GH) + pack(I, GH) + inference;
 }
 
 size_t fastrnn_gru_bwd_ws(int T, int N, int I, int H, int reset_after)
 {
     size_t GH = 3 * (size_t)H, NH = (size_t)N * H, NG = (size_t)N * GH;
-    size_t common = 16 + r16((size_t)T * NG) + 2 * r16(NH) + r16(GH);
-    (void)I;
+    size_t common = 16 + r16((size_t)T * NG) + 2 * r16(NH) + r16(GH) + pack(GH, I);
     if (reset_after) return common + r16((size_t)T * NH) + pack(GH, H) + r16(NG);
     return common + pack(H, H) + pack(2 * (size_t)H, H) + r16(NH);
 }

@@ -325,9 +325,9 @@ def test_output_dtype_follows_input_and_float32_agrees_with_float64():
 
 
 def test_inference_keeps_no_cache_and_matches_training_forward():
-    for cell, kw in VARIANTS:
-        for dtype in DTYPES:
-            p = make_problem(cell, dtype, T=70, N=3)  # > one 32-step projection chunk
+    for (cell, kw), dtype, I in itertools.product(VARIANTS, DTYPES, [3, 80]):
+        if True:  # T > one 32-step projection chunk; I = 80 takes the packed projection
+            p = make_problem(cell, dtype, T=70, N=3, I=I)
             for reverse in (False, True):
                 trained, _ = forward(cell, kw, p, "c", LENGTHS["mixed"][:3], reverse, True)
                 inferred, cache = forward(cell, kw, p, "c", LENGTHS["mixed"][:3], reverse, False)

@@ -20,9 +20,11 @@ GRU         ``b*(5*T+1)*N*H``          ``hs`` + gates r,z,n (3*T*N*H) + ``aux`` 
 
 The backward allocates, for its duration, the pre-activation gradients
 ``b*T*N*G*H`` (GRU reset-after: ``+ b*T*N*H``) for the whole-sequence weight
-products, plus O(N*H + G*H*H) scratch. Inference (``train=False``) keeps no
-cache: besides the output ``y`` it uses ``b*(min(T, 32)*N*G*H + (G*H+64)*H)``
-plus O(N*H), whatever T is (the input projection runs 32 steps at a time).
+products, plus O(N*H) scratch and packed copies of the weights
+(``b*(G*H+64)*(H+I)`` at most). Inference (``train=False``) keeps no cache:
+besides the output ``y`` it uses ``b*min(T, 32)*N*G*H`` for the input
+projection (it runs 32 steps at a time) plus the packed weights and O(N*H),
+whatever T is.
 """
 
 from . import _ext
