@@ -127,41 +127,66 @@ FR_INLINE void FR_S(rgemm_store)(REAL *c, const VR *acc, int nc, int beta, const
     }
 }
 
-/* One block of mr <= MR rows and pb panels (pb * NR columns, the last panel
- * holding nc_last <= NR of them): acc = A[0:mr, :] . P, k = 0..K-1 in order,
- * then rgemm_store. With one or two rows a single panel gives too few
- * independent accumulators to hide the FMA latency, so the driver hands
- * those several panels at once (the sums, and so the results, are the same). */
-FR_INLINE void FR_S(rgemm_block)(const int mr, const int pb, int K, const REAL *A, int lda,
-                                 const REAL *P, size_t pstride, REAL *C, int ldc, int nc_last,
-                                 int beta, const REAL *bias)
+/* One block of mr <= MR rows and one panel (nc <= NR valid columns):
+ * acc = A[0:mr, :] . P, k = 0..K-1 in order, then rgemm_store. */
+FR_INLINE void FR_S(rgemm_block)(const int mr, int K, const REAL *A, int lda, const REAL *P,
+                                 REAL *C, int ldc, int nc, int beta, const REAL *bias)
 {
-    VR acc[MR][3][FR_NRV];
+    VR acc[MR][FR_NRV];
     for (int m = 0; m < mr; m++)
-        for (int q = 0; q < pb; q++)
-            for (int v = 0; v < FR_NRV; v++) acc[m][q][v] = (VR){0};
+        for (int v = 0; v < FR_NRV; v++) acc[m][v] = (VR){0};
     for (int k = 0; k < K; k++) {
-        VR b[3][FR_NRV];
-        for (int q = 0; q < pb; q++)
-            for (int v = 0; v < FR_NRV; v++)
-                b[q][v] = vld(P + q * pstride + (size_t)k * NR + v * VL);
+        VR b[FR_NRV];
+        for (int v = 0; v < FR_NRV; v++) b[v] = vld(P + (size_t)k * NR + v * VL);
         for (int m = 0; m < mr; m++) {
             VR a = vset1(A[(size_t)m * lda + k]);
-            for (int q = 0; q < pb; q++)
-                for (int v = 0; v < FR_NRV; v++) acc[m][q][v] = VFMA(a, b[q][v], acc[m][q][v]);
+            for (int v = 0; v < FR_NRV; v++) acc[m][v] = VFMA(a, b[v], acc[m][v]);
         }
     }
     for (int m = 0; m < mr; m++)
-        for (int q = 0; q < pb; q++)
-            FR_S(rgemm_store)(C + (size_t)m * ldc + q * NR, acc[m][q],
-                              q == pb - 1 ? nc_last : NR, beta,
-                              bias ? bias + q * NR : NULL);
+        FR_S(rgemm_store)(C + (size_t)m * ldc, acc[m], nc, beta, bias);
+}
+
+/* The one- and two-row product (a matrix-vector product, the N = 1 and 2
+ * cases): one panel gives too few independent accumulators to hide the FMA
+ * latency, so this takes nv (<= 3 NRV) vectors of columns from consecutive
+ * panels at once, exactly as many as hold the nc valid columns (no FMAs on the
+ * zero padding of a last, partial panel). The sums, and so the results, are
+ * those of rgemm_block. */
+FR_INLINE void FR_S(rgemm_narrow)(const int mr, const int nv, int K, const REAL *A, int lda,
+                                  const REAL *P, size_t pstride, REAL *C, int ldc, int nc,
+                                  int beta, const REAL *bias)
+{
+    VR acc[2][3 * FR_NRV];
+    for (int m = 0; m < mr; m++)
+        for (int v = 0; v < nv; v++) acc[m][v] = (VR){0};
+    for (int k = 0; k < K; k++) {
+        VR b[3 * FR_NRV];
+        for (int v = 0; v < nv; v++)
+            b[v] = vld(P + (v / FR_NRV) * pstride + (size_t)k * NR + (v % FR_NRV) * VL);
+        for (int m = 0; m < mr; m++) {
+            VR a = vset1(A[(size_t)m * lda + k]);
+            for (int v = 0; v < nv; v++) acc[m][v] = VFMA(a, b[v], acc[m][v]);
+        }
+    }
+    for (int m = 0; m < mr; m++)
+        for (int v = 0; v < nv; v++) {
+            int col = (v / FR_NRV) * NR + (v % FR_NRV) * VL;  /* within the group */
+            int left = nc - col;
+            FR_S(rgemm_store)(C + (size_t)m * ldc + col, &acc[m][v], left < VL ? left : VL,
+                              beta, bias ? bias + col : NULL);
+        }
 }
 
 #define FR_RGEMM_CASE(R)                                                                 \
     case R:                                                                              \
-        FR_S(rgemm_block)(R, 1, K, A + (size_t)m0 * lda, lda, Pp, 0,                     \
-                          Cp + (size_t)m0 * ldc, ldc, nc, beta, bp);                     \
+        FR_S(rgemm_block)(R, K, A + (size_t)m0 * lda, lda, Pp, Cp + (size_t)m0 * ldc, ldc, \
+                          nc, beta, bp);                                                 \
+        break;
+
+#define FR_NARROW_CASE(R, V)                                                             \
+    case V:                                                                              \
+        FR_S(rgemm_narrow)(R, V, K, A, lda, Pp, pstride, Cp, ldc, nc, beta, bp);         \
         break;
 
 /* C [M, Nc] (row stride ldc) (+)= A [M, K] (row stride lda) . B, B packed in P;
@@ -172,22 +197,36 @@ static void FR_S(rgemm)(REAL *C, int ldc, const REAL *A, int lda, const REAL *P,
     const int np = (Nc + NR - 1) / NR;
     const size_t pstride = (size_t)K * NR;
     if (M <= 2) {
-        /* a matrix-vector product: 3 (M = 1) or 2 (M = 2) panels per pass */
+        /* up to 3 (M = 1) or 2 (M = 2) panels per pass */
         const int pmax = M == 1 ? 3 : 2;
         for (int p = 0; p < np; p += pmax) {
-            int pb = np - p < pmax ? np - p : pmax;
-            int nc_last = Nc - (p + pb - 1) * NR;
-            if (nc_last > NR) nc_last = NR;
+            int nc = Nc - p * NR < pmax * NR ? Nc - p * NR : pmax * NR;
+            int nv = (nc + VL - 1) / VL;
             const REAL *Pp = P + (size_t)p * pstride;
             REAL *Cp = C + (size_t)p * NR;
             const REAL *bp = bias ? bias + (size_t)p * NR : NULL;
             if (M == 1) {
-                if (pb == 3) FR_S(rgemm_block)(1, 3, K, A, lda, Pp, pstride, Cp, ldc, nc_last, beta, bp);
-                else if (pb == 2) FR_S(rgemm_block)(1, 2, K, A, lda, Pp, pstride, Cp, ldc, nc_last, beta, bp);
-                else FR_S(rgemm_block)(1, 1, K, A, lda, Pp, pstride, Cp, ldc, nc_last, beta, bp);
+                switch (nv) {
+                    FR_NARROW_CASE(1, 1) FR_NARROW_CASE(1, 2) FR_NARROW_CASE(1, 3)
+#if FR_NRV >= 2
+                    FR_NARROW_CASE(1, 4) FR_NARROW_CASE(1, 5) FR_NARROW_CASE(1, 6)
+#endif
+#if FR_NRV >= 3
+                    FR_NARROW_CASE(1, 7) FR_NARROW_CASE(1, 8) FR_NARROW_CASE(1, 9)
+#endif
+                    default: break;
+                }
             } else {
-                if (pb == 2) FR_S(rgemm_block)(2, 2, K, A, lda, Pp, pstride, Cp, ldc, nc_last, beta, bp);
-                else FR_S(rgemm_block)(2, 1, K, A, lda, Pp, pstride, Cp, ldc, nc_last, beta, bp);
+                switch (nv) {
+                    FR_NARROW_CASE(2, 1) FR_NARROW_CASE(2, 2)
+#if FR_NRV >= 2
+                    FR_NARROW_CASE(2, 3) FR_NARROW_CASE(2, 4)
+#endif
+#if FR_NRV >= 3
+                    FR_NARROW_CASE(2, 5) FR_NARROW_CASE(2, 6)
+#endif
+                    default: break;
+                }
             }
         }
         return;
@@ -1050,5 +1089,6 @@ int FR_X(rgemm)(REAL *C, int ldc, REAL *ws, const REAL *A, int lda, const REAL *
 #undef MR
 #undef FR_PACK_ELEMS
 #undef FR_RGEMM_CASE
+#undef FR_NARROW_CASE
 #undef STEP_INDICES
 #undef CHUNK_TLO
