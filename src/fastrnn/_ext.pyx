@@ -232,7 +232,10 @@ cdef int _check(int status, str where) except -1:
 
 
 cdef inline const int64_t *_lengths_ptr(const int64_t[::1] lengths) noexcept:
-    return NULL if lengths is None else &lengths[0]
+    cdef const int64_t *p = NULL
+    if lengths is not None:
+        p = &lengths[0]
+    return p
 
 
 def _dtype(x):
@@ -308,7 +311,9 @@ cdef object _srn_backward(const floating[:, :, ::1] dy, const floating[:, ::1] d
     cdef floating[:, :, ::1] dx_v = dx
     cdef floating[:, ::1] dh0_v = dh0
     cdef floating[::1] ws_v = ws
-    cdef const floating *acts_p = NULL if acts is None else &acts[0, 0, 0]
+    cdef const floating *acts_p = NULL
+    if acts is not None:
+        acts_p = &acts[0, 0, 0]
     cdef floating *tr_p = NULL if trace_dh is None else &trace_dh[0, 0, 0]
     cdef const int64_t *len_p = _lengths_ptr(lengths)
     cdef fastrnn_ctx ctx = _ctx
