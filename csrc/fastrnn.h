@@ -73,7 +73,9 @@ typedef void (*fastrnn_dgemm_fn)(char *transa, char *transb, int *m, int *n, int
 typedef struct fastrnn_ctx {
     fastrnn_sgemm_fn sgemm;
     fastrnn_dgemm_fn dgemm;
-    int isa;   /* FASTRNN_ISA_*; AUTO picks fastrnn_best_isa() */
+    int isa;           /* FASTRNN_ISA_*; AUTO picks fastrnn_best_isa() */
+    int blas_threads;  /* threads the BLAS runs with: above 1, every whole-sequence
+                          product goes to it (the kernels' own are single-threaded) */
 } fastrnn_ctx;
 
 /* Version of the kernel ABI, checked by the Cython layer at import. */

@@ -319,9 +319,10 @@ static void FR_S(colsum_add)(REAL *db, REAL *tmp, const REAL *A, size_t rows, in
  * chunks of 64 so that a chunk of the row operand stays in L2 while the
  * panels stream. Measured on AVX-512 (Zen 4): rgemm 105-110 GFLOP/s against
  * OpenBLAS's 91-99 for inner sizes >= 128, the BLAS ahead for inner size 32
- * and for narrow outputs (mostly padding in a panel). */
-#define FR_OWN_PROJECTION(I, GH) ((I) >= 64)
-#define FR_OWN_DX(I, GH) ((I) >= 32 && (GH) >= 64)
+ * and for narrow outputs (mostly padding in a panel). With more than one BLAS
+ * thread the BLAS takes them all: the kernels' own products use one thread. */
+#define FR_OWN_PROJECTION(ctx, I, GH) ((ctx)->blas_threads <= 1 && (I) >= 64)
+#define FR_OWN_DX(ctx, I, GH) ((ctx)->blas_threads <= 1 && (I) >= 32 && (GH) >= 64)
 
 /* C [M, Nc] (ldc) (+)= A [M, K] (lda) . B (packed in P), 64 rows at a time */
 static void FR_S(rgemm_rows)(REAL *C, int ldc, const REAL *A, int lda, const REAL *P,
@@ -335,9 +336,10 @@ static void FR_S(rgemm_rows)(REAL *C, int ldc, const REAL *A, int lda, const REA
 }
 
 /* W_ih packed for the projection (FR_OWN_PROJECTION), or NULL for the BLAS */
-static REAL *FR_S(pack_w_ih)(REAL **cursor, const REAL *W_ih, int I, int GH)
+static REAL *FR_S(pack_w_ih)(const fastrnn_ctx *ctx, REAL **cursor, const REAL *W_ih, int I,
+                             int GH)
 {
-    if (!FR_OWN_PROJECTION(I, GH)) return NULL;
+    if (!FR_OWN_PROJECTION(ctx, I, GH)) return NULL;
     REAL *P = FR_S(carve)(cursor, FR_PACK_ELEMS(I, GH));
     FR_S(pack_bt)(P, W_ih, I, GH, I);
     return P;
@@ -358,7 +360,7 @@ static void FR_S(project)(const fastrnn_ctx *ctx, REAL *out, const REAL *x, cons
 static void FR_S(input_grad)(const fastrnn_ctx *ctx, REAL *dx, const REAL *dz,
                              const REAL *W_ih, REAL *ws_pack, size_t TN, int I, int GH)
 {
-    if (FR_OWN_DX(I, GH)) {
+    if (FR_OWN_DX(ctx, I, GH)) {
         FR_S(pack_b)(ws_pack, W_ih, I, GH, I);
         FR_S(rgemm_rows)(dx, I, dz, GH, ws_pack, 0, TN, I, GH);
     } else {
@@ -440,7 +442,7 @@ int FR_X(srn_fwd_seq)(REAL *y, REAL *hT, REAL *hs, REAL *acts, REAL *ws,
     REAL *P = FR_S(carve)(&cur, FR_PACK_ELEMS(H, H));
     REAL *bias = FR_S(carve)(&cur, (size_t)H);
     FR_S(pack_bt)(P, W_hh, H, H, H);
-    REAL *Pih = FR_S(pack_w_ih)(&cur, W_ih, I, H);
+    REAL *Pih = FR_S(pack_w_ih)(ctx, &cur, W_ih, I, H);
     for (int j = 0; j < H; j++) bias[j] = b_ih[j] + b_hh[j];
     /* y = x W_ih^T for all T*N rows; the bias and h_prev W_hh^T join per step */
     FR_S(project)(ctx, y, x, W_ih, Pih, 0, T, N, I, H);
@@ -606,7 +608,7 @@ int FR_X(lstm_fwd_seq)(REAL *y, REAL *hT, REAL *cT, REAL *hs, REAL *cs, REAL *ga
     REAL *P = FR_S(carve)(&cur, FR_PACK_ELEMS(H, GH));
     REAL *bias = FR_S(carve)(&cur, (size_t)GH);
     FR_S(pack_bt)(P, W_hh, H, GH, H);
-    REAL *Pih = FR_S(pack_w_ih)(&cur, W_ih, I, GH);
+    REAL *Pih = FR_S(pack_w_ih)(ctx, &cur, W_ih, I, GH);
     for (int j = 0; j < GH; j++) bias[j] = b_ih[j] + b_hh[j];
     if (train) {
         size_t s0 = reverse ? (size_t)T * NH : 0;
@@ -835,7 +837,7 @@ int FR_X(gru_fwd_seq)(REAL *y, REAL *hT, REAL *hs, REAL *gates, REAL *aux, REAL 
         FR_S(pack_bt)(Pn, W_hh + (size_t)2 * H * H, H, H, H);
         for (int j = 0; j < GH; j++) bias[j] = b_ih[j] + b_hh[j];
     }
-    REAL *Pih = FR_S(pack_w_ih)(&cur, W_ih, I, GH);
+    REAL *Pih = FR_S(pack_w_ih)(ctx, &cur, W_ih, I, GH);
     REAL *aux_ws = NULL, *chunk = NULL;
     int CH = T < FASTRNN_CHUNK_STEPS ? T : FASTRNN_CHUNK_STEPS;
     if (!train) {

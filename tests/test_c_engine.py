@@ -58,6 +58,15 @@ def isa(request):
     _ext.set_isa(previous)
 
 
+@pytest.fixture(params=[1, 2], ids=["blas1", "blas2"])
+def blas_policy(request):
+    """Plan as with a one-thread BLAS (the kernels' own whole-sequence products where
+    they are faster) and as with two (every whole-sequence product on the BLAS)."""
+    _ext.set_blas_threads(request.param)
+    yield request.param
+    _ext.set_blas_threads(None)
+
+
 def assert_close(label, got, want, dtype):
     got, want = np.asarray(got), np.asarray(want)
     assert got.shape == want.shape, f"{label}: shape {got.shape} != {want.shape}"
@@ -152,7 +161,7 @@ def test_c_equals_numpy(isa, variant, dtype, lengths, reverse, train):
 @pytest.mark.parametrize("variant", VARIANTS, ids=vid)
 @pytest.mark.parametrize("shape", [(1, 1, 1, 1), (3, 1, 5, 1), (2, 9, 2, 17), (40, 2, 4, 33),
                                    (5, 13, 70, 50), (33, 3, 8, 64)], ids=str)
-def test_c_equals_numpy_over_shapes(isa, variant, shape):
+def test_c_equals_numpy_over_shapes(isa, blas_policy, variant, shape):
     """Sizes around the vector width and register block (tails, partial panels, long T)."""
     cell, kw = variant
     T, N, I, H = shape
@@ -324,7 +333,7 @@ def test_output_dtype_follows_input_and_float32_agrees_with_float64():
             assert err < 1e-5, (cell, kw, key, err)
 
 
-def test_inference_keeps_no_cache_and_matches_training_forward():
+def test_inference_keeps_no_cache_and_matches_training_forward(blas_policy):
     for (cell, kw), dtype, I in itertools.product(VARIANTS, DTYPES, [3, 80]):
         if True:  # T > one 32-step projection chunk; I = 80 takes the packed projection
             p = make_problem(cell, dtype, T=70, N=3, I=I)
@@ -333,7 +342,11 @@ def test_inference_keeps_no_cache_and_matches_training_forward():
                 inferred, cache = forward(cell, kw, p, "c", LENGTHS["mixed"][:3], reverse, False)
                 assert cache is None
                 for key in trained:
-                    assert np.array_equal(trained[key], inferred[key]), (cell, key)
+                    if blas_policy == 1 and I == 80:  # the kernels' own projection: row by
+                        # row, whatever the chunking, so bit-identical
+                        assert np.array_equal(trained[key], inferred[key]), (cell, key)
+                    else:  # the BLAS may round differently for different row counts
+                        assert_close(f"{cell} {key}", inferred[key], trained[key], dtype)
 
 
 # --- finite differences through the C engine -----------------------------------------
@@ -481,6 +494,16 @@ def test_per_step_product_equals_matmul(isa, dtype):
             tol = 1e-5 if dtype == np.float32 else 1e-13
             scale = np.abs(A).max() * np.abs(B).max() * K + (np.abs(C0).max() if beta else 0)
             assert np.abs(C - expect).max() <= tol * scale, (M, K, Nc, trans_b, beta)
+
+
+def test_blas_thread_count_follows_threadpool_limits():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with threadpoolctl.threadpool_limits(1):
+        assert _ext.blas_threads() == 1
+    with threadpoolctl.threadpool_limits(2):
+        assert _ext.blas_threads() == 2
+    with pytest.raises(ValueError, match="positive int"):
+        _ext.set_blas_threads(0)
 
 
 def test_isa_selection():

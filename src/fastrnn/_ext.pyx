@@ -19,7 +19,7 @@ import sys
 import numpy as np
 
 from cython cimport floating
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uintptr_t
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 cdef extern from "fastrnn.h" nogil:
@@ -43,6 +43,7 @@ cdef extern from "fastrnn.h" nogil:
         fastrnn_sgemm_fn sgemm
         fastrnn_dgemm_fn dgemm
         int isa
+        int blas_threads
 
     int fastrnn_abi_version()
     int fastrnn_best_isa()
@@ -141,7 +142,7 @@ cdef extern from "fastrnn.h" nogil:
                           int isa)
 
 
-ABI_VERSION = 2
+ABI_VERSION = 3
 if fastrnn_abi_version() != ABI_VERSION:
     raise ImportError(f"fastrnn._ext: the C kernels have ABI {fastrnn_abi_version()}, "
                       f"expected {ABI_VERSION}; rebuild with 'pip install .'")
@@ -158,6 +159,98 @@ cdef fastrnn_ctx _ctx
 _ctx.sgemm = <fastrnn_sgemm_fn>sgemm
 _ctx.dgemm = <fastrnn_dgemm_fn>dgemm
 _ctx.isa = FASTRNN_ISA_AUTO
+_ctx.blas_threads = 1
+
+
+# --- BLAS threads ------------------------------------------------------------------
+#
+# The kernels' own products (the per-step one, and the input projection and dx
+# when they beat the BLAS) run on one thread; when the BLAS has more, the
+# whole-sequence products go to it instead. The count comes from threadpoolctl
+# when it is installed (it sees threadpool_limits and the environment), else
+# from the environment variables OpenBLAS reads at start-up.
+
+_blas_threads_override = None
+ctypedef int (*_threads_fn)() noexcept nogil
+cdef _threads_fn _thread_fns[4]
+cdef int _n_thread_fns = -1   # -1: not looked up yet
+_slow_controllers = []         # BLAS controllers only reachable through Python
+_keep_alive = []               # the ctypes handles behind _thread_fns
+
+
+def _env_blas_threads():
+    for var in ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(var, "").split(",")[0].strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return os.cpu_count() or 1
+
+
+cdef int _find_blas_thread_getters() except -1:
+    """Once: OpenBLAS's own openblas_get_num_threads for every loaded BLAS (a C call
+    per kernel call, ~free), through threadpoolctl's discovery of the libraries."""
+    global _n_thread_fns, _slow_controllers
+    _n_thread_fns = 0
+    _slow_controllers = []
+    try:
+        import ctypes
+        import threadpoolctl
+        controllers = threadpoolctl.ThreadpoolController().lib_controllers
+    except Exception:  # threadpoolctl not installed: the environment decides
+        return 0
+    for lc in controllers:
+        if lc.user_api != "blas":
+            continue
+        fn = None
+        if lc.internal_api == "openblas" and getattr(lc, "threading_layer", "") != "openmp":
+            for name in (f"{pre}openblas_get_num_threads{suf}" for pre in ("", "scipy_")
+                         for suf in ("", "64_", "_64")):
+                fn = getattr(lc.dynlib, name, None)
+                if fn is not None:
+                    break
+        if fn is not None and _n_thread_fns < 4:
+            _thread_fns[_n_thread_fns] = <_threads_fn><uintptr_t>ctypes.cast(
+                fn, ctypes.c_void_p).value
+            _n_thread_fns += 1
+            _keep_alive.append(lc.dynlib)
+        else:
+            _slow_controllers.append(lc)
+    return 0
+
+
+cdef int _blas_threads_now() except -1:
+    if _blas_threads_override is not None:
+        return _blas_threads_override
+    if _n_thread_fns < 0:
+        _find_blas_thread_getters()
+    if _n_thread_fns == 0 and not _slow_controllers:
+        return _env_blas_threads()
+    cdef int n = 1, i
+    for i in range(_n_thread_fns):
+        n = max(n, _thread_fns[i]())
+    for lc in _slow_controllers:
+        n = max(n, lc.get_num_threads() or 1)
+    return n
+
+
+def blas_threads():
+    """The number of threads the BLAS runs with now, as the kernels see it."""
+    return _blas_threads_now()
+
+
+def set_blas_threads(n):
+    """Override the BLAS thread count the kernels plan with (None: query it); for tests."""
+    global _blas_threads_override
+    if n is not None and (not isinstance(n, int) or n < 1):
+        raise ValueError(f"n: expected None or a positive int, got {n!r}")
+    _blas_threads_override = n
+
+
+cdef inline fastrnn_ctx _call_ctx() except *:
+    """The context for one kernel call: a copy, so set_isa elsewhere cannot race it."""
+    cdef fastrnn_ctx ctx = _ctx
+    ctx.blas_threads = _blas_threads_now()
+    return ctx
 
 
 # --- instruction sets ----------------------------------------------------------
@@ -267,7 +360,7 @@ cdef object _srn_forward(const floating[:, :, ::1] x, const floating[:, ::1] h0,
     cdef floating *hs_p = NULL if hs is None else &hs_v[0, 0, 0]
     cdef floating *acts_p = NULL if acts is None else &acts_v[0, 0, 0]
     cdef const int64_t *len_p = _lengths_ptr(lengths)
-    cdef fastrnn_ctx ctx = _ctx
+    cdef fastrnn_ctx ctx = _call_ctx()
     cdef int status
     with nogil:
         if floating is float:
@@ -316,7 +409,7 @@ cdef object _srn_backward(const floating[:, :, ::1] dy, const floating[:, ::1] d
         acts_p = &acts[0, 0, 0]
     cdef floating *tr_p = NULL if trace_dh is None else &trace_dh[0, 0, 0]
     cdef const int64_t *len_p = _lengths_ptr(lengths)
-    cdef fastrnn_ctx ctx = _ctx
+    cdef fastrnn_ctx ctx = _call_ctx()
     cdef int status
     with nogil:
         if floating is float:
@@ -373,7 +466,7 @@ cdef object _lstm_forward(const floating[:, :, ::1] x, const floating[:, ::1] h0
     if train:
         hs_p, cs_p, g_p = &hs_v[0, 0, 0], &cs_v[0, 0, 0], &g_v[0, 0, 0]
     cdef const int64_t *len_p = _lengths_ptr(lengths)
-    cdef fastrnn_ctx ctx = _ctx
+    cdef fastrnn_ctx ctx = _call_ctx()
     cdef int status
     with nogil:
         if floating is float:
@@ -419,7 +512,7 @@ cdef object _lstm_backward(const floating[:, :, ::1] dy, const floating[:, ::1] 
     cdef floating *trh_p = NULL if trace_dh is None else &trace_dh[0, 0, 0]
     cdef floating *trc_p = NULL if trace_dc is None else &trace_dc[0, 0, 0]
     cdef const int64_t *len_p = _lengths_ptr(lengths)
-    cdef fastrnn_ctx ctx = _ctx
+    cdef fastrnn_ctx ctx = _call_ctx()
     cdef int status
     with nogil:
         if floating is float:
@@ -477,7 +570,7 @@ cdef object _gru_forward(const floating[:, :, ::1] x, const floating[:, ::1] h0,
     if train:
         hs_p, g_p, aux_p = &hs_v[0, 0, 0], &g_v[0, 0, 0], &aux_v[0, 0, 0]
     cdef const int64_t *len_p = _lengths_ptr(lengths)
-    cdef fastrnn_ctx ctx = _ctx
+    cdef fastrnn_ctx ctx = _call_ctx()
     cdef int status
     with nogil:
         if floating is float:
@@ -523,7 +616,7 @@ cdef object _gru_backward(const floating[:, :, ::1] dy, const floating[:, ::1] d
     cdef floating[::1] ws_v = ws
     cdef floating *tr_p = NULL if trace_dh is None else &trace_dh[0, 0, 0]
     cdef const int64_t *len_p = _lengths_ptr(lengths)
-    cdef fastrnn_ctx ctx = _ctx
+    cdef fastrnn_ctx ctx = _call_ctx()
     cdef int status
     with nogil:
         if floating is float:
