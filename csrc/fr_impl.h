@@ -178,6 +178,15 @@ FR_INLINE void FR_S(rgemm_narrow)(const int mr, const int nv, int K, const REAL 
         }
 }
 
+/* The full-height block, out of line: the hot path stays one compact function
+ * instead of sharing rgemm's body with the partial-height variants. */
+static __attribute__((noinline)) void FR_S(rgemm_full)(int K, const REAL *A, int lda,
+                                                        const REAL *P, REAL *C, int ldc, int nc,
+                                                        int beta, const REAL *bias)
+{
+    FR_S(rgemm_block)(MR, K, A, lda, P, C, ldc, nc, beta, bias);
+}
+
 #define FR_RGEMM_CASE(R)                                                                 \
     case R:                                                                              \
         FR_S(rgemm_block)(R, K, A + (size_t)m0 * lda, lda, Pp, Cp + (size_t)m0 * ldc, ldc, \
@@ -236,30 +245,31 @@ static void FR_S(rgemm)(REAL *C, int ldc, const REAL *A, int lda, const REAL *P,
         const REAL *Pp = P + (size_t)p * pstride;
         REAL *Cp = C + (size_t)p * NR;
         const REAL *bp = bias ? bias + (size_t)p * NR : NULL;
-        for (int m0 = 0; m0 < M; m0 += MR) {
-            int mr = M - m0 < MR ? M - m0 : MR;
+        int m0 = 0;
+        for (; m0 + MR <= M; m0 += MR)
+            FR_S(rgemm_full)(K, A + (size_t)m0 * lda, lda, Pp, Cp + (size_t)m0 * ldc, ldc, nc,
+                             beta, bp);
+        if (m0 < M) {
+            int mr = M - m0;
             switch (mr) {
                 FR_RGEMM_CASE(1)
-#if FR_MR >= 2
+#if FR_MR > 2
                 FR_RGEMM_CASE(2)
 #endif
-#if FR_MR >= 3
+#if FR_MR > 3
                 FR_RGEMM_CASE(3)
 #endif
-#if FR_MR >= 4
+#if FR_MR > 4
                 FR_RGEMM_CASE(4)
 #endif
-#if FR_MR >= 5
+#if FR_MR > 5
                 FR_RGEMM_CASE(5)
 #endif
-#if FR_MR >= 6
+#if FR_MR > 6
                 FR_RGEMM_CASE(6)
 #endif
-#if FR_MR >= 7
+#if FR_MR > 7
                 FR_RGEMM_CASE(7)
-#endif
-#if FR_MR >= 8
-                FR_RGEMM_CASE(8)
 #endif
                 default: break;
             }
