@@ -12,17 +12,21 @@
  * they were advanced by (x_t, h_prev, gates_t, ...).
  *
  * Work per sequence (what makes the engine fast):
- *   forward:  one BLAS GEMM projects the inputs of all T*N rows (in chunks of
+ *   forward:  one GEMM projects the inputs of all T*N rows (in chunks of
  *             FASTRNN_CHUNK_STEPS steps when no cache is kept); each step then
  *             does one register-blocked product h_prev . W_hh^T against a
- *             copy of W_hh packed once per call (rgemm below: at small N it
- *             beats a BLAS call, which repacks W_hh on every call), and one
- *             fused pass over the rows: biases, nonlinearities, state update,
- *             cache and output writes.
+ *             copy of W_hh packed once per call (rgemm below: it beats a BLAS
+ *             call, which repacks W_hh on every call, at every batch size
+ *             measured), and one fused pass over the rows: biases,
+ *             nonlinearities, state update, cache and output writes.
  *   backward: per step one fused pass for the gate gradients and one rgemm for
  *             dh_{t-1} (two for the reset-before GRU); after the loop dW_ih,
- *             dW_hh and dx are whole-sequence BLAS GEMMs and the bias
- *             gradients a column sum.
+ *             dW_hh and dx are whole-sequence GEMMs and the bias gradients a
+ *             column sum. The whole-sequence products run on the BLAS, or on
+ *             rgemm where that is faster and the BLAS is single-threaded
+ *             (FR_OWN_PROJECTION, FR_OWN_DX).
+ * Reference-exact: the same formulas in the same order as _reference.py, no
+ * fast-math; single-threaded except inside the BLAS; deterministic.
  * No allocation, no I/O; the only calls out are to the BLAS in ctx.
  */
 
@@ -442,10 +446,12 @@ int FR_X(srn_fwd_seq)(REAL *y, REAL *hT, REAL *hs, REAL *acts, REAL *ws,
                       int nl, int residual, int reverse, int T, int N, int I, int H,
                       const fastrnn_ctx *ctx)
 {
-    /* x [T,N,I], h0 [N,H], W_ih [H,I], W_hh [H,H], b_ih, b_hh [H]
-     * y [T,N,H] (also the pre-activation buffer), hT [N,H];
-     * hs [T+1,N,H] or NULL, acts [T,N,H] or NULL (residual training only)
-     * ws: P [pack(H,H)], bias [H], W_ih packed [pack(I,H)] (FR_OWN_PROJECTION) */
+    /* SRN forward:  z_t = (x_t W_ih^T + (b_ih + b_hh)) + h_{t-1} W_hh^T,  a_t = f(z_t),
+     *               h_t = a_t, or h_{t-1} + a_t (residual); inactive rows keep h, y = 0.
+     * in:  x [T,N,I], h0 [N,H], W_ih [H,I], W_hh [H,H], b_ih, b_hh [H], lengths [N] or NULL
+     * out: y [T,N,H] (also the pre-activation buffer), hT [N,H];
+     *      hs [T+1,N,H] or NULL, acts [T,N,H] or NULL (residual training only)
+     * ws:  P [pack(H,H)], bias [H], W_ih packed [pack(I,H)] (FR_OWN_PROJECTION) */
     if (FR_S(check_sizes)(T, N, I, H) || nl < 0 || nl > 2) return FASTRNN_EINVAL;
     const size_t NH = (size_t)N * H;
     REAL *cur = FR_S(align64)(ws);
@@ -512,7 +518,15 @@ int FR_X(srn_bwd_seq)(REAL *dx, REAL *dW_ih, REAL *dW_hh, REAL *db_ih, REAL *db_
                       const int64_t *lengths, int nl, int residual, int reverse,
                       int T, int N, int I, int H, const fastrnn_ctx *ctx)
 {
-    /* ws: dpre [T,N,H], P [pack(H,H)], dh, dhn [N,H], tmp [H], W_ih packed [pack(H,I)] */
+    /* SRN BPTT, differentiating h_t = f(z_t) [+ h_{t-1}]:
+     *   dh_total = dh_t + dy_t;  dz_t = dh_total f'(a_t);
+     *   dh_{t-1} = dz_t W_hh [+ dh_total];  inactive rows: dz = 0, dh passes through.
+     *   dW_ih += dz^T x,  dW_hh += dz^T h_prev,  db_ih, db_hh += sum(dz),  dx = dz W_ih.
+     * in:  dy [T,N,H], dhT [N,H], x [T,N,I], W_ih [H,I], W_hh [H,H], hs [T+1,N,H],
+     *      acts [T,N,H] (residual) or NULL, lengths [N] or NULL
+     * out: dx [T,N,I], dh0 [N,H], trace_dh [T,N,H] or NULL; dW_ih [H,I], dW_hh [H,H],
+     *      db_ih, db_hh [H] accumulated
+     * ws:  dpre [T,N,H], P [pack(H,H)], dh, dhn [N,H], tmp [H], W_ih packed [pack(H,I)] */
     if (FR_S(check_sizes)(T, N, I, H) || nl < 0 || nl > 2) return FASTRNN_EINVAL;
     if (residual && !acts) return FASTRNN_EINVAL;
     const size_t NH = (size_t)N * H;
@@ -607,8 +621,12 @@ int FR_X(lstm_fwd_seq)(REAL *y, REAL *hT, REAL *cT, REAL *hs, REAL *cs, REAL *ga
                        const int64_t *lengths, int reverse, int T, int N, int I, int H,
                        const fastrnn_ctx *ctx)
 {
-    /* ws: P [pack(4H,H)], bias [4H], W_ih packed [pack(I,4H)] (FR_OWN_PROJECTION);
-     * inference: chunk [CHUNK,N,4H] */
+    /* LSTM forward:  z = (x_t W_ih^T + (b_ih + b_hh)) + h_{t-1} W_hh^T, blocks i, f, g, o;
+     *   i, f, o = sigmoid, g = tanh;  c_t = f c_{t-1} + i g;  h_t = o tanh(c_t).
+     * in:  x [T,N,I], h0, c0 [N,H], W_ih [4H,I], W_hh [4H,H], b_ih, b_hh [4H], lengths
+     * out: y [T,N,H], hT, cT [N,H]; hs, cs [T+1,N,H], gates [T,N,4H] or all NULL
+     * ws:  P [pack(4H,H)], bias [4H], W_ih packed [pack(I,4H)] (FR_OWN_PROJECTION);
+     *      inference: chunk [min(T,CHUNK),N,4H] */
     if (FR_S(check_sizes)(T, N, I, H)) return FASTRNN_EINVAL;
     int train = hs != NULL;
     if (train && (!cs || !gates)) return FASTRNN_EINVAL;
@@ -709,7 +727,15 @@ int FR_X(lstm_bwd_seq)(REAL *dx, REAL *dW_ih, REAL *dW_hh, REAL *db_ih, REAL *db
                        const int64_t *lengths, int reverse, int T, int N, int I, int H,
                        const fastrnn_ctx *ctx)
 {
-    /* ws: dpre [T,N,4H], P [pack(4H,H)], dh, dhn, dc [N,H], tmp [4H], W_ih packed [pack(4H,I)] */
+    /* LSTM BPTT:  dh_total = dh + dy_t;  dc_total = dc + dh_total o (1 - tanh(c_t)^2);
+     *   dz = (dc_total g i(1-i), dc_total c_{t-1} f(1-f), dc_total i (1-g^2),
+     *         dh_total tanh(c_t) o(1-o));  dh_{t-1} = dz W_hh;  dc_{t-1} = dc_total f;
+     *   inactive rows: dz = 0, dh and dc pass through. Then as the SRN's.
+     * in:  dy [T,N,H], dhT, dcT [N,H], x [T,N,I], W_ih [4H,I], W_hh [4H,H],
+     *      hs, cs [T+1,N,H], gates [T,N,4H], lengths
+     * out: dx [T,N,I], dh0, dc0 [N,H], trace_dh, trace_dc [T,N,H] or NULL;
+     *      dW_ih [4H,I], dW_hh [4H,H], db_ih, db_hh [4H] accumulated
+     * ws:  dpre [T,N,4H], P [pack(4H,H)], dh, dhn, dc [N,H], tmp [4H], W_ih packed */
     if (FR_S(check_sizes)(T, N, I, H)) return FASTRNN_EINVAL;
     const int GH = 4 * H;
     const size_t NH = (size_t)N * H, NG = (size_t)N * GH;
@@ -824,9 +850,15 @@ int FR_X(gru_fwd_seq)(REAL *y, REAL *hT, REAL *hs, REAL *gates, REAL *aux, REAL 
                       int reverse, int reset_after, int T, int N, int I, int H,
                       const fastrnn_ctx *ctx)
 {
-    /* ws, reset_after:  P [pack(3H,H)], hg [N,3H]; inference: chunk [CHUNK,N,3H]
+    /* GRU forward, blocks r, z, n:  r, z = sigmoid(x W_i{r,z}^T + b + h_{t-1} W_h{r,z}^T + b),
+     *   reset_after:  n = tanh(x W_in^T + b_in + r (h_{t-1} W_hn^T + b_hn))
+     *   reset_before: n = tanh(x W_in^T + b_in + (r h_{t-1}) W_hn^T + b_hn)
+     *   h_t = (1 - z) n + z h_{t-1}.
+     * in:  x [T,N,I], h0 [N,H], W_ih [3H,I], W_hh [3H,H], b_ih, b_hh [3H], lengths
+     * out: y [T,N,H], hT [N,H]; hs [T+1,N,H], gates [T,N,3H], aux [T,N,H] or all NULL
+     * ws, reset_after:  P [pack(3H,H)], hg [N,3H]; inference: chunk [min(T,CHUNK),N,3H]
      * ws, reset_before: Prz [pack(2H,H)], Pn [pack(H,H)], bias [3H];
-     *                   inference: aux [N,H], chunk [CHUNK,N,3H]
+     *                   inference: aux [N,H], chunk [min(T,CHUNK),N,3H]
      * both: W_ih packed [pack(I,3H)] (FR_OWN_PROJECTION), before the inference buffers */
     if (FR_S(check_sizes)(T, N, I, H)) return FASTRNN_EINVAL;
     int train = hs != NULL;
@@ -975,7 +1007,17 @@ int FR_X(gru_bwd_seq)(REAL *dx, REAL *dW_ih, REAL *dW_hh, REAL *db_ih, REAL *db_
                       const int64_t *lengths, int reverse, int reset_after,
                       int T, int N, int I, int H, const fastrnn_ctx *ctx)
 {
-    /* ws, reset_after:  dg [T,N,3H], dnr [T,N,H], P [pack(3H,H)], dzhh [N,3H],
+    /* GRU BPTT:  dh_total = dh + dy_t;  dn = dh_total (1-z)(1-n^2);
+     *   dz = dh_total (h_{t-1} - n) z(1-z);
+     *   reset_after:  dr = dn aux r(1-r);  dh_{t-1} = dh_total z + (dr, dz, dn r) W_hh
+     *   reset_before: d(r h) = dn W_hn;  dr = d(r h) h_{t-1} r(1-r);
+     *                 dh_{t-1} = dh_total z + d(r h) r + (dr, dz) W_h{r,z}
+     *   inactive rows: zero gate gradients, dh passes through.
+     * in:  dy [T,N,H], dhT [N,H], x [T,N,I], W_ih [3H,I], W_hh [3H,H], hs [T+1,N,H],
+     *      gates [T,N,3H], aux [T,N,H], lengths
+     * out: dx [T,N,I], dh0 [N,H], trace_dh [T,N,H] or NULL; dW_ih [3H,I], dW_hh [3H,H],
+     *      db_ih, db_hh [3H] accumulated
+     * ws, reset_after:  dg [T,N,3H], dnr [T,N,H], P [pack(3H,H)], dzhh [N,3H],
      *                   dh, dhn [N,H], tmp [3H]
      * ws, reset_before: dg [T,N,3H], Pn [pack(H,H)], Prz [pack(2H,H)], drh [N,H],
      *                   dh, dhn [N,H], tmp [3H]
@@ -1055,6 +1097,7 @@ int FR_X(gru_bwd_seq)(REAL *dx, REAL *dW_ih, REAL *dW_hh, REAL *db_ih, REAL *db_
 
 int FR_X(vmath)(REAL *out, const REAL *in, size_t n, int f)
 {
+    /* out [n] = f(in [n]), f: 0 exp, 1 tanh, 2 sigmoid, 3 relu (the kernels' own) */
     if (f < 0 || f > 3) return FASTRNN_EINVAL;
     for (size_t k = 0; k < n; k += VL) {
         int cnt = n - k < (size_t)VL ? (int)(n - k) : VL;
@@ -1068,6 +1111,7 @@ int FR_X(vmath)(REAL *out, const REAL *in, size_t n, int f)
 int FR_X(rgemm)(REAL *C, int ldc, REAL *ws, const REAL *A, int lda, const REAL *B,
                 int trans_b, int beta, int M, int Nc, int K)
 {
+    /* C [M,Nc] (+)= A [M,K] . B, B [K,Nc] or given as Bt [Nc,K]; ws: pack(K,Nc) */
     if (M < 1 || Nc < 1 || K < 1 || ldc < Nc || lda < K) return FASTRNN_EINVAL;
     REAL *P = FR_S(align64)(ws);
     if (trans_b) FR_S(pack_bt)(P, B, K, Nc, K);
