@@ -1149,7 +1149,9 @@ def run_profile(spec, args, machine, gemm):
     lines += [md_table(["phase", "engine total", "GEMMs alone", "fixed call cost (T=N=H=1)",
                         "rest: elementwise, memory, per-step overhead",
                         "GEMM FLOPs at peak"], split), ""]
-    lines += ["`GEMMs alone` is what BLAS needs for the same products called back to back; "
+    lines += ["`GEMMs alone` is what BLAS needs for the same products called back to back (an "
+              "engine that computes some products itself, e.g. small-batch recurrent ones, is "
+              "compared with what BLAS would need for them); "
               "`rest` = total - GEMMs - fixed call cost, i.e. the fused elementwise passes, cache "
               "writes, memory traffic and per-step overhead. `GEMM FLOPs at peak` is the floor "
               f"at the measured {dtype} peak ({peak:.1f} GFLOP/s)." if peak else

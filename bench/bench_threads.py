@@ -17,12 +17,12 @@ aborts (exit status 2).
 
     python bench/bench_threads.py                   # LSTM T=2000 N=8 H=128, both engines
     python bench/bench_threads.py --cell gru --T 5000 --N 1 --H 64 --engines c
+    python bench/bench_threads.py --wait-idle 600   # wait for a quiet machine first
 
 Writes bench/THREADS.md (unless --no-write), linked from bench/RESULTS.md.
 """
 
 import argparse
-import datetime
 import os
 import statistics
 import sys
@@ -90,12 +90,32 @@ def same(a_list, b_list):
         a.shape == b.shape and np.array_equal(a, b) for a, b in zip(a_list, b_list))
 
 
-def verdict(speedup):
+def verdict(speedup, control_speedup=None):
+    if control_speedup is not None and control_speedup < 1.5 and speedup < 1.6:
+        return (f"inconclusive: the control got only {control_speedup:.2f}x "
+                "(a core was busy)")
     if speedup >= 1.6:
         return "yes: for (nearly) the whole sequence"
     if speedup >= 1.15:
         return "partly"
-    return "no (or a core was busy)"
+    return "no"
+
+
+def control(repeats):
+    """The machine's own two-thread speed-up on work that surely runs without the GIL:
+    a loop of 512x512 float32 matmuls (BLAS, 1 thread). ~2x on two free cores; ~1x means
+    another process held a core and no engine could have done better."""
+    a = np.random.default_rng(0).standard_normal((512, 512)).astype(np.float32)
+    out = [np.empty_like(a) for _ in range(2)]
+    jobs = [lambda k=k: [np.matmul(a, a, out=out[k]) for _ in range(60)] for k in range(2)]
+    jobs[0]()
+    seq_t, par_t = [], []
+    for _ in range(repeats):
+        seq_t.append(sequential(jobs)[0])
+        par_t.append(concurrent(jobs)[0])
+    s, p = statistics.median(seq_t), statistics.median(par_t)
+    return dict(engine="control", mode="matmul", sequential_s=s, concurrent_s=p, speedup=s / p,
+                seq_all=seq_t, par_all=par_t)
 
 
 def bench(backend, args, mode):
@@ -146,9 +166,13 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="T=500, 3 repeats")
     ap.add_argument("--out", default=os.path.join(HERE, "THREADS.md"))
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
+                    help="first wait up to SECONDS for the 1-minute load average to fall below 0.5")
     args = ap.parse_args(sys.argv[1:] if argv is None else argv)
     if args.quick:
         args.T, args.repeats = min(args.T, 500), min(args.repeats, 3)
+    if args.wait_idle > 0:
+        bench_rnn.wait_idle(args.wait_idle)
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     notes = []
@@ -164,20 +188,30 @@ def main(argv=None):
     load_start = loadavg()
     rows = []
     with limit_threads(1):
+        ctl = control(args.repeats)
+        rows.append(ctl)
+        print(f"  control (GIL-free BLAS matmul loop): speed-up {ctl['speedup']:.2f}x "
+              "(what this machine allows right now)", flush=True)
         for engine in engines:
             for mode in modes:
                 r = bench(engine, args, mode)
+                r["verdict"] = verdict(r["speedup"], ctl["speedup"])
                 rows.append(r)
                 print(f"  {engine:5s} {mode:6s}: one thread doing both "
                       f"{r['sequential_s'] * 1e3:.1f} ms, two threads "
                       f"{r['concurrent_s'] * 1e3:.1f} ms -> speed-up {r['speedup']:.2f}x "
-                      f"(answers bit-identical to single-threaded); GIL released? {verdict(r['speedup'])}",
+                      f"(answers bit-identical to single-threaded); GIL released? {r['verdict']}",
                       flush=True)
     load_end = loadavg()
     if args.no_write:
         return 0
     machine = bench_rnn.describe_machine()
     L = ["# Threads: two independent sequences on two cores", ""]
+    busy = max((v[0] for v in (load_start, load_end) if v), default=0.0)
+    if busy > bench_rnn.BUSY_LOAD:
+        L += [f"> **Busy machine** (1-minute load average up to {busy}): another process held a "
+              "core, so the two threads could not both run and the speed-up says little about "
+              "the GIL. Rerun on an idle machine (`--wait-idle 600`).", ""]
     if notes:
         L += ["> " + n for n in notes] + [""]
     L += [f"Generated {machine['date_utc']} by `python bench/bench_threads.py"
@@ -194,14 +228,21 @@ def main(argv=None):
           "Speed-up = (one thread runs A then B) / (two threads run A and B at once): about 2x "
           "means the engine released the GIL for the whole sequence; about 1x means it holds "
           "it. Every result computed in a thread was checked to equal the single-threaded "
-          "one bit for bit.", "",
+          "one bit for bit. The control row runs work that surely releases the GIL (BLAS "
+          "matmuls): read an engine's speed-up against it, since on this shared machine "
+          "another process can take the second core.", "",
           "| engine | mode | one thread, both (ms) | two threads (ms) | speed-up | GIL released? |",
           "|---|---|---|---|---|---|"]
     for r in rows:
+        if r["engine"] == "control":
+            L.append(f"| control: 60 matmuls 512x512 float32, no GIL | - | "
+                     f"{r['sequential_s'] * 1e3:.1f} | {r['concurrent_s'] * 1e3:.1f} | "
+                     f"{r['speedup']:.2f}x | what the machine allows now (2x = two free cores) |")
+            continue
         L.append(f"| {'C' if r['engine'] == 'c' else 'NumPy'} | "
                  f"{'fwd+bwd' if r['mode'] == 'fwdbwd' else 'fwd'} | "
                  f"{r['sequential_s'] * 1e3:.1f} | {r['concurrent_s'] * 1e3:.1f} | "
-                 f"{r['speedup']:.2f}x | {verdict(r['speedup'])} |")
+                 f"{r['speedup']:.2f}x | {r['verdict']} |")
     with open(args.out, "w") as f:
         f.write("\n".join(L) + "\n")
     print(f"wrote {args.out}")
