@@ -23,6 +23,31 @@ def backend(request):
     fastrnn.set_backend(previous)
 
 
+def numeric_grad(loss, arr, eps=1e-6):
+    """Central-difference gradient of the scalar loss() with respect to arr (perturbed in place)."""
+    grad = np.zeros_like(arr)
+    flat, g = arr.reshape(-1), grad.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + eps
+        up = loss()
+        flat[i] = old - eps
+        down = loss()
+        flat[i] = old
+        g[i] = (up - down) / (2 * eps)
+    return grad
+
+
+def assert_grad_close(name, analytic, numeric, tol=1e-6):
+    """Normwise relative error of a gradient against its finite differences, with the worst entry."""
+    analytic, numeric = np.asarray(analytic), np.asarray(numeric)
+    scale = max(np.abs(numeric).max(), np.abs(analytic).max(), 1e-8)
+    err = np.abs(analytic - numeric).max() / scale
+    worst = np.unravel_index(np.argmax(np.abs(analytic - numeric)), numeric.shape)
+    assert err <= tol, (f"{name}: relative error {err:.2e} at {worst}: "
+                        f"analytic {analytic[worst]!r}, numeric {numeric[worst]!r}")
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)

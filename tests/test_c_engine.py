@@ -21,7 +21,7 @@ import pytest
 
 import fastrnn
 import fastrnn.functional as F
-from conftest import RTOL
+from conftest import RTOL, numeric_grad
 
 if not fastrnn.c_engine_available():
     pytest.skip("the C engine is not built (test_build fails instead)", allow_module_level=True)
@@ -351,17 +351,6 @@ def test_inference_keeps_no_cache_and_matches_training_forward(blas_policy):
 
 # --- finite differences through the C engine -----------------------------------------
 
-def numeric_grad(loss, arr, eps=1e-6):
-    g = np.zeros_like(arr)
-    for i in np.ndindex(arr.shape):
-        old = arr[i]
-        arr[i] = old + eps
-        up = loss()
-        arr[i] = old - eps
-        down = loss()
-        arr[i] = old
-        g[i] = (up - down) / (2 * eps)
-    return g
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=vid)

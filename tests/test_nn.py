@@ -4,30 +4,9 @@ import numpy as np
 import pytest
 
 import fastrnn
+from conftest import assert_grad_close as assert_close
+from conftest import numeric_grad
 from fastrnn import Embedding, Linear, mse, softmax_cross_entropy
-
-EPS = 1e-6
-
-
-def numeric_grad(f, arr):
-    """Central differences of the scalar f() with respect to arr (perturbed in place)."""
-    g = np.zeros_like(arr)
-    flat, gf = arr.reshape(-1), g.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + EPS
-        up = f()
-        flat[i] = old - EPS
-        down = f()
-        flat[i] = old
-        gf[i] = (up - down) / (2 * EPS)
-    return g
-
-
-def assert_close(name, analytic, numeric, tol=1e-6):
-    scale = max(np.abs(numeric).max(), np.abs(analytic).max(), 1e-8)
-    err = np.abs(analytic - numeric).max() / scale
-    assert err <= tol, f"{name}: relative error {err:.2e}"
 
 
 # --- Linear -----------------------------------------------------------------------

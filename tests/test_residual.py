@@ -7,28 +7,13 @@ import pytest
 import fastrnn
 from fastrnn import diagnostics as dg
 from fastrnn import functional as F
-
-EPS = 1e-6
+from conftest import numeric_grad
 
 
 def _loss(x, h0, ws, dy, dhT, **kw):
     y, hT, _ = F.srn_forward(x, h0, *ws, train=False, residual=True, **kw)
     return float(np.sum(dy * y) + np.sum(dhT * hT))
 
-
-def _fd(f, arr):
-    """Central differences of f() with respect to every entry of arr (changed in place)."""
-    g = np.zeros_like(arr)
-    flat, gflat = arr.reshape(-1), g.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + EPS
-        up = f()
-        flat[i] = old - EPS
-        down = f()
-        flat[i] = old
-        gflat[i] = (up - down) / (2 * EPS)
-    return g
 
 
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu", "sigmoid"])
@@ -52,7 +37,7 @@ def test_residual_srn_finite_differences(backend, nonlinearity, reverse, lengths
     checks = [("dW_ih", ws[0]), ("dW_hh", ws[1]), ("db_ih", ws[2]), ("db_hh", ws[3]),
               ("dx", x), ("dh0", h0)]
     for name, arr in checks:
-        np.testing.assert_allclose(res[name], _fd(f, arr), rtol=1e-6, atol=1e-8,
+        np.testing.assert_allclose(res[name], numeric_grad(f, arr), rtol=1e-6, atol=1e-8,
                                    err_msg=f"residual SRN {nonlinearity}, reverse={reverse}, "
                                            f"lengths={lengths}: {name}")
     if lengths is not None:          # padding gets no gradient, and the outputs there are 0
@@ -78,9 +63,9 @@ def test_residual_layer_finite_differences(backend):
     layer.forward(x, h0, lengths=lengths)
     dx, dh0 = layer.backward(dy, dhT)
     grads = layer.grads_flat.copy()
-    np.testing.assert_allclose(grads, _fd(f, layer.params_flat), rtol=1e-6, atol=1e-8)
-    np.testing.assert_allclose(dx, _fd(f, x), rtol=1e-6, atol=1e-8)
-    np.testing.assert_allclose(dh0, _fd(f, h0), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(grads, numeric_grad(f, layer.params_flat), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dx, numeric_grad(f, x), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dh0, numeric_grad(f, h0), rtol=1e-6, atol=1e-8)
 
 
 def test_residual_forward_is_the_recurrence(backend):
