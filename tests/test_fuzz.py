@@ -17,7 +17,7 @@ import fastrnn
 if not fastrnn.c_engine_available():
     pytest.skip("the C engine is not built (test_build fails instead)", allow_module_level=True)
 
-TOL = {np.dtype(np.float32): 2e-5, np.dtype(np.float64): 1e-12}
+TOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
 FUZZ = settings(max_examples=200, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
