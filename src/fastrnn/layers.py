@@ -23,13 +23,15 @@ import numpy as np
 
 from . import _validation as V
 from . import functional as F
+from ._module import Module
 
 _PARAM_KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
-class _RNNBase:
+class _RNNBase(Module):
     _cell = None          # "srn", "lstm" or "gru"
     _num_states = 1       # arrays in the state: 1 (h) or 2 (h, c)
+    recurrent = True
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  bidirectional=False, dtype=np.float32, seed=None, init=None):
@@ -39,19 +41,12 @@ class _RNNBase:
         self.bias = V.check_bool("bias", bias)
         self.batch_first = V.check_bool("batch_first", batch_first)
         self.bidirectional = V.check_bool("bidirectional", bidirectional)
-        self.dtype = V.check_dtype(dtype)
         self.num_directions = 2 if self.bidirectional else 1
-        self._shapes = self._parameter_shapes()
-        total = sum(int(np.prod(s)) for s in self._shapes.values())
-        self.params_flat = np.empty(total, dtype=self.dtype)
-        self.grads_flat = np.zeros(total, dtype=self.dtype)
-        self.params = self._views(self.params_flat)
-        self.grads = self._views(self.grads_flat)
+        self._allocate(self._parameter_shapes(), dtype)
         self.reset_parameters(seed)
         if init is not None:  # named initializers per gate block (fastrnn.init); None = PyTorch's
             from .init import initialize
             initialize(self, init, seed=seed)
-        self._cache = None
 
     # --- parameters ---------------------------------------------------------
 
@@ -70,14 +65,6 @@ class _RNNBase:
                     shapes["bias_hh" + suffix] = (G * H,)
         return shapes
 
-    def _views(self, flat):
-        views, offset = {}, 0
-        for name, shape in self._shapes.items():
-            size = int(np.prod(shape))
-            views[name] = flat[offset:offset + size].reshape(shape)
-            offset += size
-        return views
-
     def _names(self, layer, direction):
         suffix = f"_l{layer}" + ("_reverse" if direction else "")
         return {kind: kind + suffix for kind in _PARAM_KINDS}
@@ -87,38 +74,6 @@ class _RNNBase:
         k = 1.0 / np.sqrt(self.hidden_size)
         rng = np.random.default_rng(seed)
         self.params_flat[...] = rng.uniform(-k, k, size=self.params_flat.size)
-
-    def zero_grad(self):
-        """Set every gradient to 0 (``backward`` accumulates)."""
-        self.grads_flat[...] = 0
-
-    def state_dict(self):
-        """A dict of copies of the parameters, PyTorch's keys in PyTorch's order."""
-        return {name: p.copy() for name, p in self.params.items()}
-
-    def load_state_dict(self, state_dict):
-        """Copy parameters in from any array-likes (torch tensors too), cast to the layer's dtype.
-
-        Everything is checked before anything is written: a missing or
-        unexpected key raises ``KeyError``, a wrong shape ``ValueError``, a
-        non-float array ``TypeError``, and then the layer is unchanged.
-        """
-        if not hasattr(state_dict, "keys"):
-            raise TypeError(f"state_dict: expected a mapping, got {type(state_dict).__name__}")
-        missing = [k for k in self._shapes if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in self._shapes]
-        if missing or unexpected:
-            raise KeyError(f"state_dict: missing keys {missing}, unexpected keys {unexpected}")
-        arrays = {}
-        for name, shape in self._shapes.items():
-            value = state_dict[name]
-            if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor
-                value = value.detach().cpu().numpy()
-            arr = V.as_float_array(f"state_dict[{name!r}]", value, self.dtype)
-            V.check_shape(f"state_dict[{name!r}]", arr, shape)
-            arrays[name] = arr
-        for name, arr in arrays.items():
-            self.params[name][...] = arr
 
     # --- forward and backward -------------------------------------------------
 
@@ -190,8 +145,6 @@ class _RNNBase:
             layer_input = outputs[0] if D == 1 else np.concatenate(outputs, axis=2)
         self._cache = (caches, T, N) if train else None
         return self._from_time_major(layer_input), self._pack_state(finals)
-
-    __call__ = forward
 
     def backward(self, dy, dstate=None):
         """BPTT through the latest ``forward``: returns ``(dx, dstate0)``.
