@@ -370,6 +370,15 @@ GRADFLOW_DESCRIPTION = (
     "and Lyapunov exponents; writes gradflow.md, gradflow.csv and (with matplotlib) gradflow.png.")
 
 
+def _add_output_arguments(p):
+    """The options both commands share: where to write, whether to plot, which engine."""
+    p.add_argument("--out", default=".", help="output directory (default: current)")
+    p.add_argument("--no-plot", action="store_true", help="tables only, no PNG")
+    p.add_argument("--backend", choices=["c", "numpy"], default=None,
+                   help="engine (default: the current one)")
+    return p
+
+
 def add_gradflow_arguments(p):
     """Register the ``gradflow`` options on an argparse parser (or subparser); returns it."""
     p.add_argument("--T", type=int, default=100, help="sequence length (default 100)")
@@ -383,11 +392,7 @@ def add_gradflow_arguments(p):
                    help="added to the LSTM forget-gate bias (default 1.0; 0 = PyTorch's init)")
     p.add_argument("--lyap-seqs", type=int, default=4,
                    help="sequences for the Lyapunov exponent (default 4; 0 skips)")
-    p.add_argument("--out", default=".", help="output directory (default: current)")
-    p.add_argument("--no-plot", action="store_true", help="tables only, no PNG")
-    p.add_argument("--backend", choices=["c", "numpy"], default=None,
-                   help="engine (default: the current one)")
-    return p
+    return _add_output_arguments(p)
 
 
 def cmd_gradflow(a):
@@ -584,11 +589,7 @@ def add_lag_arguments(p):
                    help="the full study: 5 seeds, 2000 steps, cells srn,residual,lstm,gru")
     p.add_argument("--jobs", type=int, default=None,
                    help="worker processes (default: the CPUs available)")
-    p.add_argument("--out", default=".", help="output directory (default: current)")
-    p.add_argument("--no-plot", action="store_true", help="tables only, no PNG")
-    p.add_argument("--backend", choices=["c", "numpy"], default=None,
-                   help="engine (default: the current one)")
-    return p
+    return _add_output_arguments(p)
 
 
 def cmd_lag(a):

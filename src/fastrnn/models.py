@@ -272,6 +272,15 @@ class _Pattern(Model):
                 raise TypeError(f"embedding: expected dtype {rnn.dtype} (the {name}'s), "
                                 f"got {embedding.dtype}")
 
+    def _attach_head(self, rnn, num_classes, embedding, seed):
+        """Register embedding (if any), rnn and a Linear head over the rnn's outputs, in that order."""
+        self.num_classes = V.check_positive_int("num_classes", num_classes)
+        if embedding is not None:
+            self.embedding = embedding
+        self.rnn = rnn
+        self.head = Linear(rnn.num_directions * rnn.hidden_size, self.num_classes,
+                           dtype=rnn.dtype, seed=seed)
+
     def _embed(self, embedding, x, train):
         return x if embedding is None else embedding.forward(x, train=train)
 
@@ -305,12 +314,7 @@ class SequenceClassifier(_Pattern):
         if pool not in ("last", "mean"):
             raise ValueError(f"pool: expected 'last' or 'mean', got {pool!r}")
         self.pool = pool
-        self.num_classes = V.check_positive_int("num_classes", num_classes)
-        if embedding is not None:
-            self.embedding = embedding
-        self.rnn = rnn
-        self.head = Linear(rnn.num_directions * rnn.hidden_size, self.num_classes,
-                           dtype=rnn.dtype, seed=seed)
+        self._attach_head(rnn, num_classes, embedding, seed)
         self._cache = None
 
     def forward(self, x, lengths=None, state=None, train=True):
@@ -381,12 +385,7 @@ class SequenceTagger(_Pattern):
     def __init__(self, rnn, num_classes, embedding=None, seed=None):
         super().__init__()
         self._setup(rnn, embedding)
-        self.num_classes = V.check_positive_int("num_classes", num_classes)
-        if embedding is not None:
-            self.embedding = embedding
-        self.rnn = rnn
-        self.head = Linear(rnn.num_directions * rnn.hidden_size, self.num_classes,
-                           dtype=rnn.dtype, seed=seed)
+        self._attach_head(rnn, num_classes, embedding, seed)
 
     def forward(self, x, lengths=None, state=None, train=True):
         emb = getattr(self, "embedding", None)
