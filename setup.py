@@ -33,8 +33,8 @@ directives = {
 
 extensions = [
     Extension(
-        "fastrnn._ext",
-        sources=["src/fastrnn/_ext.pyx"] + sorted(glob.glob("csrc/*.c")),
+        "fastrnn.core._ext",
+        sources=["src/fastrnn/core/_ext.pyx"] + sorted(glob.glob("csrc/*.c")),
         include_dirs=[numpy.get_include(), "csrc"],
         depends=sorted(glob.glob("csrc/*.h")),
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],

@@ -30,7 +30,7 @@
  *     bit-identical results (no threads here; BLAS threads split outputs).
  *
  * Numerics: reference-exact algorithms (the same formulas, in the same order,
- * as src/fastrnn/_reference.py), compiled without -ffast-math. exp, tanh and
+ * as src/fastrnn/core/reference.py), compiled without -ffast-math. exp, tanh and
  * the logistic function are our own vectorized implementations, accurate to a
  * few ulp (see fr_simd.h); FMA is used only inside the matrix products.
  */

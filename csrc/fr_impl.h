@@ -25,7 +25,7 @@
  *             column sum. The whole-sequence products run on the BLAS, or on
  *             rgemm where that is faster and the BLAS is single-threaded
  *             (FR_OWN_PROJECTION, FR_OWN_DX).
- * Reference-exact: the same formulas in the same order as _reference.py, no
+ * Reference-exact: the same formulas in the same order as core/reference.py, no
  * fast-math; single-threaded except inside the BLAS; deterministic.
  * No allocation, no I/O; the only calls out are to the BLAS in ctx.
  */

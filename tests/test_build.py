@@ -8,12 +8,12 @@ import fastrnn
 
 
 def test_c_engine_is_built():
-    assert fastrnn.c_engine_available(), "fastrnn._c_engine does not import: the build is broken"
+    assert fastrnn.c_engine_available(), "fastrnn.core.c_engine does not import: the build is broken"
 
 
 def test_default_backend_is_c_unless_overridden():
     expected = os.environ.get("FASTRNN_BACKEND", "c").strip().lower()
-    assert fastrnn._backend._default() == expected
+    assert fastrnn.core.backend._default() == expected
 
 
 def test_the_expected_build_is_the_one_imported():
@@ -21,5 +21,5 @@ def test_the_expected_build_is_the_one_imported():
     expected = os.environ.get("FASTRNN_EXPECT_PATH")
     if expected is None:
         pytest.skip("only meaningful under .ci/sanitize")
-    import fastrnn._ext
-    assert os.path.realpath(fastrnn._ext.__file__).startswith(os.path.realpath(expected))
+    import fastrnn.core._ext
+    assert os.path.realpath(fastrnn.core._ext.__file__).startswith(os.path.realpath(expected))

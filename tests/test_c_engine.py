@@ -26,7 +26,8 @@ from conftest import RTOL, numeric_grad
 if not fastrnn.c_engine_available():
     pytest.skip("the C engine is not built (test_build fails instead)", allow_module_level=True)
 
-from fastrnn import _c_engine, _ext  # noqa: E402
+from fastrnn.core import _ext  # noqa: E402
+from fastrnn.core import c_engine as _c_engine  # noqa: E402
 
 ISAS = _ext.available_isas()
 DTYPES = [np.float32, np.float64]
@@ -504,4 +505,4 @@ def test_isa_selection():
             with pytest.raises(ValueError, match="not available"):
                 _ext.set_isa(name)
     assert _c_engine.ENGINE_NAME == "c"
-    assert fastrnn._backend.get_engine("c") is _c_engine
+    assert fastrnn.core.backend.get_engine("c") is _c_engine

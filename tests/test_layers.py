@@ -317,10 +317,10 @@ def test_backend_selection(monkeypatch):
             fastrnn.set_backend("cuda")
         assert fastrnn.get_backend() == "numpy"
         monkeypatch.setenv("FASTRNN_BACKEND", "NumPy")
-        assert fastrnn._backend._default() == "numpy"
+        assert fastrnn.core.backend._default() == "numpy"
         monkeypatch.setenv("FASTRNN_BACKEND", "gpu")
         with pytest.raises(ValueError, match="FASTRNN_BACKEND"):
-            fastrnn._backend._default()
+            fastrnn.core.backend._default()
     finally:
         fastrnn.set_backend(previous)
 

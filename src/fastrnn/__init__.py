@@ -1,38 +1,65 @@
 """fastrnn: SRN (Elman), LSTM and GRU for NumPy with exact BPTT and C hot loops.
 
-Layers: ``SRN``, ``LSTM``, ``GRU`` (PyTorch's argument names, shapes and
-``state_dict`` layout). Per-cell functions with the cache explicit:
-``fastrnn.functional``. Engines: ``set_backend("c" | "numpy")``,
-``get_backend()``, or the ``FASTRNN_BACKEND`` environment variable.
+The package has three floors, each a subpackage:
+
+* ``fastrnn.core``: the engine core. The NumPy reference engine, the C engine's
+  binding, the engine selection, the functional API (one recurrence with its
+  cache explicit) and the layers ``SRN``, ``LSTM``, ``GRU`` (PyTorch's argument
+  names, shapes and ``state_dict`` layout).
+* ``fastrnn.train``: the training toolkit built on the layers: feed-forward
+  layers, losses, optimizers, clipping, initializers, models, truncated BPTT,
+  save/load.
+* ``fastrnn.lab``: the long-term-dependency lab: gradient-flow diagnostics,
+  long-lag tasks, real-time recurrent learning, the experiments.
+
+The modules users import by their short names (``fastrnn.functional``,
+``fastrnn.optim``, ``fastrnn.diagnostics``, ...) are the same module objects
+as their homes in the subpackages (see ``_SHORT_NAMES`` below).
+
+Engines: ``set_backend("c" | "numpy")``, ``get_backend()``, or the
+``FASTRNN_BACKEND`` environment variable.
 """
 
-from . import functional
-from ._backend import c_engine_available, get_backend, set_backend
-from .layers import GRU, LSTM, SRN
+import sys as _sys
 
 __version__ = "0.1.0"
+
+from .core import functional, layers  # noqa: E402
+from .core.backend import c_engine_available, get_backend, set_backend  # noqa: E402
+from .core.layers import GRU, LSTM, SRN  # noqa: E402
 
 __all__ = ["SRN", "LSTM", "GRU", "functional", "set_backend", "get_backend",
            "c_engine_available", "__version__"]
 
-# --- the training toolkit: clipping, optimizers, initializers, layers around the
-# recurrence, losses, models, truncated BPTT, save/load ---------------------------
-from . import init, optim
-from .clip import clip_grad_norm, clip_grad_value, grad_norm
-from .io import load, save
-from .losses import log_softmax, mse, softmax, softmax_cross_entropy
-from .models import Model, Seq2Seq, SequenceClassifier, SequenceTagger, Sequential, length_mask
-from .nn import Embedding, Linear
-from .optim import l1_penalty, l2_penalty
-from .tbptt import TruncatedBPTT
+# --- the training toolkit -----------------------------------------------------------
+from .train import clip, init, io, losses, models, nn, optim, tbptt  # noqa: E402
+from .train.clip import clip_grad_norm, clip_grad_value, grad_norm  # noqa: E402
+from .train.io import load, save  # noqa: E402
+from .train.losses import log_softmax, mse, softmax, softmax_cross_entropy  # noqa: E402
+from .train.models import (Model, Seq2Seq, SequenceClassifier, SequenceTagger,  # noqa: E402
+                           Sequential, length_mask)
+from .train.nn import Embedding, Linear  # noqa: E402
+from .train.optim import l1_penalty, l2_penalty  # noqa: E402
+from .train.tbptt import TruncatedBPTT  # noqa: E402
 
 __all__ += ["clip_grad_norm", "clip_grad_value", "grad_norm", "l1_penalty", "l2_penalty",
             "optim", "init", "Linear", "Embedding", "softmax_cross_entropy", "mse", "softmax",
             "log_softmax", "Model", "Sequential", "SequenceClassifier", "SequenceTagger",
             "Seq2Seq", "length_mask", "TruncatedBPTT", "save", "load"]
 
-# --- the long-term-dependency lab: gradient flow, Jacobians and gate health; the
-# long-lag tasks; real-time recurrent learning ------------------------------------
-from . import diagnostics, rtrl, tasks
+# --- the long-term-dependency lab ---------------------------------------------------
+from .lab import diagnostics, experiments, rtrl, tasks  # noqa: E402
 
 __all__ += ["diagnostics", "tasks", "rtrl"]
+
+# The short public module names, one table: ``import fastrnn.optim`` and
+# ``from fastrnn.diagnostics import gradient_flow`` find the subpackages' modules.
+_SHORT_NAMES = {
+    "functional": functional, "layers": layers,
+    "clip": clip, "init": init, "io": io, "losses": losses, "models": models, "nn": nn,
+    "optim": optim, "tbptt": tbptt,
+    "diagnostics": diagnostics, "experiments": experiments, "rtrl": rtrl, "tasks": tasks,
+}
+for _name, _module in _SHORT_NAMES.items():
+    _sys.modules[f"{__name__}.{_name}"] = _module
+del _name, _module

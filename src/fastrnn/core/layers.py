@@ -21,9 +21,10 @@ of named views into them, so updating ``params[k]`` in place updates the layer.
 
 import numpy as np
 
-from . import _validation as V
+from . import validation as V
 from . import functional as F
-from ._module import Module
+from .module import Module
+from ..train import init as _init
 
 _PARAM_KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
@@ -45,8 +46,7 @@ class _RNNBase(Module):
         self._allocate(self._parameter_shapes(), dtype)
         self.reset_parameters(seed)
         if init is not None:  # named initializers per gate block (fastrnn.init); None = PyTorch's
-            from .init import initialize
-            initialize(self, init, seed=seed)
+            _init.initialize(self, init, seed=seed)
 
     # --- parameters ---------------------------------------------------------
 

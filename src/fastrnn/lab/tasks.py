@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _validation as V
-from . import functional as F
+from ..core import validation as V
+from ..core import functional as F
 
 __all__ = ["Task", "adding_problem", "copy_problem", "latching_problem", "parity_problem",
            "LinearToy", "linear_toy"]

@@ -38,8 +38,8 @@ the gradient.
 
 import numpy as np
 
-from . import _validation as V
-from ._backend import get_backend, get_engine
+from . import validation as V
+from .backend import get_backend, get_engine
 
 GATES = {"srn": 1, "lstm": 4, "gru": 3}
 NONLINEARITIES = ("tanh", "relu", "sigmoid")

@@ -10,7 +10,7 @@ would give NaN).
 
 import numpy as np
 
-from . import _validation as V
+from ..core import validation as V
 
 
 def _float_input(name, value):

@@ -4,7 +4,7 @@ import importlib
 import os
 
 BACKENDS = ("c", "numpy")
-_ENGINE_MODULES = {"c": "fastrnn._c_engine", "numpy": "fastrnn._reference"}
+_ENGINE_MODULES = {"c": "fastrnn.core.c_engine", "numpy": "fastrnn.core.reference"}
 _current = None
 
 

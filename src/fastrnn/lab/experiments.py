@@ -30,8 +30,8 @@ import numpy as np
 
 from . import diagnostics as dg
 from . import tasks
-from ._backend import get_backend, get_engine, set_backend
-from .layers import GRU, LSTM, SRN
+from ..core.backend import get_backend, get_engine, set_backend
+from ..core.layers import GRU, LSTM, SRN
 
 __all__ = ["make_cell", "train_adding", "clip_global_norm", "run_gradflow", "run_lag",
            "run_explode", "add_gradflow_arguments", "cmd_gradflow", "main_gradflow",

@@ -19,8 +19,8 @@ the second cache: use one module per use.
 
 import numpy as np
 
-from . import _validation as V
-from ._module import Module
+from ..core import validation as V
+from ..core.module import Module
 
 
 class Linear(Module):

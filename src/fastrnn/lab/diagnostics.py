@@ -47,8 +47,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _validation as V
-from . import functional as F
+from ..core import validation as V
+from ..core import functional as F
 
 __all__ = [
     "GradientFlow", "gradient_flow", "backward_with_flow", "loss_at_steps", "fit_decay",

@@ -1,9 +1,9 @@
 """The compiled engine: the reference's engine contract, computed by the C kernels.
 
-Same functions, signatures and semantics as ``fastrnn._reference`` (read its
+Same functions, signatures and semantics as ``fastrnn.core.reference`` (read its
 module docstring for the contract); ``fastrnn.functional`` validates and
 prepares every argument. The work is in ``csrc/`` (see ``csrc/fastrnn.h``),
-reached through the Cython module ``fastrnn._ext``.
+reached through the Cython module ``fastrnn.core._ext``.
 
 Training cache (``train=True``), per direction and layer, in bytes with
 ``b`` = 4 (float32) or 8 (float64); it also holds references (no copies) to

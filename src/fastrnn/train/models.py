@@ -33,7 +33,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from . import _validation as V
+from ..core import validation as V
 from .nn import Embedding, Linear
 
 __all__ = ["Model", "Sequential", "SequenceClassifier", "SequenceTagger", "Seq2Seq",

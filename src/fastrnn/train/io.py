@@ -55,7 +55,8 @@ def register(cls):
 
 
 def _classes():
-    from . import layers, models, nn
+    from ..core import layers
+    from . import models, nn
     found = {"SRN": layers.SRN, "LSTM": layers.LSTM, "GRU": layers.GRU,
              "Linear": nn.Linear, "Embedding": nn.Embedding,
              "Sequential": models.Sequential, "SequenceClassifier": models.SequenceClassifier,
@@ -142,7 +143,7 @@ def _arrays_entry(named):
 
 def save(obj, path, meta=None):
     """Write ``obj`` (layer, model, optimizer or dict of arrays) to ``path`` (used as given)."""
-    from . import __version__
+    from .. import __version__
     kind = _kind(obj)
     header = {"format": FORMAT, "version": FORMAT_VERSION, "fastrnn_version": __version__,
               "kind": kind, "class": type(obj).__name__, "config": None, "meta": meta}

@@ -37,7 +37,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from . import _validation as V
+from ..core import validation as V
 from .losses import softmax_cross_entropy
 
 __all__ = ["TruncatedBPTT", "Window"]

@@ -8,7 +8,7 @@ global-norm clipping is one pass over ``grads_flat``.
 
 import numpy as np
 
-from . import _validation as V
+from . import validation as V
 
 
 def _is_torch_tensor(value):

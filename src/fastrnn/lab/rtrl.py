@@ -32,8 +32,8 @@ gradient has the layer's ``params_flat`` layout: ``W_ih``, ``W_hh``, ``b_ih``,
 
 import numpy as np
 
-from . import _validation as V
-from . import functional as F
+from ..core import validation as V
+from ..core import functional as F
 from .diagnostics import _Spec, _cell_step, _layer_spec, _local_derivatives
 
 __all__ = ["RTRL", "rtrl_cost"]
