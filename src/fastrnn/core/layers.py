@@ -26,7 +26,15 @@ from . import functional as F
 from .module import Module
 from ..train import init as _init
 
-_PARAM_KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+PARAM_KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
+def param_name(kind, layer=0, direction=0):
+    """PyTorch's name of one parameter: ``param_name("weight_hh", 1, 1) == "weight_hh_l1_reverse"``.
+
+    The one place parameter names are built; ``kind`` is one of ``PARAM_KINDS``.
+    """
+    return f"{kind}_l{layer}" + ("_reverse" if direction else "")
 
 
 class _RNNBase(Module):
@@ -57,17 +65,17 @@ class _RNNBase(Module):
         for layer in range(self.num_layers):
             layer_input = self.input_size if layer == 0 else self.num_directions * H
             for direction in range(self.num_directions):
-                suffix = f"_l{layer}" + ("_reverse" if direction else "")
-                shapes["weight_ih" + suffix] = (G * H, layer_input)
-                shapes["weight_hh" + suffix] = (G * H, H)
+                names = self._names(layer, direction)
+                shapes[names["weight_ih"]] = (G * H, layer_input)
+                shapes[names["weight_hh"]] = (G * H, H)
                 if self.bias:
-                    shapes["bias_ih" + suffix] = (G * H,)
-                    shapes["bias_hh" + suffix] = (G * H,)
+                    shapes[names["bias_ih"]] = (G * H,)
+                    shapes[names["bias_hh"]] = (G * H,)
         return shapes
 
     def _names(self, layer, direction):
-        suffix = f"_l{layer}" + ("_reverse" if direction else "")
-        return {kind: kind + suffix for kind in _PARAM_KINDS}
+        """``{kind: name}`` of the parameters of one (layer, direction)."""
+        return {kind: param_name(kind, layer, direction) for kind in PARAM_KINDS}
 
     def reset_parameters(self, seed=None):
         """PyTorch's default: every parameter uniform in (-1/sqrt(H), 1/sqrt(H))."""
@@ -154,10 +162,7 @@ class _RNNBase(Module):
         ``dstate0`` like the initial state. Parameter gradients are added into
         ``self.grads``.
         """
-        if self._cache is None:
-            raise RuntimeError("backward: no cache to differentiate; call forward(..., "
-                               "train=True) first")
-        caches, T, N = self._cache
+        caches, T, N = self._require_cache()
         H, D = self.hidden_size, self.num_directions
         if dy is None:
             dy_tm = np.zeros((T, N, D * H), dtype=self.dtype)

@@ -82,8 +82,7 @@ class Module:
 
     def _require_cache(self):
         if self._cache is None:
-            raise RuntimeError(f"{type(self).__name__}.backward: no cache to differentiate; "
-                               "call forward(..., train=True) first")
+            raise V.no_cache_error(type(self).__name__)
         return self._cache
 
     def __call__(self, *args, **kwargs):

@@ -41,6 +41,8 @@ is h0). So the state that step t read is ``hs[:-1][t]`` forward and
 
 import numpy as np
 
+from . import validation as V
+
 ENGINE_NAME = "numpy"
 
 
@@ -87,9 +89,8 @@ def final_state(hs, reverse):
 
 def active_rows(lengths, T):
     """(T, N, 1) bool mask of the steps each sequence uses, or None for all."""
-    if lengths is None:
-        return None
-    return (np.arange(T)[:, None] < lengths[None, :])[:, :, None]
+    mask = V.active_mask(lengths, T)
+    return None if mask is None else mask[:, :, None]
 
 
 def keep_where(mask, new, old):

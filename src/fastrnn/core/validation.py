@@ -75,6 +75,23 @@ def check_lengths(lengths, T, N):
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
+def active_mask(lengths, T):
+    """(T, N) bool: step t of sequence n is used iff ``t < lengths[n]``; None for all.
+
+    The one place the active-step mask is built (``lengths`` as checked by
+    ``check_lengths``: None or int64 (N,)).
+    """
+    if lengths is None:
+        return None
+    return np.arange(T)[:, None] < np.asarray(lengths)[None, :]
+
+
+def no_cache_error(owner):
+    """The error of a ``backward`` with nothing to differentiate (no ``forward(train=True)``)."""
+    return RuntimeError(f"{owner}.backward: no cache to differentiate; call "
+                        "forward(..., train=True) first")
+
+
 def zero_padding(x, lengths):
     """A copy of x (T, N, I) with the steps past each sequence's end set to 0.
 
@@ -83,7 +100,7 @@ def zero_padding(x, lengths):
     """
     if lengths is None:
         return x
-    active = np.arange(x.shape[0])[:, None] < lengths[None, :]
+    active = active_mask(lengths, x.shape[0])
     if active.all():
         return x
     return np.where(active[:, :, None], x, x.dtype.type(0))

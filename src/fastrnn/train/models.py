@@ -68,7 +68,7 @@ def length_mask(lengths, T, batch_first=False):
     if lengths.dtype.kind not in "iu" or lengths.ndim != 1:
         raise TypeError(f"lengths: expected a 1-d integer array, got dtype {lengths.dtype} "
                         f"and shape {V.fmt_shape(lengths.shape)}")
-    mask = np.arange(T)[:, None] < lengths[None, :]
+    mask = V.active_mask(lengths, T)
     return mask.T.copy() if batch_first else mask
 
 
@@ -338,8 +338,7 @@ class SequenceClassifier(_Pattern):
 
     def backward(self, dlogits):
         if self._cache is None:
-            raise RuntimeError("SequenceClassifier.backward: no cache; call forward(..., "
-                               "train=True) first")
+            raise V.no_cache_error("SequenceClassifier")
         T, N, count, final = self._cache
         rnn, D, H = self.rnn, self.rnn.num_directions, self.rnn.hidden_size
         dfeat = self.head.backward(dlogits)                                # (N, D*H)
