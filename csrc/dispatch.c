@@ -1,11 +1,16 @@
-/* fastrnn.h's entry points: pick the instruction set, then call its kernel.
+/* fastrnn.h's entry points: check the recurrence once, pick the instruction
+ * set's kernel table, call the pass.
  *
- * Also the workspace sizes, which every instruction set shares (they bound
- * the packed panels for any panel width up to 64 elements), so Python and C
- * cannot disagree. All sizes are in elements; 16 spare elements let each
- * kernel align its workspace to 64 bytes.
+ * What is checked here is what a kernel relies on and can see: sizes and
+ * flags in range, the pointers its pass reads and writes present, products of
+ * sizes within the 32-bit ints of the BLAS. Buffer lengths cannot be seen from
+ * C: the Cython layer checks every array's shape against these sizes.
  */
+#include <limits.h>
+
 #include "fr_isa.h"
+
+int fastrnn_abi_version(void) { return FASTRNN_ABI_VERSION; }
 
 int fastrnn_best_isa(void)
 {
@@ -28,146 +33,134 @@ int fastrnn_isa_available(int isa)
     return fastrnn_best_isa() >= isa;
 }
 
-/* the instruction set to run, or -1 if `isa` cannot run here */
-static int resolve(int isa)
+int fastrnn_gates(int cell)
 {
-    if (isa == FASTRNN_ISA_AUTO) return fastrnn_best_isa();
-    return fastrnn_isa_available(isa) ? isa : -1;
+    switch (cell) {
+        case FASTRNN_SRN: return 1;
+        case FASTRNN_LSTM: return 4;
+        case FASTRNN_GRU: return 3;
+        default: return 0;
+    }
 }
 
+/* The kernel table for `isa` and the element type, or NULL if `isa` cannot run here. */
+static const fr_kernels *kernels(int isa, int f64)
+{
+    if (isa == FASTRNN_ISA_AUTO) isa = fastrnn_best_isa();
+    else if (!fastrnn_isa_available(isa)) return NULL;
+    switch (isa) {
 #if FR_X86_DISPATCH
-#define DISPATCH(isa, name, SUF, args)                                        \
-    switch (resolve(isa)) {                                                   \
-        case FASTRNN_ISA_AVX512: return fr_##name##_##SUF##_avx512 args;      \
-        case FASTRNN_ISA_AVX2: return fr_##name##_##SUF##_avx2 args;          \
-        case FASTRNN_ISA_GENERIC: return fr_##name##_##SUF##_generic args;    \
-        default: return FASTRNN_EISA;                                         \
-    }
-#else
-#define DISPATCH(isa, name, SUF, args)                                        \
-    switch (resolve(isa)) {                                                   \
-        case FASTRNN_ISA_GENERIC: return fr_##name##_##SUF##_generic args;    \
-        default: return FASTRNN_EISA;                                         \
-    }
+        case FASTRNN_ISA_AVX512: return f64 ? &fr_kernels_f64_avx512 : &fr_kernels_f32_avx512;
+        case FASTRNN_ISA_AVX2: return f64 ? &fr_kernels_f64_avx2 : &fr_kernels_f32_avx2;
 #endif
+        case FASTRNN_ISA_GENERIC: return f64 ? &fr_kernels_f64_generic : &fr_kernels_f32_generic;
+        default: return NULL;
+    }
+}
 
-/* --- workspace sizes -------------------------------------------------------- */
-
-static size_t r16(size_t n) { return (n + 15) & ~(size_t)15; }
-/* a packed copy of B [K, Nc] (see fr_impl.h) */
-static size_t pack(size_t K, size_t Nc) { return r16((Nc + 64) * K); }
-static size_t chunk(int T) { return (size_t)(T < FASTRNN_CHUNK_STEPS ? T : FASTRNN_CHUNK_STEPS); }
-
-size_t fastrnn_srn_fwd_ws(int T, int N, int I, int H, int train)
+/* FASTRNN_OK if `pass` of `a` can run, ignoring the workspace; else FASTRNN_EINVAL. */
+static int check(const fastrnn_rnn *a, int pass)
 {
-    (void)T; (void)N; (void)train;
-    return 16 + pack(H, H) + r16(H) + pack(I, H);
+    const int G = fastrnn_gates(a->cell);
+    if (G == 0 || (pass != FASTRNN_FORWARD && pass != FASTRNN_BACKWARD)) return FASTRNN_EINVAL;
+    if (a->steps < 1 || a->batch < 1 || a->input_size < 1 || a->hidden_size < 1)
+        return FASTRNN_EINVAL;
+    /* every BLAS dimension and leading dimension is one of T*N, G*H, I, H */
+    if ((long long)a->steps * a->batch > INT_MAX || (long long)G * a->hidden_size > INT_MAX)
+        return FASTRNN_EINVAL;
+    if (a->cell == FASTRNN_SRN && (a->nonlinearity < FASTRNN_TANH ||
+                                   a->nonlinearity > FASTRNN_SIGMOID))
+        return FASTRNN_EINVAL;
+    const int lstm = a->cell == FASTRNN_LSTM, gru = a->cell == FASTRNN_GRU;
+    const int residual = a->cell == FASTRNN_SRN && a->residual;
+    if (!a->x || !a->W_ih || !a->W_hh) return FASTRNN_EINVAL;
+    if (pass == FASTRNN_FORWARD) {
+        if (!a->h0 || !a->b_ih || !a->b_hh || !a->y || !a->hT) return FASTRNN_EINVAL;
+        if (lstm && (!a->c0 || !a->cT)) return FASTRNN_EINVAL;
+        if (a->hs) {  /* training: the cell's whole cache */
+            if (lstm && (!a->cs || !a->gates)) return FASTRNN_EINVAL;
+            if (gru && (!a->gates || !a->aux)) return FASTRNN_EINVAL;
+            if (residual && !a->aux) return FASTRNN_EINVAL;
+        }
+        return FASTRNN_OK;
+    }
+    if (!a->dy || !a->dhT || !a->hs || !a->dx || !a->dh0) return FASTRNN_EINVAL;
+    if (!a->dW_ih || !a->dW_hh || !a->db_ih || !a->db_hh) return FASTRNN_EINVAL;
+    if (lstm && (!a->dcT || !a->dc0 || !a->cs || !a->gates)) return FASTRNN_EINVAL;
+    if (gru && (!a->gates || !a->aux)) return FASTRNN_EINVAL;
+    if (residual && !a->aux) return FASTRNN_EINVAL;
+    return FASTRNN_OK;
 }
 
-size_t fastrnn_srn_bwd_ws(int T, int N, int I, int H)
+static int run(const fastrnn_rnn *a, int pass, const fastrnn_ctx *ctx, int f64)
 {
-    size_t NH = (size_t)N * H;
-    return 16 + r16((size_t)T * NH) + pack(H, H) + 2 * r16(NH) + r16(H) + pack(H, I);
+    if (!a || !ctx || check(a, pass) != FASTRNN_OK) return FASTRNN_EINVAL;
+    const fr_kernels *k = kernels(ctx->isa, f64);
+    if (!k) return FASTRNN_EISA;
+    return k->pass[pass][a->cell](a, ctx, NULL);
 }
 
-size_t fastrnn_lstm_fwd_ws(int T, int N, int I, int H, int train)
+size_t fastrnn_workspace_size(const fastrnn_rnn *a, int pass, const fastrnn_ctx *ctx)
 {
-    size_t GH = 4 * (size_t)H;
-    return 16 + pack(H, GH) + r16(GH) + pack(I, GH) + (train ? 0 : r16(chunk(T) * N * GH));
+    if (!a || !ctx || check(a, pass) != FASTRNN_OK) return 0;
+    /* the plan is the same for both element types: measure with the f32 table */
+    const fr_kernels *k = kernels(ctx->isa, 0);
+    size_t need = 0;
+    if (!k || k->pass[pass][a->cell](a, ctx, &need) != FASTRNN_OK) return 0;
+    return need;
 }
 
-size_t fastrnn_lstm_bwd_ws(int T, int N, int I, int H)
+int fastrnn_forward_f32(const fastrnn_rnn *a, const fastrnn_ctx *ctx)
 {
-    size_t GH = 4 * (size_t)H, NH = (size_t)N * H;
-    return 16 + r16((size_t)T * N * GH) + pack(GH, H) + 3 * r16(NH) + r16(GH) + pack(GH, I);
+    return run(a, FASTRNN_FORWARD, ctx, 0);
 }
 
-size_t fastrnn_gru_fwd_ws(int T, int N, int I, int H, int train, int reset_after)
+int fastrnn_forward_f64(const fastrnn_rnn *a, const fastrnn_ctx *ctx)
 {
-    size_t GH = 3 * (size_t)H, NH = (size_t)N * H, NG = (size_t)N * GH;
-    size_t inference = train ? 0 : r16(chunk(T) * NG) + (reset_after ? 0 : r16(NH));
-    if (reset_after) return 16 + pack(H, GH) + r16(NG) + pack(I, GH) + inference;
-    return 16 + pack(H, 2 * (size_t)H) + pack(H, H) + r16(GH) + pack(I, GH) + inference;
+    return run(a, FASTRNN_FORWARD, ctx, 1);
 }
 
-size_t fastrnn_gru_bwd_ws(int T, int N, int I, int H, int reset_after)
+int fastrnn_backward_f32(const fastrnn_rnn *a, const fastrnn_ctx *ctx)
 {
-    size_t GH = 3 * (size_t)H, NH = (size_t)N * H, NG = (size_t)N * GH;
-    size_t common = 16 + r16((size_t)T * NG) + 2 * r16(NH) + r16(GH) + pack(GH, I);
-    if (reset_after) return common + r16((size_t)T * NH) + pack(GH, H) + r16(NG);
-    return common + pack(H, H) + pack(2 * (size_t)H, H) + r16(NH);
+    return run(a, FASTRNN_BACKWARD, ctx, 0);
 }
 
-/* --- kernels ---------------------------------------------------------------- */
-
-#define DEFINE_TYPE(SUF, REAL)                                                             \
-int fastrnn_srn_fwd_seq_##SUF(REAL *y, REAL *hT, REAL *hs, REAL *acts, REAL *ws,           \
-        const REAL *x, const REAL *h0, const REAL *W_ih, const REAL *W_hh,                  \
-        const REAL *b_ih, const REAL *b_hh, const int64_t *lengths, int nl, int residual,   \
-        int reverse, int T, int N, int I, int H, const fastrnn_ctx *ctx)                    \
-{                                                                                          \
-    DISPATCH(ctx->isa, srn_fwd_seq, SUF, (y, hT, hs, acts, ws, x, h0, W_ih, W_hh, b_ih,    \
-             b_hh, lengths, nl, residual, reverse, T, N, I, H, ctx))                        \
-}                                                                                          \
-int fastrnn_srn_bwd_seq_##SUF(REAL *dx, REAL *dW_ih, REAL *dW_hh, REAL *db_ih,             \
-        REAL *db_hh, REAL *dh0, REAL *trace_dh, REAL *ws, const REAL *dy, const REAL *dhT,  \
-        const REAL *x, const REAL *W_ih, const REAL *W_hh, const REAL *hs,                  \
-        const REAL *acts, const int64_t *lengths, int nl, int residual, int reverse,        \
-        int T, int N, int I, int H, const fastrnn_ctx *ctx)                                 \
-{                                                                                          \
-    DISPATCH(ctx->isa, srn_bwd_seq, SUF, (dx, dW_ih, dW_hh, db_ih, db_hh, dh0, trace_dh,   \
-             ws, dy, dhT, x, W_ih, W_hh, hs, acts, lengths, nl, residual, reverse,          \
-             T, N, I, H, ctx))                                                              \
-}                                                                                          \
-int fastrnn_lstm_fwd_seq_##SUF(REAL *y, REAL *hT, REAL *cT, REAL *hs, REAL *cs,            \
-        REAL *gates, REAL *ws, const REAL *x, const REAL *h0, const REAL *c0,               \
-        const REAL *W_ih, const REAL *W_hh, const REAL *b_ih, const REAL *b_hh,             \
-        const int64_t *lengths, int reverse, int T, int N, int I, int H,                    \
-        const fastrnn_ctx *ctx)                                                             \
-{                                                                                          \
-    DISPATCH(ctx->isa, lstm_fwd_seq, SUF, (y, hT, cT, hs, cs, gates, ws, x, h0, c0, W_ih,  \
-             W_hh, b_ih, b_hh, lengths, reverse, T, N, I, H, ctx))                          \
-}                                                                                          \
-int fastrnn_lstm_bwd_seq_##SUF(REAL *dx, REAL *dW_ih, REAL *dW_hh, REAL *db_ih,            \
-        REAL *db_hh, REAL *dh0, REAL *dc0, REAL *trace_dh, REAL *trace_dc, REAL *ws,        \
-        const REAL *dy, const REAL *dhT, const REAL *dcT, const REAL *x, const REAL *W_ih,  \
-        const REAL *W_hh, const REAL *hs, const REAL *cs, const REAL *gates,                \
-        const int64_t *lengths, int reverse, int T, int N, int I, int H,                    \
-        const fastrnn_ctx *ctx)                                                             \
-{                                                                                          \
-    DISPATCH(ctx->isa, lstm_bwd_seq, SUF, (dx, dW_ih, dW_hh, db_ih, db_hh, dh0, dc0,       \
-             trace_dh, trace_dc, ws, dy, dhT, dcT, x, W_ih, W_hh, hs, cs, gates, lengths,   \
-             reverse, T, N, I, H, ctx))                                                     \
-}                                                                                          \
-int fastrnn_gru_fwd_seq_##SUF(REAL *y, REAL *hT, REAL *hs, REAL *gates, REAL *aux,         \
-        REAL *ws, const REAL *x, const REAL *h0, const REAL *W_ih, const REAL *W_hh,        \
-        const REAL *b_ih, const REAL *b_hh, const int64_t *lengths, int reverse,            \
-        int reset_after, int T, int N, int I, int H, const fastrnn_ctx *ctx)                \
-{                                                                                          \
-    DISPATCH(ctx->isa, gru_fwd_seq, SUF, (y, hT, hs, gates, aux, ws, x, h0, W_ih, W_hh,    \
-             b_ih, b_hh, lengths, reverse, reset_after, T, N, I, H, ctx))                   \
-}                                                                                          \
-int fastrnn_gru_bwd_seq_##SUF(REAL *dx, REAL *dW_ih, REAL *dW_hh, REAL *db_ih,             \
-        REAL *db_hh, REAL *dh0, REAL *trace_dh, REAL *ws, const REAL *dy, const REAL *dhT,  \
-        const REAL *x, const REAL *W_ih, const REAL *W_hh, const REAL *hs,                  \
-        const REAL *gates, const REAL *aux, const int64_t *lengths, int reverse,            \
-        int reset_after, int T, int N, int I, int H, const fastrnn_ctx *ctx)                \
-{                                                                                          \
-    DISPATCH(ctx->isa, gru_bwd_seq, SUF, (dx, dW_ih, dW_hh, db_ih, db_hh, dh0, trace_dh,   \
-             ws, dy, dhT, x, W_ih, W_hh, hs, gates, aux, lengths, reverse, reset_after,     \
-             T, N, I, H, ctx))                                                              \
-}                                                                                          \
-int fastrnn_vmath_##SUF(REAL *out, const REAL *in, size_t n, int f, int isa)               \
-{                                                                                          \
-    DISPATCH(isa, vmath, SUF, (out, in, n, f))                                             \
-}                                                                                          \
-int fastrnn_rgemm_##SUF(REAL *C, int ldc, REAL *ws, const REAL *A, int lda,                \
-        const REAL *B, int trans_b, int beta, int M, int Nc, int K, int isa)                \
-{                                                                                          \
-    DISPATCH(isa, rgemm, SUF, (C, ldc, ws, A, lda, B, trans_b, beta, M, Nc, K))            \
+int fastrnn_backward_f64(const fastrnn_rnn *a, const fastrnn_ctx *ctx)
+{
+    return run(a, FASTRNN_BACKWARD, ctx, 1);
 }
 
-DEFINE_TYPE(f32, float)
-DEFINE_TYPE(f64, double)
+/* --- test hooks --------------------------------------------------------------- */
 
-size_t fastrnn_rgemm_ws(int K, int Nc) { return 16 + pack(K, Nc); }
+int fastrnn_vmath_f32(float *out, const float *in, size_t n, int f, int isa)
+{
+    const fr_kernels *k = kernels(isa, 0);
+    return k ? k->vmath(out, in, n, f) : FASTRNN_EISA;
+}
+
+int fastrnn_vmath_f64(double *out, const double *in, size_t n, int f, int isa)
+{
+    const fr_kernels *k = kernels(isa, 1);
+    return k ? k->vmath(out, in, n, f) : FASTRNN_EISA;
+}
+
+/* a packed copy of B [K, Nc] for any panel width up to 64 (see fr_impl.h),
+ * plus 16 elements to align it */
+size_t fastrnn_rgemm_ws(int K, int Nc)
+{
+    return 16 + (((size_t)(Nc + 64) * (size_t)K + 15) & ~(size_t)15);
+}
+
+int fastrnn_rgemm_f32(float *C, int ldc, float *ws, const float *A, int lda, const float *B,
+                      int trans_b, int beta, int M, int Nc, int K, int isa)
+{
+    const fr_kernels *k = kernels(isa, 0);
+    return k ? k->rgemm(C, ldc, ws, A, lda, B, trans_b, beta, M, Nc, K) : FASTRNN_EISA;
+}
+
+int fastrnn_rgemm_f64(double *C, int ldc, double *ws, const double *A, int lda,
+                      const double *B, int trans_b, int beta, int M, int Nc, int K, int isa)
+{
+    const fr_kernels *k = kernels(isa, 1);
+    return k ? k->rgemm(C, ldc, ws, A, lda, B, trans_b, beta, M, Nc, K) : FASTRNN_EISA;
+}

@@ -4,7 +4,7 @@
  * Python.h: kernels take raw contiguous row-major buffers and sizes, return a
  * status code, and never print, exit or allocate. Memory is the caller's:
  * every output, cache and workspace is allocated by the Cython layer with
- * NumPy, sized by the *_ws() functions below.
+ * NumPy, the workspace sized by fastrnn_workspace_size().
  *
  * Dimensions (the same letters everywhere):
  *   T time steps, N sequences (batch), I input features, H hidden units,
@@ -40,9 +40,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The kernel ABI: bumped whenever a struct below or an entry point changes.
+ * The Cython layer compares it with what the compiled C reports. */
+#define FASTRNN_ABI_VERSION 4
+
+/* Status codes */
 #define FASTRNN_OK 0
-#define FASTRNN_EINVAL (-1)   /* a size or flag out of range */
+#define FASTRNN_EINVAL (-1)   /* a size, flag, pointer or workspace out of range */
 #define FASTRNN_EISA (-2)     /* the requested instruction set is not available */
+#define FASTRNN_EINTR (-3)    /* stopped at a step boundary: *ctx->interrupt was set */
+
+/* Cells (fastrnn_rnn.cell) and passes */
+#define FASTRNN_SRN 0
+#define FASTRNN_LSTM 1
+#define FASTRNN_GRU 2
+#define FASTRNN_FORWARD 0
+#define FASTRNN_BACKWARD 1
 
 /* SRN nonlinearities */
 #define FASTRNN_TANH 0
@@ -55,8 +68,8 @@
 #define FASTRNN_ISA_AVX2 2     /* AVX2 + FMA */
 #define FASTRNN_ISA_AVX512 3   /* AVX-512 F/DQ/VL/BW + FMA */
 
-/* Steps per input-projection chunk when no cache is kept (train = 0): the
- * inference working memory is O(FASTRNN_CHUNK_STEPS * N * G * H), whatever T. */
+/* Steps per input-projection chunk when no cache is kept (inference): the
+ * working memory is O(FASTRNN_CHUNK_STEPS * N * G * H), whatever T. */
 #define FASTRNN_CHUNK_STEPS 32
 
 /* Column-major GEMM with the reference BLAS signature, as exported by
@@ -68,17 +81,60 @@ typedef void (*fastrnn_dgemm_fn)(char *transa, char *transb, int *m, int *n, int
                                  double *alpha, double *a, int *lda, double *b, int *ldb,
                                  double *beta, double *c, int *ldc);
 
-/* What every kernel needs besides its buffers: the BLAS to use for the
- * whole-sequence products, and the instruction set for the per-step work. */
+/* What every call needs besides its buffers. */
 typedef struct fastrnn_ctx {
-    fastrnn_sgemm_fn sgemm;
+    fastrnn_sgemm_fn sgemm;     /* the BLAS for the whole-sequence products */
     fastrnn_dgemm_fn dgemm;
-    int isa;           /* FASTRNN_ISA_*; AUTO picks fastrnn_best_isa() */
-    int blas_threads;  /* threads the BLAS runs with: above 1, every whole-sequence
-                          product goes to it (the kernels' own are single-threaded) */
+    int isa;                    /* FASTRNN_ISA_*; AUTO picks fastrnn_best_isa() */
+    int blas_threads;           /* threads the BLAS runs with: above 1, every whole-sequence
+                                   product goes to it (the kernels' own are single-threaded) */
+    volatile int *interrupt;    /* NULL, or a flag read at every step boundary: when
+                                   nonzero the kernel stops and returns FASTRNN_EINTR,
+                                   before any parameter gradient is touched */
 } fastrnn_ctx;
 
-/* Version of the kernel ABI, checked by the Cython layer at import. */
+/* ---------------------------------------------------------------------------
+ * One recurrence: one layer, one direction, one cell. Every kernel takes this
+ * description and the context; the fields a pass does not use are ignored
+ * (NULL by convention). Buffers are C-contiguous, of the call's element type
+ * (float for *_f32, double for *_f64), with exactly the shapes given; GH = G*H.
+ *
+ *   the recurrence  cell, nonlinearity (SRN), residual (SRN), reset_after (GRU),
+ *                   reverse, steps T, batch N, input_size I, hidden_size H,
+ *                   lengths ([N] or NULL, 1 <= lengths[n] <= T)
+ *   parameters      W_ih [GH,I], W_hh [GH,H], b_ih [GH], b_hh [GH] (zeros for no bias)
+ *   forward in      x [T,N,I] (zero at inactive rows), h0 [N,H], c0 [N,H] (LSTM)
+ *   forward out     y [T,N,H] (exactly 0 at inactive rows), hT [N,H], cT [N,H] (LSTM)
+ *   training cache  written by a forward with hs != NULL, read by the backward:
+ *                   hs [T+1,N,H]; cs [T+1,N,H] (LSTM); gates [T,N,GH] (LSTM, GRU:
+ *                   gates after their nonlinearities); aux [T,N,H] (residual SRN:
+ *                   f(z_t); GRU reset_after: W_hn h_{t-1} + b_hn; reset_before:
+ *                   r * h_{t-1}); the others NULL. All NULL: inference.
+ *   backward in     dy [T,N,H], dhT [N,H], dcT [N,H] (LSTM), plus the forward's
+ *                   x, parameters and cache
+ *   backward out    dx [T,N,I], dh0 [N,H], dc0 [N,H] (LSTM): OVERWRITTEN;
+ *                   dW_ih, dW_hh, db_ih, db_hh: ACCUMULATED (+=);
+ *                   trace_dh, trace_dc [T,N,H] or NULL: dL/dh_t (dL/dc_t) by time
+ *   scratch         ws: ws_size elements, at least fastrnn_workspace_size(); the
+ *                   kernel returns FASTRNN_EINVAL, touching nothing, if it is smaller
+ * ------------------------------------------------------------------------- */
+typedef struct fastrnn_rnn {
+    int cell, nonlinearity, residual, reset_after, reverse;
+    int steps, batch, input_size, hidden_size;   /* T, N, I, H */
+    const int64_t *lengths;
+    const void *W_ih, *W_hh, *b_ih, *b_hh;
+    const void *x, *h0, *c0;
+    void *y, *hT, *cT;
+    void *hs, *cs, *gates, *aux;
+    const void *dy, *dhT, *dcT;
+    void *dx, *dh0, *dc0;
+    void *dW_ih, *dW_hh, *db_ih, *db_hh;
+    void *trace_dh, *trace_dc;
+    void *ws;
+    size_t ws_size;
+} fastrnn_rnn;
+
+/* Version of the kernel ABI compiled in (FASTRNN_ABI_VERSION at build time). */
 int fastrnn_abi_version(void);
 
 /* The best instruction set this CPU and this build support (FASTRNN_ISA_*). */
@@ -86,150 +142,42 @@ int fastrnn_best_isa(void);
 /* 1 if `isa` can run here, else 0. */
 int fastrnn_isa_available(int isa);
 
-/* Workspace sizes in ELEMENTS (of the kernel's dtype; the same count serves
- * float and double), for the matching *_fwd_seq / *_bwd_seq call. They depend
- * on T only through the cached-gradient buffers of the backward; a forward with
- * train = 0 needs O(N*G*H + G*H*H) whatever T is. */
-size_t fastrnn_srn_fwd_ws(int T, int N, int I, int H, int train);
-size_t fastrnn_srn_bwd_ws(int T, int N, int I, int H);
-size_t fastrnn_lstm_fwd_ws(int T, int N, int I, int H, int train);
-size_t fastrnn_lstm_bwd_ws(int T, int N, int I, int H);
-size_t fastrnn_gru_fwd_ws(int T, int N, int I, int H, int train, int reset_after);
-size_t fastrnn_gru_bwd_ws(int T, int N, int I, int H, int reset_after);
+/* Gates per cell: 1 (SRN), 4 (LSTM, blocks i, f, g, o), 3 (GRU, blocks r, z, n);
+ * 0 for an unknown cell. */
+int fastrnn_gates(int cell);
 
-/* ---------------------------------------------------------------------------
- * SRN (Elman):  z_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh,  a_t = f(z_t),
- *               h_t = a_t            (plain)
- *               h_t = h_{t-1} + a_t  (residual)
- * f = tanh, relu or sigmoid (FASTRNN_TANH/RELU/SIGMOID).
- *
- * fwd:  y [T,N,H] out, exactly 0 at inactive rows; hT [N,H] out, the final state.
- *       hs [T+1,N,H] cache out or NULL: the state sequence (train only).
- *       acts [T,N,H] cache out or NULL: f(z_t) (train and residual only).
- *       ws: fastrnn_srn_fwd_ws(T, N, I, H, hs != NULL) elements, scratch.
- *       x [T,N,I] (zero at inactive rows), h0 [N,H]; W_ih [H,I], W_hh [H,H],
- *       b_ih, b_hh [H].
- * bwd:  dx [T,N,I] out; dW_ih [H,I], dW_hh [H,H], db_ih, db_hh [H] in/out (+=);
- *       dh0 [N,H] out; trace_dh [T,N,H] out or NULL.
- *       ws: fastrnn_srn_bwd_ws(T, N, I, H) elements, scratch.
- *       dy [T,N,H], dhT [N,H]; x, hs, acts (NULL unless residual), W_ih, W_hh
- *       and the flags exactly as given to (or produced by) the forward.
- * ------------------------------------------------------------------------- */
-int fastrnn_srn_fwd_seq_f32(float *y, float *hT, float *hs, float *acts, float *ws,
-                            const float *x, const float *h0,
-                            const float *W_ih, const float *W_hh,
-                            const float *b_ih, const float *b_hh,
-                            const int64_t *lengths, int nonlinearity, int residual,
-                            int reverse, int T, int N, int I, int H, const fastrnn_ctx *ctx);
-int fastrnn_srn_fwd_seq_f64(double *y, double *hT, double *hs, double *acts, double *ws,
-                            const double *x, const double *h0,
-                            const double *W_ih, const double *W_hh,
-                            const double *b_ih, const double *b_hh,
-                            const int64_t *lengths, int nonlinearity, int residual,
-                            int reverse, int T, int N, int I, int H, const fastrnn_ctx *ctx);
-int fastrnn_srn_bwd_seq_f32(float *dx, float *dW_ih, float *dW_hh, float *db_ih, float *db_hh,
-                            float *dh0, float *trace_dh, float *ws,
-                            const float *dy, const float *dhT, const float *x,
-                            const float *W_ih, const float *W_hh,
-                            const float *hs, const float *acts,
-                            const int64_t *lengths, int nonlinearity, int residual,
-                            int reverse, int T, int N, int I, int H, const fastrnn_ctx *ctx);
-int fastrnn_srn_bwd_seq_f64(double *dx, double *dW_ih, double *dW_hh, double *db_ih,
-                            double *db_hh, double *dh0, double *trace_dh, double *ws,
-                            const double *dy, const double *dhT, const double *x,
-                            const double *W_ih, const double *W_hh,
-                            const double *hs, const double *acts,
-                            const int64_t *lengths, int nonlinearity, int residual,
-                            int reverse, int T, int N, int I, int H, const fastrnn_ctx *ctx);
+/* The workspace, in elements, that `pass` (FASTRNN_FORWARD or FASTRNN_BACKWARD)
+ * of the recurrence `a` needs with this context (the same count serves float
+ * and double); 0 if `a` is invalid. Computed by the kernel's own carve plan,
+ * so it cannot disagree with what the kernel uses. A forward with no cache
+ * needs O(N*G*H + G*H*(H+I)) whatever T is. */
+size_t fastrnn_workspace_size(const fastrnn_rnn *a, int pass, const fastrnn_ctx *ctx);
 
-/* ---------------------------------------------------------------------------
- * LSTM, gates i, f, g, o (PyTorch's order); z = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh:
- *   i, f, o = sigmoid(z_i, z_f, z_o),  g = tanh(z_g)
- *   c_t = f * c_{t-1} + i * g,         h_t = o * tanh(c_t)
- *
- * fwd:  y [T,N,H] out; hT, cT [N,H] out.
- *       hs, cs [T+1,N,H] and gates [T,N,4H] (i, f, g, o after their
- *       nonlinearities) cache out, or all three NULL (inference).
- *       ws: fastrnn_lstm_fwd_ws(T, N, I, H, hs != NULL) elements.
- *       x [T,N,I], h0, c0 [N,H]; W_ih [4H,I], W_hh [4H,H], b_ih, b_hh [4H].
- * bwd:  dx [T,N,I] out; dW_ih, dW_hh, db_ih, db_hh in/out (+=); dh0, dc0 [N,H]
- *       out; trace_dh, trace_dc [T,N,H] out or NULL (independently).
- *       ws: fastrnn_lstm_bwd_ws(T, N, I, H) elements.
- *       dy [T,N,H], dhT, dcT [N,H]; x, W_ih, W_hh, hs, cs, gates as above.
- * ------------------------------------------------------------------------- */
-int fastrnn_lstm_fwd_seq_f32(float *y, float *hT, float *cT, float *hs, float *cs,
-                             float *gates, float *ws,
-                             const float *x, const float *h0, const float *c0,
-                             const float *W_ih, const float *W_hh,
-                             const float *b_ih, const float *b_hh,
-                             const int64_t *lengths, int reverse,
-                             int T, int N, int I, int H, const fastrnn_ctx *ctx);
-int fastrnn_lstm_fwd_seq_f64(double *y, double *hT, double *cT, double *hs, double *cs,
-                             double *gates, double *ws,
-                             const double *x, const double *h0, const double *c0,
-                             const double *W_ih, const double *W_hh,
-                             const double *b_ih, const double *b_hh,
-                             const int64_t *lengths, int reverse,
-                             int T, int N, int I, int H, const fastrnn_ctx *ctx);
-int fastrnn_lstm_bwd_seq_f32(float *dx, float *dW_ih, float *dW_hh, float *db_ih, float *db_hh,
-                             float *dh0, float *dc0, float *trace_dh, float *trace_dc,
-                             float *ws, const float *dy, const float *dhT, const float *dcT,
-                             const float *x, const float *W_ih, const float *W_hh,
-                             const float *hs, const float *cs, const float *gates,
-                             const int64_t *lengths, int reverse,
-                             int T, int N, int I, int H, const fastrnn_ctx *ctx);
-int fastrnn_lstm_bwd_seq_f64(double *dx, double *dW_ih, double *dW_hh, double *db_ih,
-                             double *db_hh, double *dh0, double *dc0, double *trace_dh,
-                             double *trace_dc, double *ws, const double *dy,
-                             const double *dhT, const double *dcT,
-                             const double *x, const double *W_ih, const double *W_hh,
-                             const double *hs, const double *cs, const double *gates,
-                             const int64_t *lengths, int reverse,
-                             int T, int N, int I, int H, const fastrnn_ctx *ctx);
+/* The passes. Forward:
+ *   SRN   z_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh,  a_t = f(z_t),
+ *         h_t = a_t (plain) or h_{t-1} + a_t (residual), f = tanh, relu, sigmoid
+ *   LSTM  z = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh, blocks i, f, g, o:
+ *         i, f, o = sigmoid, g = tanh;  c_t = f c_{t-1} + i g;  h_t = o tanh(c_t)
+ *   GRU   r, z = sigmoid(W_i{r,z} x + b_i{r,z} + W_h{r,z} h + b_h{r,z}),
+ *         reset_after:  n = tanh(W_in x + b_in + r (W_hn h + b_hn))   (PyTorch/cuDNN)
+ *         reset_before: n = tanh(W_in x + b_in + W_hn (r h) + b_hn)   (Cho 2014)
+ *         h_t = (1 - z) n + z h_{t-1}
+ * Backward: BPTT through the forward that produced the cache (the formulas
+ * are stated above each kernel in fr_impl.h). Both return FASTRNN_OK, or a
+ * negative status having written nothing a caller may rely on. */
+int fastrnn_forward_f32(const fastrnn_rnn *a, const fastrnn_ctx *ctx);
+int fastrnn_forward_f64(const fastrnn_rnn *a, const fastrnn_ctx *ctx);
+int fastrnn_backward_f32(const fastrnn_rnn *a, const fastrnn_ctx *ctx);
+int fastrnn_backward_f64(const fastrnn_rnn *a, const fastrnn_ctx *ctx);
 
-/* ---------------------------------------------------------------------------
- * GRU, gates r, z, n (PyTorch's order), h_t = (1 - z) * n + z * h_{t-1}:
- *   r = sigmoid(W_ir x + b_ir + W_hr h + b_hr),  z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
- *   reset_after != 0 (PyTorch/cuDNN): n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
- *   reset_after == 0 (Cho 2014):      n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)
- *
- * fwd:  y [T,N,H] out; hT [N,H] out.
- *       hs [T+1,N,H], gates [T,N,3H] (r, z, n after their nonlinearities) and
- *       aux [T,N,H] cache out, or all NULL (inference). aux holds
- *       W_hn h_{t-1} + b_hn (reset_after) or r * h_{t-1} (reset_before).
- *       ws: fastrnn_gru_fwd_ws(T, N, I, H, hs != NULL, reset_after) elements.
- *       x [T,N,I], h0 [N,H]; W_ih [3H,I], W_hh [3H,H], b_ih, b_hh [3H].
- * bwd:  dx [T,N,I] out; dW_ih, dW_hh, db_ih, db_hh in/out (+=); dh0 [N,H] out;
- *       trace_dh [T,N,H] out or NULL.
- *       ws: fastrnn_gru_bwd_ws(T, N, I, H, reset_after) elements.
- *       dy [T,N,H], dhT [N,H]; x, W_ih, W_hh, hs, gates, aux as above.
- * ------------------------------------------------------------------------- */
-int fastrnn_gru_fwd_seq_f32(float *y, float *hT, float *hs, float *gates, float *aux,
-                            float *ws, const float *x, const float *h0,
-                            const float *W_ih, const float *W_hh,
-                            const float *b_ih, const float *b_hh,
-                            const int64_t *lengths, int reverse, int reset_after,
-                            int T, int N, int I, int H, const fastrnn_ctx *ctx);
-int fastrnn_gru_fwd_seq_f64(double *y, double *hT, double *hs, double *gates, double *aux,
-                            double *ws, const double *x, const double *h0,
-                            const double *W_ih, const double *W_hh,
-                            const double *b_ih, const double *b_hh,
-                            const int64_t *lengths, int reverse, int reset_after,
-                            int T, int N, int I, int H, const fastrnn_ctx *ctx);
-int fastrnn_gru_bwd_seq_f32(float *dx, float *dW_ih, float *dW_hh, float *db_ih, float *db_hh,
-                            float *dh0, float *trace_dh, float *ws,
-                            const float *dy, const float *dhT,
-                            const float *x, const float *W_ih, const float *W_hh,
-                            const float *hs, const float *gates, const float *aux,
-                            const int64_t *lengths, int reverse, int reset_after,
-                            int T, int N, int I, int H, const fastrnn_ctx *ctx);
-int fastrnn_gru_bwd_seq_f64(double *dx, double *dW_ih, double *dW_hh, double *db_ih,
-                            double *db_hh, double *dh0, double *trace_dh, double *ws,
-                            const double *dy, const double *dhT,
-                            const double *x, const double *W_ih, const double *W_hh,
-                            const double *hs, const double *gates, const double *aux,
-                            const int64_t *lengths, int reverse, int reset_after,
-                            int T, int N, int I, int H, const fastrnn_ctx *ctx);
+/* Ctrl-C during a long call (interrupt.c). fastrnn_sigint_watch(flag): until
+ * fastrnn_sigint_unwatch(), SIGINT sets *flag (give the same flag to the
+ * kernels as ctx->interrupt) and is passed on to the handler installed
+ * before. Returns 1 if now watching; 0 if SIGINT is ignored or has its
+ * default action, or another watch is active (then nothing changed). One
+ * watch at a time, made and ended by the same thread. */
+int fastrnn_sigint_watch(volatile int *flag);
+void fastrnn_sigint_unwatch(void);
 
 /* ---------------------------------------------------------------------------
  * Test hooks (exposed to pytest through the Cython layer).

@@ -298,21 +298,57 @@ static void FR_S(gemm_rm)(const fastrnn_ctx *ctx, int ta, int tb, int M, int Nn,
                  &beta, C, &ldc);
 }
 
-/* Take `count` elements from the workspace cursor, keeping 64-byte alignment. */
-static REAL *FR_S(carve)(REAL **cursor, size_t count)
+/* The workspace plan. Each kernel carves its scratch from the workspace in
+ * one place, at its top, before touching anything; the same code, run with
+ * `measure` set, is how fastrnn_workspace_size() counts (the base pointer
+ * stays NULL and only `used` grows), so the size and the carve order cannot
+ * disagree. Each piece starts on a 64-byte boundary (16 elements >= 64 bytes);
+ * 16 spare elements let the first one be aligned. */
+typedef struct {
+    REAL *base;     /* the workspace aligned to 64 bytes, or NULL when measuring */
+    size_t used;    /* elements carved so far */
+} FR_S(carver);
+
+static FR_S(carver) FR_S(carve_begin)(void *ws, int measure)
 {
-    REAL *p = *cursor;
-    size_t step = (count + 15) & ~(size_t)15;  /* 16 elements >= 64 bytes */
-    *cursor = p + step;
+    FR_S(carver) c = {NULL, 0};
+    if (!measure) {
+        uintptr_t a = (uintptr_t)ws;
+        c.base = (REAL *)((a + 63) & ~(uintptr_t)63);
+    }
+    return c;
+}
+
+static REAL *FR_S(carve)(FR_S(carver) *c, size_t count)
+{
+    REAL *p = c->base ? c->base + c->used : NULL;
+    c->used += (count + 15) & ~(size_t)15;
     return p;
 }
 
-static REAL *FR_S(align64)(REAL *ws)
+/* After the last carve: 1 if the kernel must return now with *status, i.e.
+ * when measuring (*ws_needed is set, status OK) or when the caller's
+ * workspace is too small (status EINVAL); 0 to go on and compute. */
+static int FR_S(carve_end)(const FR_S(carver) *c, const fastrnn_rnn *a, size_t *ws_needed,
+                           int *status)
 {
-    uintptr_t a = (uintptr_t)ws;
-    uintptr_t aligned = (a + 63) & ~(uintptr_t)63;
-    return (REAL *)aligned;  /* at most 63 bytes in: the ws sizes include 16 spare elements */
+    size_t need = c->used + 16;
+    *status = FASTRNN_OK;
+    if (ws_needed) { *ws_needed = need; return 1; }
+    if (a->ws == NULL || a->ws_size < need) { *status = FASTRNN_EINVAL; return 1; }
+    return 0;
 }
+
+#define CARVE_END(c)                                                  \
+    do {                                                              \
+        int carve_status_;                                            \
+        if (FR_S(carve_end)(&(c), a, ws_needed, &carve_status_))      \
+            return carve_status_;                                     \
+    } while (0)
+
+/* Stop at a step boundary when the caller raised the interrupt flag. */
+#define CHECK_INTERRUPT(ctx) \
+    do { if ((ctx)->interrupt && *(ctx)->interrupt) return FASTRNN_EINTR; } while (0)
 
 /* db [cols] += sum over rows of A [rows, cols] (row stride lda), rows added in
  * order as NumPy's A.sum(axis=0) does; tmp [cols] scratch. */
@@ -349,18 +385,8 @@ static void FR_S(rgemm_rows)(REAL *C, int ldc, const REAL *A, int lda, const REA
     }
 }
 
-/* W_ih packed for the projection (FR_OWN_PROJECTION), or NULL for the BLAS */
-static REAL *FR_S(pack_w_ih)(const fastrnn_ctx *ctx, REAL **cursor, const REAL *W_ih, int I,
-                             int GH)
-{
-    if (!FR_OWN_PROJECTION(ctx, I, GH)) return NULL;
-    REAL *P = FR_S(carve)(cursor, FR_PACK_ELEMS(I, GH));
-    FR_S(pack_bt)(P, W_ih, I, GH, I);
-    return P;
-}
-
 /* the input projection of steps [t0, t0 + nt): out = x_t . W_ih^T  (no bias);
- * Pih: W_ih packed by pack_w_ih, or NULL */
+ * Pih: W_ih packed (pack_bt) when FR_OWN_PROJECTION, else NULL for the BLAS */
 static void FR_S(project)(const fastrnn_ctx *ctx, REAL *out, const REAL *x, const REAL *W_ih,
                           const REAL *Pih, int t0, int nt, int N, int I, int GH)
 {
@@ -370,7 +396,7 @@ static void FR_S(project)(const fastrnn_ctx *ctx, REAL *out, const REAL *x, cons
 }
 
 /* the backward's dx [T*N, I] = dz [T*N, GH] . W_ih [GH, I]; ws_pack: room for
- * FR_PACK_ELEMS(GH, I) elements */
+ * FR_PACK_ELEMS(GH, I) elements when FR_OWN_DX, else unused (may be NULL) */
 static void FR_S(input_grad)(const fastrnn_ctx *ctx, REAL *dx, const REAL *dz,
                              const REAL *W_ih, REAL *ws_pack, size_t TN, int I, int GH)
 {
@@ -391,11 +417,6 @@ static void FR_S(input_grad)(const fastrnn_ctx *ctx, REAL *dx, const REAL *dz,
 
 /* the chunk of inference steps [s0, s0 + ns) covers times [tlo, tlo + ns) */
 #define CHUNK_TLO(s0, ns) (reverse ? T - (s0) - (ns) : (s0))
-
-static int FR_S(check_sizes)(int T, int N, int I, int H)
-{
-    return (T < 1 || N < 1 || I < 1 || H < 1) ? FASTRNN_EINVAL : FASTRNN_OK;
-}
 
 /* =========================================================================
  * SRN
@@ -440,31 +461,38 @@ static void FR_S(srn_fwd_pass)(REAL *pre_t, REAL *h_out, REAL *acts_t, const REA
     }
 }
 
-int FR_X(srn_fwd_seq)(REAL *y, REAL *hT, REAL *hs, REAL *acts, REAL *ws,
-                      const REAL *x, const REAL *h0, const REAL *W_ih, const REAL *W_hh,
-                      const REAL *b_ih, const REAL *b_hh, const int64_t *lengths,
-                      int nl, int residual, int reverse, int T, int N, int I, int H,
-                      const fastrnn_ctx *ctx)
+static int FR_X(srn_fwd)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, size_t *ws_needed)
 {
     /* SRN forward:  z_t = (x_t W_ih^T + (b_ih + b_hh)) + h_{t-1} W_hh^T,  a_t = f(z_t),
      *               h_t = a_t, or h_{t-1} + a_t (residual); inactive rows keep h, y = 0.
      * in:  x [T,N,I], h0 [N,H], W_ih [H,I], W_hh [H,H], b_ih, b_hh [H], lengths [N] or NULL
      * out: y [T,N,H] (also the pre-activation buffer), hT [N,H];
-     *      hs [T+1,N,H] or NULL, acts [T,N,H] or NULL (residual training only)
-     * ws:  P [pack(H,H)], bias [H], W_ih packed [pack(I,H)] (FR_OWN_PROJECTION) */
-    if (FR_S(check_sizes)(T, N, I, H) || nl < 0 || nl > 2) return FASTRNN_EINVAL;
+     *      hs [T+1,N,H] or NULL, aux = f(z) [T,N,H] (residual training) or NULL */
+    const int T = a->steps, N = a->batch, I = a->input_size, H = a->hidden_size;
+    const int reverse = a->reverse;
+    const int nl = a->nonlinearity, residual = a->residual;
+    const int64_t *lengths = a->lengths;
+    const REAL *x = a->x, *h0 = a->h0, *W_ih = a->W_ih, *W_hh = a->W_hh;
+    const REAL *b_ih = a->b_ih, *b_hh = a->b_hh;
+    REAL *y = a->y, *hT = a->hT, *hs = a->hs, *acts = a->aux;
     const size_t NH = (size_t)N * H;
-    REAL *cur = FR_S(align64)(ws);
-    REAL *P = FR_S(carve)(&cur, FR_PACK_ELEMS(H, H));
-    REAL *bias = FR_S(carve)(&cur, (size_t)H);
+    const int own_projection = FR_OWN_PROJECTION(ctx, I, H);
+    /* scratch: W_hh packed, the summed bias, W_ih packed (own projection) */
+    FR_S(carver) c = FR_S(carve_begin)(a->ws, ws_needed != NULL);
+    REAL *P = FR_S(carve)(&c, FR_PACK_ELEMS(H, H));
+    REAL *bias = FR_S(carve)(&c, (size_t)H);
+    REAL *Pih = own_projection ? FR_S(carve)(&c, FR_PACK_ELEMS(I, H)) : NULL;
+    CARVE_END(c);
+
     FR_S(pack_bt)(P, W_hh, H, H, H);
-    REAL *Pih = FR_S(pack_w_ih)(ctx, &cur, W_ih, I, H);
+    if (Pih) FR_S(pack_bt)(Pih, W_ih, I, H, I);
     for (int j = 0; j < H; j++) bias[j] = b_ih[j] + b_hh[j];
     /* y = x W_ih^T for all T*N rows; the bias and h_prev W_hh^T join per step */
     FR_S(project)(ctx, y, x, W_ih, Pih, 0, T, N, I, H);
     REAL *state = hs ? hs + (reverse ? (size_t)T * NH : 0) : hT;
     memcpy(state, h0, NH * sizeof(REAL));
     for (int s = 0; s < T; s++) {
+        CHECK_INTERRUPT(ctx);
         STEP_INDICES(s, t, rd, wr)
         REAL *y_t = y + (size_t)t * NH;
         const REAL *h_prev = hs ? hs + (size_t)rd * NH : hT;
@@ -511,34 +539,40 @@ static void FR_S(pass_inactive)(REAL *dh_next, const REAL *dh, const int64_t *le
             memcpy(dh_next + (size_t)n * H, dh + (size_t)n * H, (size_t)H * sizeof(REAL));
 }
 
-int FR_X(srn_bwd_seq)(REAL *dx, REAL *dW_ih, REAL *dW_hh, REAL *db_ih, REAL *db_hh,
-                      REAL *dh0, REAL *trace_dh, REAL *ws,
-                      const REAL *dy, const REAL *dhT, const REAL *x,
-                      const REAL *W_ih, const REAL *W_hh, const REAL *hs, const REAL *acts,
-                      const int64_t *lengths, int nl, int residual, int reverse,
-                      int T, int N, int I, int H, const fastrnn_ctx *ctx)
+static int FR_X(srn_bwd)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, size_t *ws_needed)
 {
     /* SRN BPTT, differentiating h_t = f(z_t) [+ h_{t-1}]:
      *   dh_total = dh_t + dy_t;  dz_t = dh_total f'(a_t);
      *   dh_{t-1} = dz_t W_hh [+ dh_total];  inactive rows: dz = 0, dh passes through.
      *   dW_ih += dz^T x,  dW_hh += dz^T h_prev,  db_ih, db_hh += sum(dz),  dx = dz W_ih.
      * in:  dy [T,N,H], dhT [N,H], x [T,N,I], W_ih [H,I], W_hh [H,H], hs [T+1,N,H],
-     *      acts [T,N,H] (residual) or NULL, lengths [N] or NULL
+     *      aux = f(z) [T,N,H] (residual) or NULL, lengths [N] or NULL
      * out: dx [T,N,I], dh0 [N,H], trace_dh [T,N,H] or NULL; dW_ih [H,I], dW_hh [H,H],
-     *      db_ih, db_hh [H] accumulated
-     * ws:  dpre [T,N,H], P [pack(H,H)], dh, dhn [N,H], tmp [H], W_ih packed [pack(H,I)] */
-    if (FR_S(check_sizes)(T, N, I, H) || nl < 0 || nl > 2) return FASTRNN_EINVAL;
-    if (residual && !acts) return FASTRNN_EINVAL;
+     *      db_ih, db_hh [H] accumulated */
+    const int T = a->steps, N = a->batch, I = a->input_size, H = a->hidden_size;
+    const int reverse = a->reverse;
+    const int nl = a->nonlinearity, residual = a->residual;
+    const int64_t *lengths = a->lengths;
+    const REAL *dy = a->dy, *dhT = a->dhT, *x = a->x, *W_ih = a->W_ih, *W_hh = a->W_hh;
+    const REAL *hs = a->hs, *acts = a->aux;
+    REAL *dx = a->dx, *dh0 = a->dh0, *trace_dh = a->trace_dh;
+    REAL *dW_ih = a->dW_ih, *dW_hh = a->dW_hh, *db_ih = a->db_ih, *db_hh = a->db_hh;
     const size_t NH = (size_t)N * H;
-    REAL *cur = FR_S(align64)(ws);
-    REAL *dpre = FR_S(carve)(&cur, (size_t)T * NH);
-    REAL *P = FR_S(carve)(&cur, FR_PACK_ELEMS(H, H));
-    REAL *dh = FR_S(carve)(&cur, NH);
-    REAL *dhn = FR_S(carve)(&cur, NH);
-    REAL *tmp = FR_S(carve)(&cur, (size_t)H);
+    /* scratch: dz for all steps, W_hh packed, dh ping-pong, a column-sum row,
+     * W_ih packed (own dx) */
+    FR_S(carver) c = FR_S(carve_begin)(a->ws, ws_needed != NULL);
+    REAL *dpre = FR_S(carve)(&c, (size_t)T * NH);
+    REAL *P = FR_S(carve)(&c, FR_PACK_ELEMS(H, H));
+    REAL *dh = FR_S(carve)(&c, NH);
+    REAL *dhn = FR_S(carve)(&c, NH);
+    REAL *tmp = FR_S(carve)(&c, (size_t)H);
+    REAL *Pdx = FR_OWN_DX(ctx, I, H) ? FR_S(carve)(&c, FR_PACK_ELEMS(H, I)) : NULL;
+    CARVE_END(c);
+
     FR_S(pack_b)(P, W_hh, H, H, H);
     memcpy(dh, dhT, NH * sizeof(REAL));
     for (int s = T - 1; s >= 0; s--) {
+        CHECK_INTERRUPT(ctx);
         STEP_INDICES(s, t, rd, wr)
         size_t ot = (size_t)t * NH;
         const REAL *a_t = residual ? acts + ot : hs + (size_t)wr * NH;
@@ -557,7 +591,7 @@ int FR_X(srn_bwd_seq)(REAL *dx, REAL *dW_ih, REAL *dW_hh, REAL *db_ih, REAL *db_
     FR_S(gemm_rm)(ctx, 1, 0, H, H, (int)TN, (REAL)1, dpre, H, h_prevs, H, (REAL)1, dW_hh, H);
     FR_S(colsum_add)(db_ih, tmp, dpre, TN, H, H);
     FR_S(colsum_add)(db_hh, tmp, dpre, TN, H, H);
-    FR_S(input_grad)(ctx, dx, dpre, W_ih, FR_S(carve)(&cur, FR_PACK_ELEMS(H, I)), TN, I, H);
+    FR_S(input_grad)(ctx, dx, dpre, W_ih, Pdx, TN, I, H);
     return FASTRNN_OK;
 }
 
@@ -615,28 +649,33 @@ static void FR_S(lstm_fwd_pass)(REAL *gates_t, REAL *c_out, REAL *h_out, REAL *y
     }
 }
 
-int FR_X(lstm_fwd_seq)(REAL *y, REAL *hT, REAL *cT, REAL *hs, REAL *cs, REAL *gates, REAL *ws,
-                       const REAL *x, const REAL *h0, const REAL *c0,
-                       const REAL *W_ih, const REAL *W_hh, const REAL *b_ih, const REAL *b_hh,
-                       const int64_t *lengths, int reverse, int T, int N, int I, int H,
-                       const fastrnn_ctx *ctx)
+static int FR_X(lstm_fwd)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, size_t *ws_needed)
 {
     /* LSTM forward:  z = (x_t W_ih^T + (b_ih + b_hh)) + h_{t-1} W_hh^T, blocks i, f, g, o;
      *   i, f, o = sigmoid, g = tanh;  c_t = f c_{t-1} + i g;  h_t = o tanh(c_t).
      * in:  x [T,N,I], h0, c0 [N,H], W_ih [4H,I], W_hh [4H,H], b_ih, b_hh [4H], lengths
-     * out: y [T,N,H], hT, cT [N,H]; hs, cs [T+1,N,H], gates [T,N,4H] or all NULL
-     * ws:  P [pack(4H,H)], bias [4H], W_ih packed [pack(I,4H)] (FR_OWN_PROJECTION);
-     *      inference: chunk [min(T,CHUNK),N,4H] */
-    if (FR_S(check_sizes)(T, N, I, H)) return FASTRNN_EINVAL;
-    int train = hs != NULL;
-    if (train && (!cs || !gates)) return FASTRNN_EINVAL;
+     * out: y [T,N,H], hT, cT [N,H]; hs, cs [T+1,N,H], gates [T,N,4H] or all NULL */
+    const int T = a->steps, N = a->batch, I = a->input_size, H = a->hidden_size;
+    const int reverse = a->reverse;
+    const int64_t *lengths = a->lengths;
+    const REAL *x = a->x, *h0 = a->h0, *c0 = a->c0, *W_ih = a->W_ih, *W_hh = a->W_hh;
+    const REAL *b_ih = a->b_ih, *b_hh = a->b_hh;
+    REAL *y = a->y, *hT = a->hT, *cT = a->cT, *hs = a->hs, *cs = a->cs, *gates = a->gates;
+    const int train = hs != NULL;
     const int GH = 4 * H;
     const size_t NH = (size_t)N * H, NG = (size_t)N * GH;
-    REAL *cur = FR_S(align64)(ws);
-    REAL *P = FR_S(carve)(&cur, FR_PACK_ELEMS(H, GH));
-    REAL *bias = FR_S(carve)(&cur, (size_t)GH);
+    const int CH = T < FASTRNN_CHUNK_STEPS ? T : FASTRNN_CHUNK_STEPS;
+    /* scratch: W_hh packed, the summed bias, W_ih packed (own projection);
+     * inference: the gate pre-activations of one chunk of steps */
+    FR_S(carver) c = FR_S(carve_begin)(a->ws, ws_needed != NULL);
+    REAL *P = FR_S(carve)(&c, FR_PACK_ELEMS(H, GH));
+    REAL *bias = FR_S(carve)(&c, (size_t)GH);
+    REAL *Pih = FR_OWN_PROJECTION(ctx, I, GH) ? FR_S(carve)(&c, FR_PACK_ELEMS(I, GH)) : NULL;
+    REAL *chunk = train ? NULL : FR_S(carve)(&c, (size_t)CH * NG);
+    CARVE_END(c);
+
     FR_S(pack_bt)(P, W_hh, H, GH, H);
-    REAL *Pih = FR_S(pack_w_ih)(ctx, &cur, W_ih, I, GH);
+    if (Pih) FR_S(pack_bt)(Pih, W_ih, I, GH, I);
     for (int j = 0; j < GH; j++) bias[j] = b_ih[j] + b_hh[j];
     if (train) {
         size_t s0 = reverse ? (size_t)T * NH : 0;
@@ -644,6 +683,7 @@ int FR_X(lstm_fwd_seq)(REAL *y, REAL *hT, REAL *cT, REAL *hs, REAL *cs, REAL *ga
         memcpy(cs + s0, c0, NH * sizeof(REAL));
         FR_S(project)(ctx, gates, x, W_ih, Pih, 0, T, N, I, GH);
         for (int s = 0; s < T; s++) {
+            CHECK_INTERRUPT(ctx);
             STEP_INDICES(s, t, rd, wr)
             REAL *g_t = gates + (size_t)t * NG;
             const REAL *h_prev = hs + (size_t)rd * NH;
@@ -657,8 +697,6 @@ int FR_X(lstm_fwd_seq)(REAL *y, REAL *hT, REAL *cT, REAL *hs, REAL *cs, REAL *ga
         memcpy(hT, hs + sT, NH * sizeof(REAL));
         memcpy(cT, cs + sT, NH * sizeof(REAL));
     } else {
-        int CH = T < FASTRNN_CHUNK_STEPS ? T : FASTRNN_CHUNK_STEPS;
-        REAL *chunk = FR_S(carve)(&cur, (size_t)CH * NG);
         memcpy(hT, h0, NH * sizeof(REAL));
         memcpy(cT, c0, NH * sizeof(REAL));
         for (int s0 = 0; s0 < T; s0 += CH) {
@@ -666,6 +704,7 @@ int FR_X(lstm_fwd_seq)(REAL *y, REAL *hT, REAL *cT, REAL *hs, REAL *cs, REAL *ga
             int tlo = CHUNK_TLO(s0, ns);
             FR_S(project)(ctx, chunk, x, W_ih, Pih, tlo, ns, N, I, GH);
             for (int s = s0; s < s0 + ns; s++) {
+                CHECK_INTERRUPT(ctx);
                 STEP_INDICES(s, t, rd, wr)
                 REAL *g_t = chunk + (size_t)(t - tlo) * NG;
                 FR_S(rgemm)(g_t, GH, hT, H, P, bias, 1, N, GH, H);
@@ -719,13 +758,7 @@ static void FR_S(lstm_bwd_pass)(REAL *dh, REAL *dc, REAL *dz_t, REAL *trace_dh_t
     }
 }
 
-int FR_X(lstm_bwd_seq)(REAL *dx, REAL *dW_ih, REAL *dW_hh, REAL *db_ih, REAL *db_hh,
-                       REAL *dh0, REAL *dc0, REAL *trace_dh, REAL *trace_dc, REAL *ws,
-                       const REAL *dy, const REAL *dhT, const REAL *dcT,
-                       const REAL *x, const REAL *W_ih, const REAL *W_hh,
-                       const REAL *hs, const REAL *cs, const REAL *gates,
-                       const int64_t *lengths, int reverse, int T, int N, int I, int H,
-                       const fastrnn_ctx *ctx)
+static int FR_X(lstm_bwd)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, size_t *ws_needed)
 {
     /* LSTM BPTT:  dh_total = dh + dy_t;  dc_total = dc + dh_total o (1 - tanh(c_t)^2);
      *   dz = (dc_total g i(1-i), dc_total c_{t-1} f(1-f), dc_total i (1-g^2),
@@ -734,22 +767,34 @@ int FR_X(lstm_bwd_seq)(REAL *dx, REAL *dW_ih, REAL *dW_hh, REAL *db_ih, REAL *db
      * in:  dy [T,N,H], dhT, dcT [N,H], x [T,N,I], W_ih [4H,I], W_hh [4H,H],
      *      hs, cs [T+1,N,H], gates [T,N,4H], lengths
      * out: dx [T,N,I], dh0, dc0 [N,H], trace_dh, trace_dc [T,N,H] or NULL;
-     *      dW_ih [4H,I], dW_hh [4H,H], db_ih, db_hh [4H] accumulated
-     * ws:  dpre [T,N,4H], P [pack(4H,H)], dh, dhn, dc [N,H], tmp [4H], W_ih packed */
-    if (FR_S(check_sizes)(T, N, I, H)) return FASTRNN_EINVAL;
+     *      dW_ih [4H,I], dW_hh [4H,H], db_ih, db_hh [4H] accumulated */
+    const int T = a->steps, N = a->batch, I = a->input_size, H = a->hidden_size;
+    const int reverse = a->reverse;
+    const int64_t *lengths = a->lengths;
+    const REAL *dy = a->dy, *dhT = a->dhT, *dcT = a->dcT, *x = a->x;
+    const REAL *W_ih = a->W_ih, *W_hh = a->W_hh, *hs = a->hs, *cs = a->cs, *gates = a->gates;
+    REAL *dx = a->dx, *dh0 = a->dh0, *dc0 = a->dc0;
+    REAL *trace_dh = a->trace_dh, *trace_dc = a->trace_dc;
+    REAL *dW_ih = a->dW_ih, *dW_hh = a->dW_hh, *db_ih = a->db_ih, *db_hh = a->db_hh;
     const int GH = 4 * H;
     const size_t NH = (size_t)N * H, NG = (size_t)N * GH;
-    REAL *cur = FR_S(align64)(ws);
-    REAL *dpre = FR_S(carve)(&cur, (size_t)T * NG);
-    REAL *P = FR_S(carve)(&cur, FR_PACK_ELEMS(GH, H));
-    REAL *dh = FR_S(carve)(&cur, NH);
-    REAL *dhn = FR_S(carve)(&cur, NH);
-    REAL *dc = FR_S(carve)(&cur, NH);
-    REAL *tmp = FR_S(carve)(&cur, (size_t)GH);
+    /* scratch: dz for all steps, W_hh packed, dh ping-pong, dc, a column-sum
+     * row, W_ih packed (own dx) */
+    FR_S(carver) c = FR_S(carve_begin)(a->ws, ws_needed != NULL);
+    REAL *dpre = FR_S(carve)(&c, (size_t)T * NG);
+    REAL *P = FR_S(carve)(&c, FR_PACK_ELEMS(GH, H));
+    REAL *dh = FR_S(carve)(&c, NH);
+    REAL *dhn = FR_S(carve)(&c, NH);
+    REAL *dc = FR_S(carve)(&c, NH);
+    REAL *tmp = FR_S(carve)(&c, (size_t)GH);
+    REAL *Pdx = FR_OWN_DX(ctx, I, GH) ? FR_S(carve)(&c, FR_PACK_ELEMS(GH, I)) : NULL;
+    CARVE_END(c);
+
     FR_S(pack_b)(P, W_hh, H, GH, H);
     memcpy(dh, dhT, NH * sizeof(REAL));
     memcpy(dc, dcT, NH * sizeof(REAL));
     for (int s = T - 1; s >= 0; s--) {
+        CHECK_INTERRUPT(ctx);
         STEP_INDICES(s, t, rd, wr)
         size_t ot = (size_t)t * NH;
         FR_S(lstm_bwd_pass)(dh, dc, dpre + (size_t)t * NG, trace_dh ? trace_dh + ot : NULL,
@@ -768,7 +813,7 @@ int FR_X(lstm_bwd_seq)(REAL *dx, REAL *dW_ih, REAL *dW_hh, REAL *db_ih, REAL *db
     FR_S(gemm_rm)(ctx, 1, 0, GH, H, (int)TN, (REAL)1, dpre, GH, h_prevs, H, (REAL)1, dW_hh, H);
     FR_S(colsum_add)(db_ih, tmp, dpre, TN, GH, GH);
     FR_S(colsum_add)(db_hh, tmp, dpre, TN, GH, GH);
-    FR_S(input_grad)(ctx, dx, dpre, W_ih, FR_S(carve)(&cur, FR_PACK_ELEMS(GH, I)), TN, I, GH);
+    FR_S(input_grad)(ctx, dx, dpre, W_ih, Pdx, TN, I, GH);
     return FASTRNN_OK;
 }
 
@@ -844,47 +889,56 @@ static void FR_S(gru_before_fwd_pass2)(REAL *gates_t, REAL *h_out, REAL *y_t,
     }
 }
 
-int FR_X(gru_fwd_seq)(REAL *y, REAL *hT, REAL *hs, REAL *gates, REAL *aux, REAL *ws,
-                      const REAL *x, const REAL *h0, const REAL *W_ih, const REAL *W_hh,
-                      const REAL *b_ih, const REAL *b_hh, const int64_t *lengths,
-                      int reverse, int reset_after, int T, int N, int I, int H,
-                      const fastrnn_ctx *ctx)
+static int FR_X(gru_fwd)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, size_t *ws_needed)
 {
     /* GRU forward, blocks r, z, n:  r, z = sigmoid(x W_i{r,z}^T + b + h_{t-1} W_h{r,z}^T + b),
      *   reset_after:  n = tanh(x W_in^T + b_in + r (h_{t-1} W_hn^T + b_hn))
      *   reset_before: n = tanh(x W_in^T + b_in + (r h_{t-1}) W_hn^T + b_hn)
      *   h_t = (1 - z) n + z h_{t-1}.
      * in:  x [T,N,I], h0 [N,H], W_ih [3H,I], W_hh [3H,H], b_ih, b_hh [3H], lengths
-     * out: y [T,N,H], hT [N,H]; hs [T+1,N,H], gates [T,N,3H], aux [T,N,H] or all NULL
-     * ws, reset_after:  P [pack(3H,H)], hg [N,3H]; inference: chunk [min(T,CHUNK),N,3H]
-     * ws, reset_before: Prz [pack(2H,H)], Pn [pack(H,H)], bias [3H];
-     *                   inference: aux [N,H], chunk [min(T,CHUNK),N,3H]
-     * both: W_ih packed [pack(I,3H)] (FR_OWN_PROJECTION), before the inference buffers */
-    if (FR_S(check_sizes)(T, N, I, H)) return FASTRNN_EINVAL;
-    int train = hs != NULL;
-    if (train && (!gates || !aux)) return FASTRNN_EINVAL;
+     * out: y [T,N,H], hT [N,H]; hs [T+1,N,H], gates [T,N,3H], aux [T,N,H] or all NULL */
+    const int T = a->steps, N = a->batch, I = a->input_size, H = a->hidden_size;
+    const int reverse = a->reverse;
+    const int reset_after = a->reset_after;
+    const int64_t *lengths = a->lengths;
+    const REAL *x = a->x, *h0 = a->h0, *W_ih = a->W_ih, *W_hh = a->W_hh;
+    const REAL *b_ih = a->b_ih, *b_hh = a->b_hh;
+    REAL *y = a->y, *hT = a->hT, *hs = a->hs, *gates = a->gates, *aux = a->aux;
+    const int train = hs != NULL;
     const int GH = 3 * H;
     const size_t NH = (size_t)N * H, NG = (size_t)N * GH;
-    REAL *cur = FR_S(align64)(ws);
+    const int CH = T < FASTRNN_CHUNK_STEPS ? T : FASTRNN_CHUNK_STEPS;
+    /* scratch, reset_after:  W_hh packed, hg = h_prev W_hh^T + b_hh [N,3H];
+     *          reset_before: W_h{r,z} packed, W_hn packed, the summed bias [3H];
+     * both: W_ih packed (own projection); inference: aux [N,H] (reset_before)
+     * and the gate pre-activations of one chunk of steps */
+    FR_S(carver) c = FR_S(carve_begin)(a->ws, ws_needed != NULL);
     REAL *P = NULL, *Pn = NULL, *hg = NULL, *bias = NULL;
     if (reset_after) {
-        P = FR_S(carve)(&cur, FR_PACK_ELEMS(H, GH));
-        hg = FR_S(carve)(&cur, NG);
+        P = FR_S(carve)(&c, FR_PACK_ELEMS(H, GH));
+        hg = FR_S(carve)(&c, NG);
+    } else {
+        P = FR_S(carve)(&c, FR_PACK_ELEMS(H, 2 * H));
+        Pn = FR_S(carve)(&c, FR_PACK_ELEMS(H, H));
+        bias = FR_S(carve)(&c, (size_t)GH);
+    }
+    REAL *Pih = FR_OWN_PROJECTION(ctx, I, GH) ? FR_S(carve)(&c, FR_PACK_ELEMS(I, GH)) : NULL;
+    REAL *aux_ws = NULL, *chunk = NULL;
+    if (!train) {
+        if (!reset_after) aux_ws = FR_S(carve)(&c, NH);
+        chunk = FR_S(carve)(&c, (size_t)CH * NG);
+    }
+    CARVE_END(c);
+
+    if (reset_after) {
         FR_S(pack_bt)(P, W_hh, H, GH, H);
     } else {
-        P = FR_S(carve)(&cur, FR_PACK_ELEMS(H, 2 * H));
-        Pn = FR_S(carve)(&cur, FR_PACK_ELEMS(H, H));
-        bias = FR_S(carve)(&cur, (size_t)GH);
         FR_S(pack_bt)(P, W_hh, H, 2 * H, H);
         FR_S(pack_bt)(Pn, W_hh + (size_t)2 * H * H, H, H, H);
         for (int j = 0; j < GH; j++) bias[j] = b_ih[j] + b_hh[j];
     }
-    REAL *Pih = FR_S(pack_w_ih)(ctx, &cur, W_ih, I, GH);
-    REAL *aux_ws = NULL, *chunk = NULL;
-    int CH = T < FASTRNN_CHUNK_STEPS ? T : FASTRNN_CHUNK_STEPS;
+    if (Pih) FR_S(pack_bt)(Pih, W_ih, I, GH, I);
     if (!train) {
-        if (!reset_after) aux_ws = FR_S(carve)(&cur, NH);
-        chunk = FR_S(carve)(&cur, (size_t)CH * NG);
         memcpy(hT, h0, NH * sizeof(REAL));
     } else {
         memcpy(hs + (reverse ? (size_t)T * NH : 0), h0, NH * sizeof(REAL));
@@ -897,6 +951,7 @@ int FR_X(gru_fwd_seq)(REAL *y, REAL *hT, REAL *hs, REAL *gates, REAL *aux, REAL 
         REAL *buf = train ? gates : chunk;
         if (!train) FR_S(project)(ctx, chunk, x, W_ih, Pih, tlo, ns, N, I, GH);
         for (int s = s0; s < s0 + ns; s++) {
+            CHECK_INTERRUPT(ctx);
             STEP_INDICES(s, t, rd, wr)
             REAL *g_t = buf + (size_t)(t - tlo) * NG;
             const REAL *h_prev = train ? hs + (size_t)rd * NH : hT;
@@ -999,13 +1054,7 @@ static void FR_S(gru_before_bwd_pass2)(REAL *dhn, REAL *dg_t, const REAL *drh,
     }
 }
 
-int FR_X(gru_bwd_seq)(REAL *dx, REAL *dW_ih, REAL *dW_hh, REAL *db_ih, REAL *db_hh,
-                      REAL *dh0, REAL *trace_dh, REAL *ws,
-                      const REAL *dy, const REAL *dhT, const REAL *x,
-                      const REAL *W_ih, const REAL *W_hh,
-                      const REAL *hs, const REAL *gates, const REAL *aux,
-                      const int64_t *lengths, int reverse, int reset_after,
-                      int T, int N, int I, int H, const fastrnn_ctx *ctx)
+static int FR_X(gru_bwd)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, size_t *ws_needed)
 {
     /* GRU BPTT:  dh_total = dh + dy_t;  dn = dh_total (1-z)(1-n^2);
      *   dz = dh_total (h_{t-1} - n) z(1-z);
@@ -1016,36 +1065,49 @@ int FR_X(gru_bwd_seq)(REAL *dx, REAL *dW_ih, REAL *dW_hh, REAL *db_ih, REAL *db_
      * in:  dy [T,N,H], dhT [N,H], x [T,N,I], W_ih [3H,I], W_hh [3H,H], hs [T+1,N,H],
      *      gates [T,N,3H], aux [T,N,H], lengths
      * out: dx [T,N,I], dh0 [N,H], trace_dh [T,N,H] or NULL; dW_ih [3H,I], dW_hh [3H,H],
-     *      db_ih, db_hh [3H] accumulated
-     * ws, reset_after:  dg [T,N,3H], dnr [T,N,H], P [pack(3H,H)], dzhh [N,3H],
-     *                   dh, dhn [N,H], tmp [3H]
-     * ws, reset_before: dg [T,N,3H], Pn [pack(H,H)], Prz [pack(2H,H)], drh [N,H],
-     *                   dh, dhn [N,H], tmp [3H]
-     * both: W_ih packed [pack(3H,I)] last */
-    if (FR_S(check_sizes)(T, N, I, H)) return FASTRNN_EINVAL;
+     *      db_ih, db_hh [3H] accumulated */
+    const int T = a->steps, N = a->batch, I = a->input_size, H = a->hidden_size;
+    const int reverse = a->reverse;
+    const int reset_after = a->reset_after;
+    const int64_t *lengths = a->lengths;
+    const REAL *dy = a->dy, *dhT = a->dhT, *x = a->x, *W_ih = a->W_ih, *W_hh = a->W_hh;
+    const REAL *hs = a->hs, *gates = a->gates, *aux = a->aux;
+    REAL *dx = a->dx, *dh0 = a->dh0, *trace_dh = a->trace_dh;
+    REAL *dW_ih = a->dW_ih, *dW_hh = a->dW_hh, *db_ih = a->db_ih, *db_hh = a->db_hh;
     const int GH = 3 * H;
     const size_t NH = (size_t)N * H, NG = (size_t)N * GH, TN = (size_t)T * N;
-    REAL *cur = FR_S(align64)(ws);
-    REAL *dg = FR_S(carve)(&cur, (size_t)T * NG);
+    /* scratch: d(pre-activations) seen by W_ih for all steps [T,N,3H];
+     *   reset_after:  dn r for all steps [T,N,H], W_hh packed, (dr, dz, dn r) [N,3H];
+     *   reset_before: W_hn packed, W_h{r,z} packed, d(r h) [N,H];
+     * both: dh ping-pong, a column-sum row, W_ih packed (own dx) */
+    FR_S(carver) c = FR_S(carve_begin)(a->ws, ws_needed != NULL);
+    REAL *dg = FR_S(carve)(&c, (size_t)T * NG);
     REAL *dnr = NULL, *P = NULL, *Pn = NULL, *dzhh = NULL, *drh = NULL;
     if (reset_after) {
-        dnr = FR_S(carve)(&cur, (size_t)T * NH);
-        P = FR_S(carve)(&cur, FR_PACK_ELEMS(GH, H));
-        dzhh = FR_S(carve)(&cur, NG);
+        dnr = FR_S(carve)(&c, (size_t)T * NH);
+        P = FR_S(carve)(&c, FR_PACK_ELEMS(GH, H));
+        dzhh = FR_S(carve)(&c, NG);
+    } else {
+        Pn = FR_S(carve)(&c, FR_PACK_ELEMS(H, H));
+        P = FR_S(carve)(&c, FR_PACK_ELEMS(2 * H, H));
+        drh = FR_S(carve)(&c, NH);
+    }
+    REAL *dh = FR_S(carve)(&c, NH);
+    REAL *dhn = FR_S(carve)(&c, NH);
+    REAL *tmp = FR_S(carve)(&c, (size_t)GH);
+    REAL *Pdx = FR_OWN_DX(ctx, I, GH) ? FR_S(carve)(&c, FR_PACK_ELEMS(GH, I)) : NULL;
+    CARVE_END(c);
+
+    if (reset_after) {
         FR_S(pack_b)(P, W_hh, H, GH, H);
     } else {
-        Pn = FR_S(carve)(&cur, FR_PACK_ELEMS(H, H));
-        P = FR_S(carve)(&cur, FR_PACK_ELEMS(2 * H, H));
-        drh = FR_S(carve)(&cur, NH);
         FR_S(pack_b)(Pn, W_hh + (size_t)2 * H * H, H, H, H);
         FR_S(pack_b)(P, W_hh, H, 2 * H, H);
     }
-    REAL *dh = FR_S(carve)(&cur, NH);
-    REAL *dhn = FR_S(carve)(&cur, NH);
-    REAL *tmp = FR_S(carve)(&cur, (size_t)GH);
     const REAL *h_prevs = hs + (reverse ? NH : 0);  /* [T,N,H] */
     memcpy(dh, dhT, NH * sizeof(REAL));
     for (int s = T - 1; s >= 0; s--) {
+        CHECK_INTERRUPT(ctx);
         STEP_INDICES(s, t, rd, wr)
         size_t ot = (size_t)t * NH;
         REAL *dg_t = dg + (size_t)t * NG;
@@ -1087,7 +1149,7 @@ int FR_X(gru_bwd_seq)(REAL *dx, REAL *dW_ih, REAL *dW_hh, REAL *db_ih, REAL *db_
                       dW_hh + (size_t)2 * H * H, H);
         FR_S(colsum_add)(db_hh + 2 * H, tmp, dg + 2 * H, TN, H, GH);
     }
-    FR_S(input_grad)(ctx, dx, dg, W_ih, FR_S(carve)(&cur, FR_PACK_ELEMS(GH, I)), TN, I, GH);
+    FR_S(input_grad)(ctx, dx, dg, W_ih, Pdx, TN, I, GH);
     return FASTRNN_OK;
 }
 
@@ -1095,9 +1157,11 @@ int FR_X(gru_bwd_seq)(REAL *dx, REAL *dW_ih, REAL *dW_hh, REAL *db_ih, REAL *db_
  * Test hooks
  * ========================================================================= */
 
-int FR_X(vmath)(REAL *out, const REAL *in, size_t n, int f)
+static int FR_X(vmath)(void *out_, const void *in_, size_t n, int f)
 {
     /* out [n] = f(in [n]), f: 0 exp, 1 tanh, 2 sigmoid, 3 relu (the kernels' own) */
+    REAL *out = out_;
+    const REAL *in = in_;
     if (f < 0 || f > 3) return FASTRNN_EINVAL;
     for (size_t k = 0; k < n; k += VL) {
         int cnt = n - k < (size_t)VL ? (int)(n - k) : VL;
@@ -1108,17 +1172,28 @@ int FR_X(vmath)(REAL *out, const REAL *in, size_t n, int f)
     return FASTRNN_OK;
 }
 
-int FR_X(rgemm)(REAL *C, int ldc, REAL *ws, const REAL *A, int lda, const REAL *B,
-                int trans_b, int beta, int M, int Nc, int K)
+static int FR_X(rgemm)(void *C_, int ldc, void *ws, const void *A_, int lda, const void *B_,
+                       int trans_b, int beta, int M, int Nc, int K)
 {
-    /* C [M,Nc] (+)= A [M,K] . B, B [K,Nc] or given as Bt [Nc,K]; ws: pack(K,Nc) */
+    /* C [M,Nc] (+)= A [M,K] . B, B [K,Nc] or given as Bt [Nc,K]; ws: pack(K,Nc) + 16 */
+    REAL *C = C_;
+    const REAL *A = A_, *B = B_;
     if (M < 1 || Nc < 1 || K < 1 || ldc < Nc || lda < K) return FASTRNN_EINVAL;
-    REAL *P = FR_S(align64)(ws);
+    FR_S(carver) c = FR_S(carve_begin)(ws, 0);
+    REAL *P = FR_S(carve)(&c, FR_PACK_ELEMS(K, Nc));
     if (trans_b) FR_S(pack_bt)(P, B, K, Nc, K);
     else FR_S(pack_b)(P, B, Nc, K, Nc);
     FR_S(rgemm)(C, ldc, A, lda, P, NULL, beta, M, Nc, K);
     return FASTRNN_OK;
 }
+
+/* This instruction set's kernels for this element type, for dispatch.c. */
+const fr_kernels FR_X(kernels) = {
+    {{FR_X(srn_fwd), FR_X(lstm_fwd), FR_X(gru_fwd)},
+     {FR_X(srn_bwd), FR_X(lstm_bwd), FR_X(gru_bwd)}},
+    FR_X(vmath),
+    FR_X(rgemm),
+};
 
 #undef FR_S
 #undef FR_X
@@ -1147,4 +1222,6 @@ int FR_X(rgemm)(REAL *C, int ldc, REAL *ws, const REAL *A, int lda, const REAL *
 #undef FR_RGEMM_CASE
 #undef FR_NARROW_CASE
 #undef STEP_INDICES
+#undef CARVE_END
+#undef CHECK_INTERRUPT
 #undef CHUNK_TLO

@@ -1,9 +1,9 @@
 /* Private: the per-instruction-set kernels behind fastrnn.h's entry points.
  *
  * Each isa_*.c file compiles fr_impl.h for float and double with its own
- * target options and exports fr_<name>_<f32|f64>_<isa>; dispatch.c picks one
- * per call from fastrnn_ctx.isa (default: the best this CPU runs). The
- * arguments are those of the fastrnn_* function of the same name.
+ * target options and exports one table of kernels per element type,
+ * fr_kernels_<f32|f64>_<isa>; dispatch.c picks a table per call from
+ * fastrnn_ctx.isa (default: the best this CPU runs).
  */
 #ifndef FR_ISA_H
 #define FR_ISA_H
@@ -18,41 +18,22 @@
 #define FR_X86_DISPATCH 0
 #endif
 
-#define FR_DECLARE_TYPE(SUF, REAL, ISA)                                                    \
-    int fr_srn_fwd_seq_##SUF##_##ISA(REAL *y, REAL *hT, REAL *hs, REAL *acts, REAL *ws,     \
-        const REAL *x, const REAL *h0, const REAL *W_ih, const REAL *W_hh,                  \
-        const REAL *b_ih, const REAL *b_hh, const int64_t *lengths, int nl, int residual,   \
-        int reverse, int T, int N, int I, int H, const fastrnn_ctx *ctx);                   \
-    int fr_srn_bwd_seq_##SUF##_##ISA(REAL *dx, REAL *dW_ih, REAL *dW_hh, REAL *db_ih,       \
-        REAL *db_hh, REAL *dh0, REAL *trace_dh, REAL *ws, const REAL *dy, const REAL *dhT,  \
-        const REAL *x, const REAL *W_ih, const REAL *W_hh, const REAL *hs,                  \
-        const REAL *acts, const int64_t *lengths, int nl, int residual, int reverse,        \
-        int T, int N, int I, int H, const fastrnn_ctx *ctx);                                \
-    int fr_lstm_fwd_seq_##SUF##_##ISA(REAL *y, REAL *hT, REAL *cT, REAL *hs, REAL *cs,      \
-        REAL *gates, REAL *ws, const REAL *x, const REAL *h0, const REAL *c0,               \
-        const REAL *W_ih, const REAL *W_hh, const REAL *b_ih, const REAL *b_hh,             \
-        const int64_t *lengths, int reverse, int T, int N, int I, int H,                    \
-        const fastrnn_ctx *ctx);                                                            \
-    int fr_lstm_bwd_seq_##SUF##_##ISA(REAL *dx, REAL *dW_ih, REAL *dW_hh, REAL *db_ih,      \
-        REAL *db_hh, REAL *dh0, REAL *dc0, REAL *trace_dh, REAL *trace_dc, REAL *ws,        \
-        const REAL *dy, const REAL *dhT, const REAL *dcT, const REAL *x, const REAL *W_ih,  \
-        const REAL *W_hh, const REAL *hs, const REAL *cs, const REAL *gates,                \
-        const int64_t *lengths, int reverse, int T, int N, int I, int H,                    \
-        const fastrnn_ctx *ctx);                                                            \
-    int fr_gru_fwd_seq_##SUF##_##ISA(REAL *y, REAL *hT, REAL *hs, REAL *gates, REAL *aux,   \
-        REAL *ws, const REAL *x, const REAL *h0, const REAL *W_ih, const REAL *W_hh,        \
-        const REAL *b_ih, const REAL *b_hh, const int64_t *lengths, int reverse,            \
-        int reset_after, int T, int N, int I, int H, const fastrnn_ctx *ctx);               \
-    int fr_gru_bwd_seq_##SUF##_##ISA(REAL *dx, REAL *dW_ih, REAL *dW_hh, REAL *db_ih,       \
-        REAL *db_hh, REAL *dh0, REAL *trace_dh, REAL *ws, const REAL *dy, const REAL *dhT,  \
-        const REAL *x, const REAL *W_ih, const REAL *W_hh, const REAL *hs,                  \
-        const REAL *gates, const REAL *aux, const int64_t *lengths, int reverse,            \
-        int reset_after, int T, int N, int I, int H, const fastrnn_ctx *ctx);               \
-    int fr_vmath_##SUF##_##ISA(REAL *out, const REAL *in, size_t n, int f);                 \
-    int fr_rgemm_##SUF##_##ISA(REAL *C, int ldc, REAL *ws, const REAL *A, int lda,          \
-        const REAL *B, int trans_b, int beta, int M, int Nc, int K);
+/* Every pass of every cell has this one signature: the recurrence, the
+ * context, and ws_needed: NULL to compute, or where to store the workspace
+ * size (in elements) the pass needs, computing nothing. */
+typedef int (*fr_pass_fn)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, size_t *ws_needed);
 
-#define FR_DECLARE_ISA(ISA) FR_DECLARE_TYPE(f32, float, ISA) FR_DECLARE_TYPE(f64, double, ISA)
+/* One instruction set's kernels for one element type (buffers of that type
+ * behind the void pointers). */
+typedef struct fr_kernels {
+    fr_pass_fn pass[2][3];  /* [FASTRNN_FORWARD, FASTRNN_BACKWARD][FASTRNN_SRN, _LSTM, _GRU] */
+    int (*vmath)(void *out, const void *in, size_t n, int f);
+    int (*rgemm)(void *C, int ldc, void *ws, const void *A, int lda, const void *B,
+                 int trans_b, int beta, int M, int Nc, int K);
+} fr_kernels;
+
+#define FR_DECLARE_ISA(ISA) \
+    extern const fr_kernels fr_kernels_f32_##ISA, fr_kernels_f64_##ISA;
 
 FR_DECLARE_ISA(generic)
 #if FR_X86_DISPATCH

@@ -1,11 +1,18 @@
 # The compiled engine's Cython layer: the kernels are in csrc/ (see csrc/fastrnn.h).
-"""Thin, checking wrappers over fastrnn's C kernels.
+"""Thin, checking binding of fastrnn's C kernels.
 
-Each function takes C-contiguous float32 or float64 arrays (all of one dtype,
-as fastrnn.functional prepares them), checks every size against the 32-bit
-ints of BLAS before allocating anything, allocates the outputs, caches and
-workspace with NumPy, calls the kernel with the GIL released for the whole
-sequence, and turns the kernel's status into an exception.
+Two entry points, one per pass, for every cell: ``forward`` and ``backward``.
+Each checks every array it hands to C (type, dtype, C-contiguity, the exact
+shape the sizes imply, writeability of outputs) and ``lengths`` (int64 (N,),
+each in [1, T]), and every size against the 32-bit ints of BLAS, before
+allocating anything; allocates the outputs, the cache and the workspace with
+NumPy; runs the kernel with the GIL released for the whole sequence; and turns
+its status into an exception. Nothing reachable from Python can make the
+kernels read or write out of bounds.
+
+Ctrl-C: a call from the main thread watches SIGINT; the kernel stops at the
+next step boundary and the interpreter's handler runs (KeyboardInterrupt by
+default) with the caller's arrays and accumulated gradients untouched.
 
 BLAS is SciPy's (``scipy.linalg.cython_blas``), handed to C as function
 pointers: nothing to link. The kernels' instruction set (generic, avx2,
@@ -15,140 +22,27 @@ environment variable at import) forces one, for tests and benchmarks.
 
 import os
 import sys
+import threading
+
+cimport numpy as cnp
+from cpython.exc cimport PyErr_CheckSignals
+from cpython.pythread cimport PyThread_get_thread_ident
+from libc.stdint cimport int64_t, uintptr_t
+from libc.string cimport memset
+from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 import numpy as np
 
-from cython cimport floating
-from libc.stdint cimport int64_t, uintptr_t
-from scipy.linalg.cython_blas cimport dgemm, sgemm
+cnp.import_array()
 
-cdef extern from "fastrnn.h" nogil:
-    int FASTRNN_OK
-    int FASTRNN_EINVAL
-    int FASTRNN_EISA
-    int FASTRNN_TANH
-    int FASTRNN_RELU
-    int FASTRNN_SIGMOID
-    int FASTRNN_ISA_AUTO
-    int FASTRNN_ISA_GENERIC
-    int FASTRNN_ISA_AVX2
-    int FASTRNN_ISA_AVX512
-    int FASTRNN_CHUNK_STEPS
-
-    ctypedef void (*fastrnn_sgemm_fn)(char *, char *, int *, int *, int *, float *, float *,
-                                      int *, float *, int *, float *, float *, int *) noexcept nogil
-    ctypedef void (*fastrnn_dgemm_fn)(char *, char *, int *, int *, int *, double *, double *,
-                                      int *, double *, int *, double *, double *, int *) noexcept nogil
-    ctypedef struct fastrnn_ctx:
-        fastrnn_sgemm_fn sgemm
-        fastrnn_dgemm_fn dgemm
-        int isa
-        int blas_threads
-
-    int fastrnn_abi_version()
-    int fastrnn_best_isa()
-    int fastrnn_isa_available(int isa)
-
-    size_t fastrnn_srn_fwd_ws(int T, int N, int I, int H, int train)
-    size_t fastrnn_srn_bwd_ws(int T, int N, int I, int H)
-    size_t fastrnn_lstm_fwd_ws(int T, int N, int I, int H, int train)
-    size_t fastrnn_lstm_bwd_ws(int T, int N, int I, int H)
-    size_t fastrnn_gru_fwd_ws(int T, int N, int I, int H, int train, int reset_after)
-    size_t fastrnn_gru_bwd_ws(int T, int N, int I, int H, int reset_after)
-    size_t fastrnn_rgemm_ws(int K, int Nc)
-
-    int fastrnn_srn_fwd_seq_f32(float *y, float *hT, float *hs, float *acts, float *ws,
-                                const float *x, const float *h0, const float *W_ih,
-                                const float *W_hh, const float *b_ih, const float *b_hh,
-                                const int64_t *lengths, int nonlinearity, int residual,
-                                int reverse, int T, int N, int I, int H, const fastrnn_ctx *ctx)
-    int fastrnn_srn_fwd_seq_f64(double *y, double *hT, double *hs, double *acts, double *ws,
-                                const double *x, const double *h0, const double *W_ih,
-                                const double *W_hh, const double *b_ih, const double *b_hh,
-                                const int64_t *lengths, int nonlinearity, int residual,
-                                int reverse, int T, int N, int I, int H, const fastrnn_ctx *ctx)
-    int fastrnn_srn_bwd_seq_f32(float *dx, float *dW_ih, float *dW_hh, float *db_ih,
-                                float *db_hh, float *dh0, float *trace_dh, float *ws,
-                                const float *dy, const float *dhT, const float *x,
-                                const float *W_ih, const float *W_hh, const float *hs,
-                                const float *acts, const int64_t *lengths, int nonlinearity,
-                                int residual, int reverse, int T, int N, int I, int H,
-                                const fastrnn_ctx *ctx)
-    int fastrnn_srn_bwd_seq_f64(double *dx, double *dW_ih, double *dW_hh, double *db_ih,
-                                double *db_hh, double *dh0, double *trace_dh, double *ws,
-                                const double *dy, const double *dhT, const double *x,
-                                const double *W_ih, const double *W_hh, const double *hs,
-                                const double *acts, const int64_t *lengths, int nonlinearity,
-                                int residual, int reverse, int T, int N, int I, int H,
-                                const fastrnn_ctx *ctx)
-    int fastrnn_lstm_fwd_seq_f32(float *y, float *hT, float *cT, float *hs, float *cs,
-                                 float *gates, float *ws, const float *x, const float *h0,
-                                 const float *c0, const float *W_ih, const float *W_hh,
-                                 const float *b_ih, const float *b_hh, const int64_t *lengths,
-                                 int reverse, int T, int N, int I, int H, const fastrnn_ctx *ctx)
-    int fastrnn_lstm_fwd_seq_f64(double *y, double *hT, double *cT, double *hs, double *cs,
-                                 double *gates, double *ws, const double *x, const double *h0,
-                                 const double *c0, const double *W_ih, const double *W_hh,
-                                 const double *b_ih, const double *b_hh,
-                                 const int64_t *lengths, int reverse, int T, int N, int I,
-                                 int H, const fastrnn_ctx *ctx)
-    int fastrnn_lstm_bwd_seq_f32(float *dx, float *dW_ih, float *dW_hh, float *db_ih,
-                                 float *db_hh, float *dh0, float *dc0, float *trace_dh,
-                                 float *trace_dc, float *ws, const float *dy, const float *dhT,
-                                 const float *dcT, const float *x, const float *W_ih,
-                                 const float *W_hh, const float *hs, const float *cs,
-                                 const float *gates, const int64_t *lengths, int reverse,
-                                 int T, int N, int I, int H, const fastrnn_ctx *ctx)
-    int fastrnn_lstm_bwd_seq_f64(double *dx, double *dW_ih, double *dW_hh, double *db_ih,
-                                 double *db_hh, double *dh0, double *dc0, double *trace_dh,
-                                 double *trace_dc, double *ws, const double *dy,
-                                 const double *dhT, const double *dcT, const double *x,
-                                 const double *W_ih, const double *W_hh, const double *hs,
-                                 const double *cs, const double *gates,
-                                 const int64_t *lengths, int reverse, int T, int N, int I,
-                                 int H, const fastrnn_ctx *ctx)
-    int fastrnn_gru_fwd_seq_f32(float *y, float *hT, float *hs, float *gates, float *aux,
-                                float *ws, const float *x, const float *h0, const float *W_ih,
-                                const float *W_hh, const float *b_ih, const float *b_hh,
-                                const int64_t *lengths, int reverse, int reset_after,
-                                int T, int N, int I, int H, const fastrnn_ctx *ctx)
-    int fastrnn_gru_fwd_seq_f64(double *y, double *hT, double *hs, double *gates,
-                                double *aux, double *ws, const double *x, const double *h0,
-                                const double *W_ih, const double *W_hh, const double *b_ih,
-                                const double *b_hh, const int64_t *lengths, int reverse,
-                                int reset_after, int T, int N, int I, int H,
-                                const fastrnn_ctx *ctx)
-    int fastrnn_gru_bwd_seq_f32(float *dx, float *dW_ih, float *dW_hh, float *db_ih,
-                                float *db_hh, float *dh0, float *trace_dh, float *ws,
-                                const float *dy, const float *dhT, const float *x,
-                                const float *W_ih, const float *W_hh, const float *hs,
-                                const float *gates, const float *aux, const int64_t *lengths,
-                                int reverse, int reset_after, int T, int N, int I, int H,
-                                const fastrnn_ctx *ctx)
-    int fastrnn_gru_bwd_seq_f64(double *dx, double *dW_ih, double *dW_hh, double *db_ih,
-                                double *db_hh, double *dh0, double *trace_dh, double *ws,
-                                const double *dy, const double *dhT, const double *x,
-                                const double *W_ih, const double *W_hh, const double *hs,
-                                const double *gates, const double *aux,
-                                const int64_t *lengths, int reverse, int reset_after,
-                                int T, int N, int I, int H, const fastrnn_ctx *ctx)
-
-    int fastrnn_vmath_f32(float *out, const float *inp, size_t n, int f, int isa)
-    int fastrnn_vmath_f64(double *out, const double *inp, size_t n, int f, int isa)
-    int fastrnn_rgemm_f32(float *C, int ldc, float *ws, const float *A, int lda,
-                          const float *B, int trans_b, int beta, int M, int Nc, int K, int isa)
-    int fastrnn_rgemm_f64(double *C, int ldc, double *ws, const double *A, int lda,
-                          const double *B, int trans_b, int beta, int M, int Nc, int K,
-                          int isa)
-
-
-ABI_VERSION = 3
-if fastrnn_abi_version() != ABI_VERSION:
-    raise ImportError(f"fastrnn._ext: the C kernels have ABI {fastrnn_abi_version()}, "
-                      f"expected {ABI_VERSION}; rebuild with 'pip install .'")
+ABI_VERSION = FASTRNN_ABI_VERSION
+if fastrnn_abi_version() != FASTRNN_ABI_VERSION:
+    raise ImportError(f"fastrnn.core._ext: the C kernels have ABI {fastrnn_abi_version()}, "
+                      f"the binding expects {FASTRNN_ABI_VERSION}; rebuild with 'pip install .'")
 
 INT_MAX = 2**31 - 1
 CHUNK_STEPS = FASTRNN_CHUNK_STEPS
+CELLS = {"srn": FASTRNN_SRN, "lstm": FASTRNN_LSTM, "gru": FASTRNN_GRU}
 NONLINEARITIES = {"tanh": FASTRNN_TANH, "relu": FASTRNN_RELU, "sigmoid": FASTRNN_SIGMOID}
 _ISA_CODES = {"auto": FASTRNN_ISA_AUTO, "generic": FASTRNN_ISA_GENERIC,
               "avx2": FASTRNN_ISA_AVX2, "avx512": FASTRNN_ISA_AVX512}
@@ -160,6 +54,11 @@ _ctx.sgemm = <fastrnn_sgemm_fn>sgemm
 _ctx.dgemm = <fastrnn_dgemm_fn>dgemm
 _ctx.isa = FASTRNN_ISA_AUTO
 _ctx.blas_threads = 1
+_ctx.interrupt = NULL
+
+# Ctrl-C: the flag the kernels read, and the thread whose calls may watch SIGINT.
+cdef volatile int _interrupt_flag = 0
+cdef long _main_thread_ident = threading.main_thread().ident
 
 
 # --- BLAS threads ------------------------------------------------------------------
@@ -168,7 +67,8 @@ _ctx.blas_threads = 1
 # when they beat the BLAS) run on one thread; when the BLAS has more, the
 # whole-sequence products go to it instead. The count comes from threadpoolctl
 # when it is installed (it sees threadpool_limits and the environment), else
-# from the environment variables OpenBLAS reads at start-up.
+# from the environment variables OpenBLAS reads at start-up. The libraries are
+# found once; each call then asks OpenBLAS's own getter (a C call, ~free).
 
 _blas_threads_override = None
 ctypedef int (*_threads_fn)() noexcept nogil
@@ -176,6 +76,7 @@ cdef _threads_fn _thread_fns[4]
 cdef int _n_thread_fns = -1   # -1: not looked up yet
 _slow_controllers = []         # BLAS controllers only reachable through Python
 _keep_alive = []               # the ctypes handles behind _thread_fns
+cdef int _env_threads = 0      # the environment's count, when nothing else tells
 
 
 def _env_blas_threads():
@@ -187,11 +88,12 @@ def _env_blas_threads():
 
 
 cdef int _find_blas_thread_getters() except -1:
-    """Once: OpenBLAS's own openblas_get_num_threads for every loaded BLAS (a C call
-    per kernel call, ~free), through threadpoolctl's discovery of the libraries."""
-    global _n_thread_fns, _slow_controllers
+    """Once: OpenBLAS's own openblas_get_num_threads for every loaded BLAS, through
+    threadpoolctl's discovery of the libraries."""
+    global _n_thread_fns, _slow_controllers, _env_threads
     _n_thread_fns = 0
     _slow_controllers = []
+    _env_threads = _env_blas_threads()
     try:
         import ctypes
         import threadpoolctl
@@ -224,7 +126,7 @@ cdef int _blas_threads_now() except -1:
     if _n_thread_fns < 0:
         _find_blas_thread_getters()
     if _n_thread_fns == 0 and not _slow_controllers:
-        return _env_blas_threads()
+        return _env_threads
     cdef int n = 1, i
     for i in range(_n_thread_fns):
         n = max(n, _thread_fns[i]())
@@ -244,13 +146,6 @@ def set_blas_threads(n):
     if n is not None and (not isinstance(n, int) or n < 1):
         raise ValueError(f"n: expected None or a positive int, got {n!r}")
     _blas_threads_override = n
-
-
-cdef inline fastrnn_ctx _call_ctx() except *:
-    """The context for one kernel call: a copy, so set_isa elsewhere cannot race it."""
-    cdef fastrnn_ctx ctx = _ctx
-    ctx.blas_threads = _blas_threads_now()
-    return ctx
 
 
 # --- instruction sets ----------------------------------------------------------
@@ -313,7 +208,70 @@ def check_sizes(T, N, I, H, G, itemsize=8):
                          f"exceeds the address space {dims}")
 
 
-cdef int _check(int status, str where) except -1:
+cdef str _dtype_name(int typenum):
+    return "float32" if typenum == cnp.NPY_FLOAT32 else "float64"
+
+
+cdef str _describe(object arr):
+    if not isinstance(arr, np.ndarray):
+        return "None" if arr is None else f"a {type(arr).__name__}"
+    order = "" if arr.flags.c_contiguous else "non-C-contiguous "
+    return f"a {order}{arr.dtype} array of shape {tuple(arr.shape)}"
+
+
+cdef void *_buffer(str where, str name, object arr, int typenum, tuple shape,
+                   bint writeable=False) except NULL:
+    """The data pointer of ``arr`` after checking it is exactly what C will read or write:
+    an ndarray of ``typenum``, C-contiguous, of ``shape``, writeable if an output."""
+    cdef cnp.ndarray a
+    cdef int k, ndim = len(shape)
+    cdef bint ok = cnp.PyArray_Check(arr)
+    if ok:
+        a = <cnp.ndarray>arr
+        ok = (cnp.PyArray_TYPE(a) == typenum and cnp.PyArray_NDIM(a) == ndim
+              and cnp.PyArray_IS_C_CONTIGUOUS(a) and (not writeable or cnp.PyArray_ISWRITEABLE(a)))
+        k = 0
+        while ok and k < ndim:
+            ok = cnp.PyArray_DIMS(a)[k] == <cnp.npy_intp>shape[k]
+            k += 1
+    if not ok:
+        what = "writeable " if writeable else ""
+        raise ValueError(f"{where}: {name}: expected a {what}C-contiguous {_dtype_name(typenum)} "
+                         f"array of shape {shape}, got {_describe(arr)}")
+    return cnp.PyArray_DATA(a)
+
+
+cdef const int64_t *_lengths(str where, object lengths, int T, int N) except? NULL:
+    """NULL for no lengths, else the checked int64 (N,) array's data: each in [1, T]."""
+    if lengths is None:
+        return NULL
+    cdef const int64_t *p = <const int64_t *>_buffer(where, "lengths", lengths, cnp.NPY_INT64,
+                                                     (N,))
+    cdef int n
+    for n in range(N):
+        if p[n] < 1 or p[n] > T:
+            raise ValueError(f"{where}: lengths: expected 1 <= lengths[n] <= T = {T}, "
+                             f"got lengths[{n}] = {p[n]}")
+    return p
+
+
+cdef int _typenum_of(str where, object x) except -1:
+    if cnp.PyArray_Check(x):
+        t = cnp.PyArray_TYPE(<cnp.ndarray>x)
+        if t == cnp.NPY_FLOAT32 or t == cnp.NPY_FLOAT64:
+            return t
+    raise TypeError(f"{where}: x: expected a float32 or float64 ndarray, got {_describe(x)}")
+
+
+cdef object _empty(tuple shape, int typenum):
+    cdef cnp.npy_intp dims[3]
+    cdef int k
+    for k in range(len(shape)):
+        dims[k] = shape[k]
+    return cnp.PyArray_EMPTY(len(shape), dims, typenum, 0)
+
+
+cdef int _check_status(int status, str where) except -1:
     if status == FASTRNN_OK:
         return 0
     if status == FASTRNN_EINVAL:
@@ -324,346 +282,195 @@ cdef int _check(int status, str where) except -1:
     raise RuntimeError(f"{where}: the C kernel failed with status {status}")
 
 
-cdef inline const int64_t *_lengths_ptr(const int64_t[::1] lengths) noexcept:
-    cdef const int64_t *p = NULL
-    if lengths is not None:
-        p = &lengths[0]
-    return p
+cdef int _run(fastrnn_rnn *a, int pass_, int typenum, str where) except -1:
+    """Size and allocate the workspace, run the pass without the GIL, raise on failure.
 
-
-def _dtype(x):
-    if x.dtype == np.float32:
-        return np.float32
-    if x.dtype == np.float64:
-        return np.float64
-    raise TypeError(f"x: expected float32 or float64, got dtype {x.dtype}")
-
-
-# --- SRN ---------------------------------------------------------------------------
-
-cdef object _srn_forward(const floating[:, :, ::1] x, const floating[:, ::1] h0,
-                         const floating[:, ::1] W_ih, const floating[:, ::1] W_hh,
-                         const floating[::1] b_ih, const floating[::1] b_hh,
-                         int nonlinearity, const int64_t[::1] lengths, bint reverse,
-                         bint train, bint residual):
-    check_sizes(x.shape[0], x.shape[1], x.shape[2], h0.shape[1], 1, sizeof(floating))
-    cdef int T = x.shape[0], N = x.shape[1], I = x.shape[2], H = h0.shape[1]
-    dtype = np.float32 if floating is float else np.float64
-    y = np.empty((T, N, H), dtype)
-    hT = np.empty((N, H), dtype)
-    hs = np.empty((T + 1, N, H), dtype) if train else None
-    acts = np.empty((T, N, H), dtype) if train and residual else None
-    ws = np.empty(fastrnn_srn_fwd_ws(T, N, I, H, train), dtype)
-    cdef floating[:, :, ::1] y_v = y, hs_v = hs, acts_v = acts
-    cdef floating[:, ::1] hT_v = hT
-    cdef floating[::1] ws_v = ws
-    cdef floating *hs_p = NULL if hs is None else &hs_v[0, 0, 0]
-    cdef floating *acts_p = NULL if acts is None else &acts_v[0, 0, 0]
-    cdef const int64_t *len_p = _lengths_ptr(lengths)
-    cdef fastrnn_ctx ctx = _call_ctx()
+    From the main thread the call watches SIGINT: an interrupted kernel returns
+    at a step boundary having touched no accumulated gradient, the pending
+    handler runs (KeyboardInterrupt propagates from here), and if it returns
+    the pass is run again from the start."""
+    global _interrupt_flag
+    cdef fastrnn_ctx ctx = _ctx
+    ctx.blas_threads = _blas_threads_now()
+    ctx.interrupt = NULL
+    a.ws_size = fastrnn_workspace_size(a, pass_, &ctx)
+    if a.ws_size == 0:
+        _check_status(FASTRNN_EINVAL, where)
+    ws = _empty((<cnp.npy_intp>a.ws_size,), typenum)
+    a.ws = cnp.PyArray_DATA(<cnp.ndarray>ws)
+    cdef bint f64 = typenum == cnp.NPY_FLOAT64
+    cdef bint watching = False
     cdef int status
-    with nogil:
-        if floating is float:
-            status = fastrnn_srn_fwd_seq_f32(
-                &y_v[0, 0, 0], &hT_v[0, 0], hs_p, acts_p, &ws_v[0], &x[0, 0, 0], &h0[0, 0],
-                &W_ih[0, 0], &W_hh[0, 0], &b_ih[0], &b_hh[0], len_p, nonlinearity, residual,
-                reverse, T, N, I, H, &ctx)
-        else:
-            status = fastrnn_srn_fwd_seq_f64(
-                &y_v[0, 0, 0], &hT_v[0, 0], hs_p, acts_p, &ws_v[0], &x[0, 0, 0], &h0[0, 0],
-                &W_ih[0, 0], &W_hh[0, 0], &b_ih[0], &b_hh[0], len_p, nonlinearity, residual,
-                reverse, T, N, I, H, &ctx)
-    _check(status, "srn_forward")
-    return y, hT, hs, acts
+    if <long>PyThread_get_thread_ident() == _main_thread_ident:
+        PyErr_CheckSignals()  # a Ctrl-C that came before the call is raised now
+        watching = fastrnn_sigint_watch(&_interrupt_flag)
+        if watching:
+            ctx.interrupt = &_interrupt_flag
+    try:
+        while True:
+            with nogil:
+                if pass_ == FASTRNN_FORWARD:
+                    status = fastrnn_forward_f64(a, &ctx) if f64 else fastrnn_forward_f32(a, &ctx)
+                else:
+                    status = fastrnn_backward_f64(a, &ctx) if f64 else fastrnn_backward_f32(a, &ctx)
+            if status != FASTRNN_EINTR:
+                break
+            _interrupt_flag = 0
+            PyErr_CheckSignals()
+    finally:
+        if watching:
+            fastrnn_sigint_unwatch()
+    return _check_status(status, where)
 
 
-def srn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, int nonlinearity, lengths, bint reverse,
-                bint train, bint residual):
-    """-> (y, hT, hs or None, acts or None); see csrc/fastrnn.h for the shapes."""
-    if _dtype(x) is np.float32:
-        return _srn_forward[float](x, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity, lengths,
-                                   reverse, train, residual)
-    return _srn_forward[double](x, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity, lengths,
-                                reverse, train, residual)
+cdef int _cell_code(str where, object cell) except -1:
+    code = CELLS.get(cell) if isinstance(cell, str) else None
+    if code is None:
+        raise ValueError(f"{where}: cell: expected one of {tuple(CELLS)}, got {cell!r}")
+    return code
 
 
-cdef object _srn_backward(const floating[:, :, ::1] dy, const floating[:, ::1] dhT,
-                          const floating[:, :, ::1] x, const floating[:, ::1] W_ih,
-                          const floating[:, ::1] W_hh, const floating[:, :, ::1] hs,
-                          const floating[:, :, ::1] acts, const int64_t[::1] lengths,
-                          int nonlinearity, bint residual, bint reverse,
-                          floating[:, ::1] dW_ih, floating[:, ::1] dW_hh,
-                          floating[::1] db_ih, floating[::1] db_hh,
-                          floating[:, :, ::1] trace_dh):
-    check_sizes(x.shape[0], x.shape[1], x.shape[2], dhT.shape[1], 1, sizeof(floating))
-    cdef int T = x.shape[0], N = x.shape[1], I = x.shape[2], H = dhT.shape[1]
-    dtype = np.float32 if floating is float else np.float64
-    dx = np.empty((T, N, I), dtype)
-    dh0 = np.empty((N, H), dtype)
-    ws = np.empty(fastrnn_srn_bwd_ws(T, N, I, H), dtype)
-    cdef floating[:, :, ::1] dx_v = dx
-    cdef floating[:, ::1] dh0_v = dh0
-    cdef floating[::1] ws_v = ws
-    cdef const floating *acts_p = NULL
-    if acts is not None:
-        acts_p = &acts[0, 0, 0]
-    cdef floating *tr_p = NULL if trace_dh is None else &trace_dh[0, 0, 0]
-    cdef const int64_t *len_p = _lengths_ptr(lengths)
-    cdef fastrnn_ctx ctx = _call_ctx()
-    cdef int status
-    with nogil:
-        if floating is float:
-            status = fastrnn_srn_bwd_seq_f32(
-                &dx_v[0, 0, 0], &dW_ih[0, 0], &dW_hh[0, 0], &db_ih[0], &db_hh[0],
-                &dh0_v[0, 0], tr_p, &ws_v[0], &dy[0, 0, 0], &dhT[0, 0], &x[0, 0, 0],
-                &W_ih[0, 0], &W_hh[0, 0], &hs[0, 0, 0], acts_p, len_p, nonlinearity,
-                residual, reverse, T, N, I, H, &ctx)
-        else:
-            status = fastrnn_srn_bwd_seq_f64(
-                &dx_v[0, 0, 0], &dW_ih[0, 0], &dW_hh[0, 0], &db_ih[0], &db_hh[0],
-                &dh0_v[0, 0], tr_p, &ws_v[0], &dy[0, 0, 0], &dhT[0, 0], &x[0, 0, 0],
-                &W_ih[0, 0], &W_hh[0, 0], &hs[0, 0, 0], acts_p, len_p, nonlinearity,
-                residual, reverse, T, N, I, H, &ctx)
-    _check(status, "srn_backward")
-    return dx, dh0
+cdef int _nl_code(str where, object nonlinearity) except -1:
+    code = NONLINEARITIES.get(nonlinearity) if isinstance(nonlinearity, str) else None
+    if code is None:
+        raise ValueError(f"{where}: nonlinearity: expected one of {tuple(NONLINEARITIES)}, "
+                         f"got {nonlinearity!r}")
+    return code
 
 
-def srn_backward(dy, dhT, x, W_ih, W_hh, hs, acts, lengths, int nonlinearity, bint residual,
-                 bint reverse, dW_ih, dW_hh, db_ih, db_hh, trace_dh):
-    """-> (dx, dh0); dW_ih, dW_hh, db_ih, db_hh are added into; trace_dh filled if given."""
-    if _dtype(x) is np.float32:
-        return _srn_backward[float](dy, dhT, x, W_ih, W_hh, hs, acts, lengths, nonlinearity,
-                                    residual, reverse, dW_ih, dW_hh, db_ih, db_hh, trace_dh)
-    return _srn_backward[double](dy, dhT, x, W_ih, W_hh, hs, acts, lengths, nonlinearity,
-                                 residual, reverse, dW_ih, dW_hh, db_ih, db_hh, trace_dh)
+# --- the two passes --------------------------------------------------------------
 
+def forward(cell, x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, bint reverse=False,
+            bint train=True, nonlinearity="tanh", bint residual=False, bint reset_after=True):
+    """One recurrence (one layer, one direction) forward: see csrc/fastrnn.h.
 
-# --- LSTM --------------------------------------------------------------------------
-
-cdef object _lstm_forward(const floating[:, :, ::1] x, const floating[:, ::1] h0,
-                          const floating[:, ::1] c0, const floating[:, ::1] W_ih,
-                          const floating[:, ::1] W_hh, const floating[::1] b_ih,
-                          const floating[::1] b_hh, const int64_t[::1] lengths,
-                          bint reverse, bint train):
-    check_sizes(x.shape[0], x.shape[1], x.shape[2], h0.shape[1], 4, sizeof(floating))
-    cdef int T = x.shape[0], N = x.shape[1], I = x.shape[2], H = h0.shape[1]
-    dtype = np.float32 if floating is float else np.float64
-    y = np.empty((T, N, H), dtype)
-    hT = np.empty((N, H), dtype)
-    cT = np.empty((N, H), dtype)
-    hs = cs = gates = None
+    ``cell`` is "srn", "lstm" or "gru"; ``c0`` is used by the LSTM only. All
+    arrays share the dtype of ``x`` (float32 or float64) and are C-contiguous:
+    x (T, N, I), h0 and c0 (N, H), W_ih (G*H, I), W_hh (G*H, H), b_ih and b_hh
+    (G*H,), lengths None or int64 (N,). Returns ``(y, hT, cT, cache)``: ``cT``
+    None except for the LSTM, ``cache`` None unless ``train``, else the dict
+    ``backward`` takes.
+    """
+    where = f"{cell}_forward"
+    cdef fastrnn_rnn a
+    memset(&a, 0, sizeof(a))
+    a.cell = _cell_code(where, cell)
+    cdef int G = fastrnn_gates(a.cell), typenum = _typenum_of(where, x)
+    cdef bint lstm = a.cell == FASTRNN_LSTM, gru = a.cell == FASTRNN_GRU
+    if cnp.PyArray_NDIM(<cnp.ndarray>x) != 3 or not cnp.PyArray_Check(W_hh) \
+            or cnp.PyArray_NDIM(<cnp.ndarray>W_hh) != 2:
+        raise ValueError(f"{where}: x: expected a 3-d array (T, N, I) and W_hh a 2-d array "
+                         f"(G*H, H), got {_describe(x)} and {_describe(W_hh)}")
+    check_sizes(x.shape[0], x.shape[1], x.shape[2], W_hh.shape[1], G,
+                cnp.PyArray_ITEMSIZE(<cnp.ndarray>x))
+    cdef int T = x.shape[0], N = x.shape[1], I = x.shape[2], H = W_hh.shape[1], GH = G * H
+    a.steps, a.batch, a.input_size, a.hidden_size = T, N, I, H
+    a.nonlinearity = _nl_code(where, nonlinearity) if a.cell == FASTRNN_SRN else 0
+    a.residual = residual and a.cell == FASTRNN_SRN
+    a.reset_after = reset_after if gru else 0
+    a.reverse = reverse
+    a.x = _buffer(where, "x", x, typenum, (T, N, I))
+    a.h0 = _buffer(where, "h0", h0, typenum, (N, H))
+    a.W_ih = _buffer(where, "W_ih", W_ih, typenum, (GH, I))
+    a.W_hh = _buffer(where, "W_hh", W_hh, typenum, (GH, H))
+    a.b_ih = _buffer(where, "b_ih", b_ih, typenum, (GH,))
+    a.b_hh = _buffer(where, "b_hh", b_hh, typenum, (GH,))
+    a.lengths = _lengths(where, lengths, T, N)
+    if lstm:
+        a.c0 = _buffer(where, "c0", c0, typenum, (N, H))
+    y = _empty((T, N, H), typenum)
+    hT = _empty((N, H), typenum)
+    cT = _empty((N, H), typenum) if lstm else None
+    a.y, a.hT = cnp.PyArray_DATA(<cnp.ndarray>y), cnp.PyArray_DATA(<cnp.ndarray>hT)
+    if lstm:
+        a.cT = cnp.PyArray_DATA(<cnp.ndarray>cT)
+    cache = None
     if train:
-        hs = np.empty((T + 1, N, H), dtype)
-        cs = np.empty((T + 1, N, H), dtype)
-        gates = np.empty((T, N, 4 * H), dtype)
-    ws = np.empty(fastrnn_lstm_fwd_ws(T, N, I, H, train), dtype)
-    cdef floating[:, :, ::1] y_v = y, hs_v = hs, cs_v = cs, g_v = gates
-    cdef floating[:, ::1] hT_v = hT, cT_v = cT
-    cdef floating[::1] ws_v = ws
-    cdef floating *hs_p = NULL
-    cdef floating *cs_p = NULL
-    cdef floating *g_p = NULL
-    if train:
-        hs_p, cs_p, g_p = &hs_v[0, 0, 0], &cs_v[0, 0, 0], &g_v[0, 0, 0]
-    cdef const int64_t *len_p = _lengths_ptr(lengths)
-    cdef fastrnn_ctx ctx = _call_ctx()
-    cdef int status
-    with nogil:
-        if floating is float:
-            status = fastrnn_lstm_fwd_seq_f32(
-                &y_v[0, 0, 0], &hT_v[0, 0], &cT_v[0, 0], hs_p, cs_p, g_p, &ws_v[0],
-                &x[0, 0, 0], &h0[0, 0], &c0[0, 0], &W_ih[0, 0], &W_hh[0, 0], &b_ih[0],
-                &b_hh[0], len_p, reverse, T, N, I, H, &ctx)
-        else:
-            status = fastrnn_lstm_fwd_seq_f64(
-                &y_v[0, 0, 0], &hT_v[0, 0], &cT_v[0, 0], hs_p, cs_p, g_p, &ws_v[0],
-                &x[0, 0, 0], &h0[0, 0], &c0[0, 0], &W_ih[0, 0], &W_hh[0, 0], &b_ih[0],
-                &b_hh[0], len_p, reverse, T, N, I, H, &ctx)
-    _check(status, "lstm_forward")
-    return y, hT, cT, hs, cs, gates
+        cache = dict(cell=cell, nonlinearity=nonlinearity, residual=bool(a.residual),
+                     reset_after=bool(a.reset_after), reverse=bool(reverse), x=x, W_ih=W_ih,
+                     W_hh=W_hh, lengths=lengths, hs=_empty((T + 1, N, H), typenum),
+                     cs=_empty((T + 1, N, H), typenum) if lstm else None,
+                     gates=_empty((T, N, GH), typenum) if lstm or gru else None,
+                     aux=_empty((T, N, H), typenum) if gru or a.residual else None)
+        a.hs = cnp.PyArray_DATA(<cnp.ndarray>cache["hs"])
+        if cache["cs"] is not None:
+            a.cs = cnp.PyArray_DATA(<cnp.ndarray>cache["cs"])
+        if cache["gates"] is not None:
+            a.gates = cnp.PyArray_DATA(<cnp.ndarray>cache["gates"])
+        if cache["aux"] is not None:
+            a.aux = cnp.PyArray_DATA(<cnp.ndarray>cache["aux"])
+    _run(&a, FASTRNN_FORWARD, typenum, where)
+    return y, hT, cT, cache
 
 
-def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths, bint reverse, bint train):
-    """-> (y, hT, cT, hs, cs, gates), the last three None unless train."""
-    if _dtype(x) is np.float32:
-        return _lstm_forward[float](x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths, reverse,
-                                    train)
-    return _lstm_forward[double](x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths, reverse, train)
+def backward(cache, dy, dhT, dcT, dW_ih, dW_hh, db_ih, db_hh, trace_dh=None, trace_dc=None):
+    """BPTT through the forward that made ``cache``: see csrc/fastrnn.h.
 
-
-cdef object _lstm_backward(const floating[:, :, ::1] dy, const floating[:, ::1] dhT,
-                           const floating[:, ::1] dcT, const floating[:, :, ::1] x,
-                           const floating[:, ::1] W_ih, const floating[:, ::1] W_hh,
-                           const floating[:, :, ::1] hs, const floating[:, :, ::1] cs,
-                           const floating[:, :, ::1] gates, const int64_t[::1] lengths,
-                           bint reverse, floating[:, ::1] dW_ih, floating[:, ::1] dW_hh,
-                           floating[::1] db_ih, floating[::1] db_hh,
-                           floating[:, :, ::1] trace_dh, floating[:, :, ::1] trace_dc):
-    check_sizes(x.shape[0], x.shape[1], x.shape[2], dhT.shape[1], 4, sizeof(floating))
-    cdef int T = x.shape[0], N = x.shape[1], I = x.shape[2], H = dhT.shape[1]
-    dtype = np.float32 if floating is float else np.float64
-    dx = np.empty((T, N, I), dtype)
-    dh0 = np.empty((N, H), dtype)
-    dc0 = np.empty((N, H), dtype)
-    ws = np.empty(fastrnn_lstm_bwd_ws(T, N, I, H), dtype)
-    cdef floating[:, :, ::1] dx_v = dx
-    cdef floating[:, ::1] dh0_v = dh0, dc0_v = dc0
-    cdef floating[::1] ws_v = ws
-    cdef floating *trh_p = NULL if trace_dh is None else &trace_dh[0, 0, 0]
-    cdef floating *trc_p = NULL if trace_dc is None else &trace_dc[0, 0, 0]
-    cdef const int64_t *len_p = _lengths_ptr(lengths)
-    cdef fastrnn_ctx ctx = _call_ctx()
-    cdef int status
-    with nogil:
-        if floating is float:
-            status = fastrnn_lstm_bwd_seq_f32(
-                &dx_v[0, 0, 0], &dW_ih[0, 0], &dW_hh[0, 0], &db_ih[0], &db_hh[0],
-                &dh0_v[0, 0], &dc0_v[0, 0], trh_p, trc_p, &ws_v[0], &dy[0, 0, 0],
-                &dhT[0, 0], &dcT[0, 0], &x[0, 0, 0], &W_ih[0, 0], &W_hh[0, 0],
-                &hs[0, 0, 0], &cs[0, 0, 0], &gates[0, 0, 0], len_p, reverse, T, N, I, H,
-                &ctx)
-        else:
-            status = fastrnn_lstm_bwd_seq_f64(
-                &dx_v[0, 0, 0], &dW_ih[0, 0], &dW_hh[0, 0], &db_ih[0], &db_hh[0],
-                &dh0_v[0, 0], &dc0_v[0, 0], trh_p, trc_p, &ws_v[0], &dy[0, 0, 0],
-                &dhT[0, 0], &dcT[0, 0], &x[0, 0, 0], &W_ih[0, 0], &W_hh[0, 0],
-                &hs[0, 0, 0], &cs[0, 0, 0], &gates[0, 0, 0], len_p, reverse, T, N, I, H,
-                &ctx)
-    _check(status, "lstm_backward")
+    Every array of the cache is checked again (it is reachable from Python):
+    the sizes come from ``x`` (T, N, I) and ``W_hh`` (G*H, H) and every other
+    array must match them. dy (T, N, H), dhT and dcT (N, H; dcT LSTM only);
+    dW_ih, dW_hh, db_ih, db_hh are ADDED into; trace_dh/trace_dc (T, N, H) are
+    filled when given. Returns fresh ``(dx, dh0, dc0)`` (dc0 None except LSTM).
+    """
+    if not isinstance(cache, dict):
+        raise TypeError(f"backward: cache: expected the dict of a forward with train=True, "
+                        f"got {type(cache).__name__}")
+    cell = cache.get("cell")
+    where = f"{cell}_backward"
+    cdef fastrnn_rnn a
+    memset(&a, 0, sizeof(a))
+    a.cell = _cell_code(where, cell)
+    x, W_hh = cache.get("x"), cache.get("W_hh")
+    cdef int G = fastrnn_gates(a.cell), typenum = _typenum_of(where, x)
+    cdef bint lstm = a.cell == FASTRNN_LSTM, gru = a.cell == FASTRNN_GRU
+    if cnp.PyArray_NDIM(<cnp.ndarray>x) != 3 or not cnp.PyArray_Check(W_hh) \
+            or cnp.PyArray_NDIM(<cnp.ndarray>W_hh) != 2:
+        raise ValueError(f"{where}: cache: expected x a 3-d array (T, N, I) and W_hh a 2-d "
+                         f"array (G*H, H), got {_describe(x)} and {_describe(W_hh)}")
+    check_sizes(x.shape[0], x.shape[1], x.shape[2], W_hh.shape[1], G,
+                cnp.PyArray_ITEMSIZE(<cnp.ndarray>x))
+    cdef int T = x.shape[0], N = x.shape[1], I = x.shape[2], H = W_hh.shape[1], GH = G * H
+    a.steps, a.batch, a.input_size, a.hidden_size = T, N, I, H
+    a.nonlinearity = _nl_code(where, cache.get("nonlinearity")) if a.cell == FASTRNN_SRN else 0
+    a.residual = bool(cache.get("residual")) and a.cell == FASTRNN_SRN
+    a.reset_after = bool(cache.get("reset_after")) if gru else 0
+    a.reverse = bool(cache.get("reverse"))
+    a.x = _buffer(where, "cache['x']", x, typenum, (T, N, I))
+    a.W_ih = _buffer(where, "cache['W_ih']", cache.get("W_ih"), typenum, (GH, I))
+    a.W_hh = _buffer(where, "cache['W_hh']", W_hh, typenum, (GH, H))
+    a.lengths = _lengths(where, cache.get("lengths"), T, N)
+    a.hs = _buffer(where, "cache['hs']", cache.get("hs"), typenum, (T + 1, N, H))
+    if lstm:
+        a.cs = _buffer(where, "cache['cs']", cache.get("cs"), typenum, (T + 1, N, H))
+    if lstm or gru:
+        a.gates = _buffer(where, "cache['gates']", cache.get("gates"), typenum, (T, N, GH))
+    if gru or a.residual:
+        a.aux = _buffer(where, "cache['aux']", cache.get("aux"), typenum, (T, N, H))
+    a.dy = _buffer(where, "dy", dy, typenum, (T, N, H))
+    a.dhT = _buffer(where, "dhT", dhT, typenum, (N, H))
+    if lstm:
+        a.dcT = _buffer(where, "dcT", dcT, typenum, (N, H))
+    a.dW_ih = _buffer(where, "dW_ih", dW_ih, typenum, (GH, I), True)
+    a.dW_hh = _buffer(where, "dW_hh", dW_hh, typenum, (GH, H), True)
+    a.db_ih = _buffer(where, "db_ih", db_ih, typenum, (GH,), True)
+    a.db_hh = _buffer(where, "db_hh", db_hh, typenum, (GH,), True)
+    if trace_dh is not None:
+        a.trace_dh = _buffer(where, "trace_dh", trace_dh, typenum, (T, N, H), True)
+    if trace_dc is not None and lstm:
+        a.trace_dc = _buffer(where, "trace_dc", trace_dc, typenum, (T, N, H), True)
+    dx = _empty((T, N, I), typenum)
+    dh0 = _empty((N, H), typenum)
+    dc0 = _empty((N, H), typenum) if lstm else None
+    a.dx, a.dh0 = cnp.PyArray_DATA(<cnp.ndarray>dx), cnp.PyArray_DATA(<cnp.ndarray>dh0)
+    if lstm:
+        a.dc0 = cnp.PyArray_DATA(<cnp.ndarray>dc0)
+    _run(&a, FASTRNN_BACKWARD, typenum, where)
     return dx, dh0, dc0
-
-
-def lstm_backward(dy, dhT, dcT, x, W_ih, W_hh, hs, cs, gates, lengths, bint reverse,
-                  dW_ih, dW_hh, db_ih, db_hh, trace_dh, trace_dc):
-    """-> (dx, dh0, dc0); parameter gradients are added into; traces filled if given."""
-    if _dtype(x) is np.float32:
-        return _lstm_backward[float](dy, dhT, dcT, x, W_ih, W_hh, hs, cs, gates, lengths,
-                                     reverse, dW_ih, dW_hh, db_ih, db_hh, trace_dh, trace_dc)
-    return _lstm_backward[double](dy, dhT, dcT, x, W_ih, W_hh, hs, cs, gates, lengths,
-                                  reverse, dW_ih, dW_hh, db_ih, db_hh, trace_dh, trace_dc)
-
-
-# --- GRU ---------------------------------------------------------------------------
-
-cdef object _gru_forward(const floating[:, :, ::1] x, const floating[:, ::1] h0,
-                         const floating[:, ::1] W_ih, const floating[:, ::1] W_hh,
-                         const floating[::1] b_ih, const floating[::1] b_hh,
-                         const int64_t[::1] lengths, bint reverse, bint reset_after,
-                         bint train):
-    check_sizes(x.shape[0], x.shape[1], x.shape[2], h0.shape[1], 3, sizeof(floating))
-    cdef int T = x.shape[0], N = x.shape[1], I = x.shape[2], H = h0.shape[1]
-    dtype = np.float32 if floating is float else np.float64
-    y = np.empty((T, N, H), dtype)
-    hT = np.empty((N, H), dtype)
-    hs = gates = aux = None
-    if train:
-        hs = np.empty((T + 1, N, H), dtype)
-        gates = np.empty((T, N, 3 * H), dtype)
-        aux = np.empty((T, N, H), dtype)
-    ws = np.empty(fastrnn_gru_fwd_ws(T, N, I, H, train, reset_after), dtype)
-    cdef floating[:, :, ::1] y_v = y, hs_v = hs, g_v = gates, aux_v = aux
-    cdef floating[:, ::1] hT_v = hT
-    cdef floating[::1] ws_v = ws
-    cdef floating *hs_p = NULL
-    cdef floating *g_p = NULL
-    cdef floating *aux_p = NULL
-    if train:
-        hs_p, g_p, aux_p = &hs_v[0, 0, 0], &g_v[0, 0, 0], &aux_v[0, 0, 0]
-    cdef const int64_t *len_p = _lengths_ptr(lengths)
-    cdef fastrnn_ctx ctx = _call_ctx()
-    cdef int status
-    with nogil:
-        if floating is float:
-            status = fastrnn_gru_fwd_seq_f32(
-                &y_v[0, 0, 0], &hT_v[0, 0], hs_p, g_p, aux_p, &ws_v[0], &x[0, 0, 0],
-                &h0[0, 0], &W_ih[0, 0], &W_hh[0, 0], &b_ih[0], &b_hh[0], len_p, reverse,
-                reset_after, T, N, I, H, &ctx)
-        else:
-            status = fastrnn_gru_fwd_seq_f64(
-                &y_v[0, 0, 0], &hT_v[0, 0], hs_p, g_p, aux_p, &ws_v[0], &x[0, 0, 0],
-                &h0[0, 0], &W_ih[0, 0], &W_hh[0, 0], &b_ih[0], &b_hh[0], len_p, reverse,
-                reset_after, T, N, I, H, &ctx)
-    _check(status, "gru_forward")
-    return y, hT, hs, gates, aux
-
-
-def gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths, bint reverse, bint reset_after,
-                bint train):
-    """-> (y, hT, hs, gates, aux), the last three None unless train."""
-    if _dtype(x) is np.float32:
-        return _gru_forward[float](x, h0, W_ih, W_hh, b_ih, b_hh, lengths, reverse,
-                                   reset_after, train)
-    return _gru_forward[double](x, h0, W_ih, W_hh, b_ih, b_hh, lengths, reverse,
-                                reset_after, train)
-
-
-cdef object _gru_backward(const floating[:, :, ::1] dy, const floating[:, ::1] dhT,
-                          const floating[:, :, ::1] x, const floating[:, ::1] W_ih,
-                          const floating[:, ::1] W_hh, const floating[:, :, ::1] hs,
-                          const floating[:, :, ::1] gates, const floating[:, :, ::1] aux,
-                          const int64_t[::1] lengths, bint reverse, bint reset_after,
-                          floating[:, ::1] dW_ih, floating[:, ::1] dW_hh,
-                          floating[::1] db_ih, floating[::1] db_hh,
-                          floating[:, :, ::1] trace_dh):
-    check_sizes(x.shape[0], x.shape[1], x.shape[2], dhT.shape[1], 3, sizeof(floating))
-    cdef int T = x.shape[0], N = x.shape[1], I = x.shape[2], H = dhT.shape[1]
-    dtype = np.float32 if floating is float else np.float64
-    dx = np.empty((T, N, I), dtype)
-    dh0 = np.empty((N, H), dtype)
-    ws = np.empty(fastrnn_gru_bwd_ws(T, N, I, H, reset_after), dtype)
-    cdef floating[:, :, ::1] dx_v = dx
-    cdef floating[:, ::1] dh0_v = dh0
-    cdef floating[::1] ws_v = ws
-    cdef floating *tr_p = NULL if trace_dh is None else &trace_dh[0, 0, 0]
-    cdef const int64_t *len_p = _lengths_ptr(lengths)
-    cdef fastrnn_ctx ctx = _call_ctx()
-    cdef int status
-    with nogil:
-        if floating is float:
-            status = fastrnn_gru_bwd_seq_f32(
-                &dx_v[0, 0, 0], &dW_ih[0, 0], &dW_hh[0, 0], &db_ih[0], &db_hh[0],
-                &dh0_v[0, 0], tr_p, &ws_v[0], &dy[0, 0, 0], &dhT[0, 0], &x[0, 0, 0],
-                &W_ih[0, 0], &W_hh[0, 0], &hs[0, 0, 0], &gates[0, 0, 0], &aux[0, 0, 0],
-                len_p, reverse, reset_after, T, N, I, H, &ctx)
-        else:
-            status = fastrnn_gru_bwd_seq_f64(
-                &dx_v[0, 0, 0], &dW_ih[0, 0], &dW_hh[0, 0], &db_ih[0], &db_hh[0],
-                &dh0_v[0, 0], tr_p, &ws_v[0], &dy[0, 0, 0], &dhT[0, 0], &x[0, 0, 0],
-                &W_ih[0, 0], &W_hh[0, 0], &hs[0, 0, 0], &gates[0, 0, 0], &aux[0, 0, 0],
-                len_p, reverse, reset_after, T, N, I, H, &ctx)
-    _check(status, "gru_backward")
-    return dx, dh0
-
-
-def gru_backward(dy, dhT, x, W_ih, W_hh, hs, gates, aux, lengths, bint reverse,
-                 bint reset_after, dW_ih, dW_hh, db_ih, db_hh, trace_dh):
-    """-> (dx, dh0); parameter gradients are added into; trace_dh filled if given."""
-    if _dtype(x) is np.float32:
-        return _gru_backward[float](dy, dhT, x, W_ih, W_hh, hs, gates, aux, lengths, reverse,
-                                    reset_after, dW_ih, dW_hh, db_ih, db_hh, trace_dh)
-    return _gru_backward[double](dy, dhT, x, W_ih, W_hh, hs, gates, aux, lengths, reverse,
-                                 reset_after, dW_ih, dW_hh, db_ih, db_hh, trace_dh)
 
 
 # --- test hooks --------------------------------------------------------------------
 
 _VMATH = {"exp": 0, "tanh": 1, "sigmoid": 2, "relu": 3}
-
-
-cdef object _vmath(const floating[::1] inp, int f, int isa):
-    out = np.empty(inp.shape[0], np.float32 if floating is float else np.float64)
-    cdef floating[::1] out_v = out
-    cdef size_t n = inp.shape[0]
-    cdef int status
-    if n == 0:
-        return out
-    with nogil:
-        if floating is float:
-            status = fastrnn_vmath_f32(&out_v[0], &inp[0], n, f, isa)
-        else:
-            status = fastrnn_vmath_f64(&out_v[0], &inp[0], n, f, isa)
-    _check(status, "vmath")
-    return out
 
 
 def vmath(name, a, isa="auto"):
@@ -673,36 +480,43 @@ def vmath(name, a, isa="auto"):
     a = np.ascontiguousarray(a)
     if a.ndim != 1:
         raise ValueError(f"a: expected a 1-d array, got {a.ndim} dimensions")
-    if _dtype(a) is np.float32:
-        return _vmath[float](a, _VMATH[name], _isa_code(isa))
-    return _vmath[double](a, _VMATH[name], _isa_code(isa))
-
-
-cdef object _rgemm(const floating[:, ::1] A, const floating[:, ::1] B, bint trans_b,
-                   floating[:, ::1] C, bint beta, int isa):
-    cdef int M = A.shape[0], K = A.shape[1]
-    cdef int Nc = B.shape[0] if trans_b else B.shape[1]
-    if (B.shape[1] if trans_b else B.shape[0]) != K or C.shape[0] != M or C.shape[1] != Nc:
-        raise ValueError("rgemm: inconsistent shapes")
-    ws = np.empty(fastrnn_rgemm_ws(K, Nc), np.float32 if floating is float else np.float64)
-    cdef floating[::1] ws_v = ws
-    cdef int status
-    with nogil:
-        if floating is float:
-            status = fastrnn_rgemm_f32(&C[0, 0], Nc, &ws_v[0], &A[0, 0], K, &B[0, 0],
-                                       trans_b, beta, M, Nc, K, isa)
-        else:
-            status = fastrnn_rgemm_f64(&C[0, 0], Nc, &ws_v[0], &A[0, 0], K, &B[0, 0],
-                                       trans_b, beta, M, Nc, K, isa)
-    _check(status, "rgemm")
+    cdef int typenum = _typenum_of("vmath", a), code = _isa_code(isa), f = _VMATH[name]
+    out = np.empty_like(a)
+    cdef size_t n = a.shape[0]
+    cdef void *o = cnp.PyArray_DATA(<cnp.ndarray>out)
+    cdef const void *i = cnp.PyArray_DATA(<cnp.ndarray>a)
+    cdef int status = FASTRNN_OK
+    if n:
+        with nogil:
+            if typenum == cnp.NPY_FLOAT32:
+                status = fastrnn_vmath_f32(<float *>o, <const float *>i, n, f, code)
+            else:
+                status = fastrnn_vmath_f64(<double *>o, <const double *>i, n, f, code)
+    _check_status(status, "vmath")
+    return out
 
 
 def rgemm(A, B, C, trans_b=False, beta=False, isa="auto"):
     """C (+)= A @ (B.T if trans_b else B) with the kernels' per-step product, in place."""
-    if _dtype(A) is np.float32:
-        _rgemm[float](A, B, trans_b, C, beta, _isa_code(isa))
-    else:
-        _rgemm[double](A, B, trans_b, C, beta, _isa_code(isa))
+    cdef int typenum = _typenum_of("rgemm", A), code = _isa_code(isa)
+    if A.ndim != 2 or B.ndim != 2 or C.ndim != 2:
+        raise ValueError("rgemm: A, B, C: expected 2-d arrays")
+    cdef int M = A.shape[0], K = A.shape[1]
+    cdef int Nc = B.shape[0] if trans_b else B.shape[1]
+    cdef const void *pa = _buffer("rgemm", "A", A, typenum, (M, K))
+    cdef const void *pb = _buffer("rgemm", "B", B, typenum, (Nc, K) if trans_b else (K, Nc))
+    cdef void *pc = _buffer("rgemm", "C", C, typenum, (M, Nc), True)
+    ws = np.empty(fastrnn_rgemm_ws(K, Nc), A.dtype)
+    cdef void *pw = cnp.PyArray_DATA(<cnp.ndarray>ws)
+    cdef int tb = bool(trans_b), bt = bool(beta), status
+    with nogil:
+        if typenum == cnp.NPY_FLOAT32:
+            status = fastrnn_rgemm_f32(<float *>pc, Nc, <float *>pw, <const float *>pa, K,
+                                       <const float *>pb, tb, bt, M, Nc, K, code)
+        else:
+            status = fastrnn_rgemm_f64(<double *>pc, Nc, <double *>pw, <const double *>pa, K,
+                                       <const double *>pb, tb, bt, M, Nc, K, code)
+    _check_status(status, "rgemm")
     return C
 
 

@@ -1,9 +1,10 @@
 """The compiled engine: the reference's engine contract, computed by the C kernels.
 
-Same functions, signatures and semantics as ``fastrnn.core.reference`` (read its
-module docstring for the contract); ``fastrnn.functional`` validates and
-prepares every argument. The work is in ``csrc/`` (see ``csrc/fastrnn.h``),
-reached through the Cython module ``fastrnn.core._ext``.
+Same functions, signatures and semantics as ``fastrnn.core.reference`` (read
+its module docstring for the contract); the callers (``fastrnn.functional``,
+the layers) validate and prepare every argument. The work is in ``csrc/``
+(see ``csrc/fastrnn.h``), reached through the Cython module
+``fastrnn.core._ext``, which checks again everything the kernels rely on.
 
 Training cache (``train=True``), per direction and layer, in bytes with
 ``b`` = 4 (float32) or 8 (float64); it also holds references (no copies) to
@@ -13,7 +14,7 @@ Training cache (``train=True``), per direction and layer, in bytes with
 cell        cache bytes
 ==========  ====================================================================
 SRN         ``b*(T+1)*N*H``            states ``hs``
-SRN resid.  ``b*(2*T+1)*N*H``          ``hs`` + ``acts`` (f(z_t), T*N*H)
+SRN resid.  ``b*(2*T+1)*N*H``          ``hs`` + ``aux`` (f(z_t), T*N*H)
 LSTM        ``b*(6*T+2)*N*H``          ``hs``, ``cs`` ((T+1)*N*H each) + gates i,f,g,o
 GRU         ``b*(5*T+1)*N*H``          ``hs`` + gates r,z,n (3*T*N*H) + ``aux`` (T*N*H)
 ==========  ====================================================================
@@ -31,68 +32,45 @@ from . import _ext
 
 ENGINE_NAME = "c"
 
-_NL = _ext.NONLINEARITIES
-
 
 def srn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh", lengths=None,
                 reverse=False, train=True, residual=False):
     """h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh);  residual: h_t = h_{t-1} + f(...)."""
-    y, hT, hs, acts = _ext.srn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, _NL[nonlinearity],
-                                       lengths, reverse, train, residual)
-    cache = None
-    if train:
-        cache = dict(x=x, hs=hs, acts=acts, W_ih=W_ih, W_hh=W_hh, lengths=lengths,
-                     reverse=reverse, nonlinearity=nonlinearity, residual=residual)
+    y, hT, _, cache = _ext.forward("srn", x, h0, None, W_ih, W_hh, b_ih, b_hh, lengths,
+                                   reverse, train, nonlinearity, residual)
     return y, hT, cache
-
-
-def srn_backward(dy, dhT, cache, grads, trace=None):
-    """BPTT for the SRN; adds into ``grads``, returns fresh (dx, dh0)."""
-    c = cache
-    return _ext.srn_backward(dy, dhT, c["x"], c["W_ih"], c["W_hh"], c["hs"], c["acts"],
-                             c["lengths"], _NL[c["nonlinearity"]], c["residual"],
-                             c["reverse"], grads["dW_ih"], grads["dW_hh"], grads["db_ih"],
-                             grads["db_hh"], None if trace is None else trace["dh"])
 
 
 def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
                  train=True):
     """LSTM, gates i, f, g, o: c_t = f*c_{t-1} + i*g, h_t = o*tanh(c_t)."""
-    y, hT, cT, hs, cs, gates = _ext.lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths,
-                                                 reverse, train)
-    cache = None
-    if train:
-        cache = dict(x=x, hs=hs, cs=cs, gates=gates, W_ih=W_ih, W_hh=W_hh,
-                     lengths=lengths, reverse=reverse)
-    return y, hT, cT, cache
-
-
-def lstm_backward(dy, dhT, dcT, cache, grads, trace=None):
-    """BPTT for the LSTM; adds into ``grads``, returns fresh (dx, dh0, dc0)."""
-    c = cache
-    return _ext.lstm_backward(dy, dhT, dcT, c["x"], c["W_ih"], c["W_hh"], c["hs"], c["cs"],
-                              c["gates"], c["lengths"], c["reverse"], grads["dW_ih"],
-                              grads["dW_hh"], grads["db_ih"], grads["db_hh"],
-                              None if trace is None else trace["dh"],
-                              None if trace is None else trace["dc"])
+    return _ext.forward("lstm", x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths, reverse, train)
 
 
 def gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
                 reset_after=True, train=True):
     """GRU, gates r, z, n: h_t = (1 - z)*n + z*h_{t-1} (both candidate forms)."""
-    y, hT, hs, gates, aux = _ext.gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths,
-                                             reverse, reset_after, train)
-    cache = None
-    if train:
-        cache = dict(x=x, hs=hs, gates=gates, aux=aux, W_ih=W_ih, W_hh=W_hh,
-                     lengths=lengths, reverse=reverse, reset_after=reset_after)
+    y, hT, _, cache = _ext.forward("gru", x, h0, None, W_ih, W_hh, b_ih, b_hh, lengths,
+                                   reverse, train, reset_after=reset_after)
     return y, hT, cache
+
+
+def _backward(cache, dy, dhT, dcT, grads, trace):
+    trace = trace or {}
+    return _ext.backward(cache, dy, dhT, dcT, grads["dW_ih"], grads["dW_hh"], grads["db_ih"],
+                         grads["db_hh"], trace.get("dh"), trace.get("dc"))
+
+
+def srn_backward(dy, dhT, cache, grads, trace=None):
+    """BPTT for the SRN; adds into ``grads``, returns fresh (dx, dh0)."""
+    return _backward(cache, dy, dhT, None, grads, trace)[:2]
+
+
+def lstm_backward(dy, dhT, dcT, cache, grads, trace=None):
+    """BPTT for the LSTM; adds into ``grads``, returns fresh (dx, dh0, dc0)."""
+    return _backward(cache, dy, dhT, dcT, grads, trace)
 
 
 def gru_backward(dy, dhT, cache, grads, trace=None):
     """BPTT for the GRU in either form; adds into ``grads``, returns fresh (dx, dh0)."""
-    c = cache
-    return _ext.gru_backward(dy, dhT, c["x"], c["W_ih"], c["W_hh"], c["hs"], c["gates"],
-                             c["aux"], c["lengths"], c["reverse"], c["reset_after"],
-                             grads["dW_ih"], grads["dW_hh"], grads["db_ih"], grads["db_hh"],
-                             None if trace is None else trace["dh"])
+    return _backward(cache, dy, dhT, None, grads, trace)[:2]
