@@ -23,6 +23,7 @@ import numpy as np
 
 from . import validation as V
 from . import functional as F
+from .backend import get_engine
 from .module import Module
 from ..train import init as _init
 
@@ -85,11 +86,17 @@ class _RNNBase(Module):
 
     # --- forward and backward -------------------------------------------------
 
+    def _spec(self):
+        """The ``functional.Cell`` every (layer, direction) of this layer computes."""
+        return F.Cell.of(self._cell)
+
     def _check_state(self, name, state, N):
+        """One checked (N, H) array per (layer, direction); zeros for None."""
+        count = self.num_layers * self.num_directions
         if state is None:
-            return [None] * (self.num_layers * self.num_directions)
+            return [np.zeros((N, self.hidden_size), dtype=self.dtype)] * count
         arr = V.as_float_array(name, state, self.dtype)
-        V.check_shape(name, arr, (self.num_layers * self.num_directions, N, self.hidden_size),
+        V.check_shape(name, arr, (count, N, self.hidden_size),
                       "(num_layers*num_directions, N, hidden_size)")
         return list(arr)
 
@@ -106,7 +113,7 @@ class _RNNBase(Module):
         return [self._check_state(f"{name}[{k}]", s, N) for k, s in enumerate(state)]
 
     def _to_time_major(self, name, a, last):
-        arr = np.asarray(a)
+        arr = V.as_array(name, a)
         if arr.dtype.kind != "f":
             raise TypeError(f"{name}: expected a real floating-point array, got dtype {arr.dtype}")
         layout = "(N, T, {})" if self.batch_first else "(T, N, {})"
@@ -122,20 +129,29 @@ class _RNNBase(Module):
         stacked = [np.stack(s) for s in per_array]
         return stacked[0] if self._num_states == 1 else tuple(stacked)
 
+    def _check_sizes(self, T, N):
+        """The size limits, for the input of the first layer and of the layers above."""
+        G, H, D = F.GATES[self._cell], self.hidden_size, self.num_directions
+        V.check_sizes(T, N, self.input_size, H, G, "input_size")
+        if self.num_layers > 1:
+            V.check_sizes(T, N, D * H, H, G, "num_directions*hidden_size")
+
     def forward(self, x, state=None, lengths=None, train=True):
         """Run the layer over ``x``; returns ``(y, state)`` (shapes in the module doc).
 
-        With ``train=False`` no cache is kept (inference), and a later
-        ``backward`` raises ``RuntimeError``.
+        Every argument is checked once here; each (layer, direction) then runs
+        on the engine directly. With ``train=False`` no cache is kept
+        (inference), and a later ``backward`` raises ``RuntimeError``. With
+        ``train=True`` the cache keeps a private copy of ``x`` and ``lengths``.
         """
+        train = V.check_bool("train", train)
         x_tm = self._to_time_major("x", x, self.input_size)
         T, N = x_tm.shape[:2]
-        G, H = F.GATES[self._cell], self.hidden_size
-        V.check_sizes(T, N, max(self.input_size, self.num_directions * H), H, G)
+        self._check_sizes(T, N)
         init = self._split_state("state", state, N)
         lengths = V.check_lengths(lengths, T, N)
-        train = V.check_bool("train", train)
-        D = self.num_directions
+        x_tm = V.zero_padding(V.as_float_array("x", x_tm, self.dtype, private=train), lengths)
+        cell, engine, D = self._spec(), get_engine(), self.num_directions
         layer_input = x_tm
         finals = [[None] * (self.num_layers * D) for _ in range(self._num_states)]
         caches = []
@@ -143,15 +159,15 @@ class _RNNBase(Module):
             outputs = []
             for direction in range(D):
                 k = layer * D + direction
-                out = self._cell_forward(layer_input, [s[k] for s in init],
-                                         self._names(layer, direction), lengths,
-                                         bool(direction), train)
-                outputs.append(out[0])
+                y, final, cache = F.engine_forward(
+                    engine, cell, layer_input, [s[k] for s in init],
+                    self._weights(layer, direction), lengths, direction == 1, train)
+                outputs.append(y)
                 for j in range(self._num_states):
-                    finals[j][k] = out[1 + j]
-                caches.append(out[-1])
+                    finals[j][k] = final[j]
+                caches.append(cache)
             layer_input = outputs[0] if D == 1 else np.concatenate(outputs, axis=2)
-        self._cache = (caches, T, N) if train else None
+        self._cache = (cell, engine, caches, T, N) if train else None
         return self._from_time_major(layer_input), self._pack_state(finals)
 
     def backward(self, dy, dstate=None):
@@ -160,9 +176,22 @@ class _RNNBase(Module):
         ``dy`` is shaped like ``y`` (None = zeros) and ``dstate`` like the
         returned state (None = zeros); ``dx`` is shaped like ``x`` and
         ``dstate0`` like the initial state. Parameter gradients are added into
-        ``self.grads``.
+        ``self.grads``; if the backward fails or is interrupted (Ctrl-C), the
+        gradients are left as they were.
         """
-        caches, T, N = self._require_cache()
+        dx, dstate0, _ = self._backward(dy, dstate)
+        return dx, dstate0
+
+    def _backward(self, dy, dstate, trace=False, accumulate=True):
+        """``backward``, optionally with the engine's state-gradient trace.
+
+        ``trace=True`` also returns, per (layer, direction) k = layer*D +
+        direction, a dict ``{"dh": (T, N, H)[, "dc": ...]}`` of the total
+        gradient reaching each step's state (what the gradient-flow
+        diagnostics read); else None. ``accumulate=False`` sends the parameter
+        gradients to scratch arrays, leaving ``self.grads`` untouched.
+        """
+        cell, engine, caches, T, N = self._require_cache()
         H, D = self.hidden_size, self.num_directions
         if dy is None:
             dy_tm = np.zeros((T, N, D * H), dtype=self.dtype)
@@ -172,33 +201,56 @@ class _RNNBase(Module):
                 expected = (N, T, D * H) if self.batch_first else (T, N, D * H)
                 raise ValueError(f"dy: expected the shape of y {V.fmt_shape(expected)}, "
                                  f"got {V.fmt_shape(np.shape(dy))}")
+            dy_tm = V.as_float_array("dy", dy_tm, self.dtype)
         final_grads = self._split_state("dstate", dstate, N)
         dstate0 = [[None] * (self.num_layers * D) for _ in range(self._num_states)]
-        upstream = dy_tm
-        for layer in reversed(range(self.num_layers)):
-            dx = None
-            for direction in range(D):
-                k = layer * D + direction
-                names = self._names(layer, direction)
-                out = {"dW_ih": self.grads[names["weight_ih"]],
-                       "dW_hh": self.grads[names["weight_hh"]]}
-                if self.bias:
-                    out["db_ih"] = self.grads[names["bias_ih"]]
-                    out["db_hh"] = self.grads[names["bias_hh"]]
-                res = self._cell_backward(upstream[:, :, direction * H:(direction + 1) * H],
-                                          [s[k] for s in final_grads], caches[k], out)
-                dstate0[0][k] = res["dh0"]
-                if self._num_states == 2:
-                    dstate0[1][k] = res["dc0"]
-                dx = res["dx"] if dx is None else dx + res["dx"]
-            upstream = dx
-        return self._from_time_major(upstream), self._pack_state(dstate0)
+        traces = [None] * (self.num_layers * D) if trace else None
+        # one C pass touches the gradients only after its last step; several
+        # passes (or the NumPy engine, interruptible anywhere) need a copy to undo
+        single_pass = self.num_layers * D == 1 and engine.ENGINE_NAME == "c"
+        saved = None if single_pass or not accumulate else self.grads_flat.copy()
+        try:
+            upstream = dy_tm
+            for layer in reversed(range(self.num_layers)):
+                dx = None
+                for direction in range(D):
+                    k = layer * D + direction
+                    dy_k = upstream if D == 1 else np.ascontiguousarray(
+                        upstream[:, :, direction * H:(direction + 1) * H])
+                    if trace:
+                        traces[k] = {key: np.empty((T, N, H), self.dtype)
+                                     for key in ("dh", "dc")[:self._num_states]}
+                    dx_k, initial = F.engine_backward(
+                        engine, cell, caches[k], dy_k, [s[k] for s in final_grads],
+                        self._grad_sinks(layer, direction, accumulate), traces and traces[k])
+                    for j in range(self._num_states):
+                        dstate0[j][k] = initial[j]
+                    dx = dx_k if dx is None else dx + dx_k
+                upstream = dx
+        except BaseException:
+            if saved is not None:
+                self.grads_flat[...] = saved
+            raise
+        return self._from_time_major(upstream), self._pack_state(dstate0), traces
 
-    def _weights(self, names):
-        p = self.params
+    def _weights(self, layer, direction):
+        """(W_ih, W_hh, b_ih, b_hh) of one (layer, direction); zero biases without bias."""
+        names, p = self._names(layer, direction), self.params
         if self.bias:
-            return p[names["weight_ih"]], p[names["weight_hh"]], p[names["bias_ih"]], p[names["bias_hh"]]
-        return p[names["weight_ih"]], p[names["weight_hh"]], None, None
+            return (p[names["weight_ih"]], p[names["weight_hh"]], p[names["bias_ih"]],
+                    p[names["bias_hh"]])
+        zeros = np.zeros(F.GATES[self._cell] * self.hidden_size, dtype=self.dtype)
+        return p[names["weight_ih"]], p[names["weight_hh"]], zeros, zeros
+
+    def _grad_sinks(self, layer, direction, accumulate=True):
+        """The gradient arrays one (layer, direction) adds into: the layer's, or scratch
+        (``accumulate=False``, and the biases of a layer without bias)."""
+        names, g = self._names(layer, direction), self.grads
+        GH = F.GATES[self._cell] * self.hidden_size
+        sinks = {"dW_ih": g[names["weight_ih"]], "dW_hh": g[names["weight_hh"]],
+                 "db_ih": g[names["bias_ih"]] if self.bias else np.zeros(GH, self.dtype),
+                 "db_hh": g[names["bias_hh"]] if self.bias else np.zeros(GH, self.dtype)}
+        return sinks if accumulate else {k: np.zeros_like(v) for k, v in sinks.items()}
 
     def __repr__(self):
         extra = "".join(f", {k}={v!r}" for k, v in self._extra_repr().items())
@@ -231,13 +283,8 @@ class SRN(_RNNBase):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first,
                          bidirectional, dtype, seed, init)
 
-    def _cell_forward(self, x, states, names, lengths, reverse, train):
-        return F.srn_forward(x, states[0], *self._weights(names),
-                             nonlinearity=self.nonlinearity, lengths=lengths,
-                             reverse=reverse, train=train, residual=self.residual)
-
-    def _cell_backward(self, dy, final_grads, cache, out):
-        return F.srn_backward(dy, final_grads[0], cache, out=out)
+    def _spec(self):
+        return F.Cell.of("srn", nonlinearity=self.nonlinearity, residual=self.residual)
 
     def _extra_repr(self):
         return {"nonlinearity": self.nonlinearity, "residual": self.residual}
@@ -251,13 +298,6 @@ class LSTM(_RNNBase):
 
     _cell = "lstm"
     _num_states = 2
-
-    def _cell_forward(self, x, states, names, lengths, reverse, train):
-        return F.lstm_forward(x, states[0], states[1], *self._weights(names), lengths=lengths,
-                              reverse=reverse, train=train)
-
-    def _cell_backward(self, dy, final_grads, cache, out):
-        return F.lstm_backward(dy, final_grads[0], final_grads[1], cache, out=out)
 
 
 class GRU(_RNNBase):
@@ -276,12 +316,8 @@ class GRU(_RNNBase):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first,
                          bidirectional, dtype, seed, init)
 
-    def _cell_forward(self, x, states, names, lengths, reverse, train):
-        return F.gru_forward(x, states[0], *self._weights(names), lengths=lengths,
-                             reverse=reverse, reset_after=self.reset_after, train=train)
-
-    def _cell_backward(self, dy, final_grads, cache, out):
-        return F.gru_backward(dy, final_grads[0], cache, out=out)
+    def _spec(self):
+        return F.Cell.of("gru", reset_after=self.reset_after)
 
     def _extra_repr(self):
         return {"reset_after": self.reset_after}

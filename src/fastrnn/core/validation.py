@@ -20,20 +20,47 @@ def check_dtype(dtype, name="dtype"):
     return dt
 
 
-def as_float_array(name, value, dtype):
-    """``value`` as a C-contiguous array of ``dtype``; real floats are cast, others refused.
+def as_array(name, value):
+    """``value`` as an ndarray, refusing what would be silently misread.
 
-    The result is a new array whenever a cast or a copy was needed, and the
-    caller's array otherwise: callers must never write to it.
+    A masked array is refused (its mask would be ignored: pass ``lengths`` for
+    variable-length sequences, or ``value.filled(0)``); a ragged nested
+    sequence gets a ValueError naming the argument.
     """
-    arr = np.asarray(value)
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(f"{name}: masked arrays are not supported (the mask would be ignored); "
+                        "pass lengths= for variable-length sequences, or .filled(0)")
+    try:
+        return np.asarray(value)
+    except ValueError as exc:  # NumPy's "inhomogeneous shape"
+        raise ValueError(f"{name}: expected a regular array of numbers, got a ragged nested "
+                         f"sequence ({exc})") from None
+
+
+def as_float_array(name, value, dtype=None, private=False):
+    """``value`` as a C-contiguous array of ``dtype`` (None: its own float dtype).
+
+    Real floats are cast, other dtypes refused with TypeError. The result is
+    the caller's own array when no cast or copy was needed, so callers must
+    never write to it; with ``private`` it is always a fresh copy, made
+    read-only (what a cache keeps, so later changes to the caller's array
+    cannot reach it). 0-d stays 0-d.
+    """
+    arr = as_array(name, value)
     if arr.dtype.kind != "f":
         raise TypeError(f"{name}: expected a real floating-point array, got dtype {arr.dtype}")
-    return np.ascontiguousarray(arr, dtype=dtype)
+    if private:
+        arr = np.array(arr, dtype=dtype, order="C", copy=True)
+        arr.flags.writeable = False
+        return arr
+    return np.asarray(arr, dtype=dtype, order="C")
 
 
 def fmt_shape(shape):
+    """A shape as it reads in messages: ``(3, 4)``, ``(5,)``, and ``() (a scalar)``."""
     shape = tuple(shape)
+    if not shape:
+        return "() (a scalar)"
     return str(shape) if len(shape) == 1 else "(" + ", ".join(str(s) for s in shape) + ")"
 
 
@@ -60,19 +87,22 @@ def check_positive_int(name, value):
 
 
 def check_lengths(lengths, T, N):
-    """None, or an int64 array (N,) with 1 <= lengths[n] <= T."""
+    """None, or a private read-only int64 copy (N,) with 1 <= lengths[n] <= T."""
     if lengths is None:
         return None
-    arr = np.asarray(lengths)
+    arr = as_array("lengths", lengths)
+    if arr.shape != (N,):
+        raise ValueError(f"lengths: one length per sequence: expected shape (N,) = ({N},), "
+                         f"got {fmt_shape(arr.shape)}")
     if arr.dtype.kind not in "iu":
         raise TypeError(f"lengths: expected an integer array, got dtype {arr.dtype}")
-    if arr.shape != (N,):
-        raise ValueError(f"lengths: expected shape (N,) = ({N},), got {fmt_shape(arr.shape)}")
     if N and (arr.min() < 1 or arr.max() > T):
         bad = int(np.flatnonzero((arr < 1) | (arr > T))[0])
         raise ValueError(f"lengths: expected 1 <= lengths[n] <= T = {T}, "
                          f"got lengths[{bad}] = {int(arr[bad])}")
-    return np.ascontiguousarray(arr, dtype=np.int64)
+    arr = np.array(arr, dtype=np.int64, copy=True)
+    arr.flags.writeable = False
+    return arr
 
 
 def active_mask(lengths, T):
@@ -109,19 +139,22 @@ def zero_padding(x, lengths):
 INT32_MAX = 2**31 - 1
 
 
-def check_sizes(T, N, I, H, G):
+def check_sizes(T, N, I, H, G, input_name="I"):
     """Refuse, before any allocation, sizes whose products overflow BLAS's 32-bit ints.
 
     The largest operands are the (T*N, G*H) gate buffers, the (T*N, I) input
     and the (G*H, max(I, H)) weights; every BLAS dimension and leading
     dimension is a factor of one of these, so checking the products suffices.
+    ``input_name`` says what I is in the message (e.g. "input_size", or the
+    input size of a layer above the first).
     """
     for what, size in (("T*N*G*H (the gate buffer)", T * N * G * H),
-                       ("T*N*I (the input)", T * N * I),
-                       ("G*H*max(I, H) (the weights)", G * H * max(I, H))):
+                       (f"T*N*{input_name} (the input)", T * N * I),
+                       (f"G*H*max({input_name}, H) (the weights)", G * H * max(I, H))):
         if size > INT32_MAX:
             raise ValueError(f"sizes too large: {what} = {size} elements exceeds the 32-bit "
-                             f"BLAS limit {INT32_MAX} (T={T}, N={N}, I={I}, H={H}, G={G})")
+                             f"BLAS limit {INT32_MAX} (T={T}, N={N}, {input_name}={I}, H={H}, "
+                             f"G={G})")
 
 
 def check_bool(name, value):

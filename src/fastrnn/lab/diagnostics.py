@@ -484,44 +484,10 @@ def backward_with_flow(layer, dy, dstate=None, accumulate=True):
     """
     _check_has_cache(layer)
     spec = _layer_spec(layer)
-    caches, T, N = layer._cache
-    H, D, L = layer.hidden_size, layer.num_directions, layer.num_layers
-    if dy is None:
-        upstream = np.zeros((T, N, D * H), dtype=layer.dtype)
-    else:
-        upstream = _time_major(layer, "dy", dy, D * H)
-        if upstream.shape[:2] != (T, N):
-            raise ValueError(f"dy: expected the shape of y, got {V.fmt_shape(np.shape(dy))}")
-    finals = _initial_states(layer, dstate, N, layer.dtype, "dstate")
-    dh_parts, dc_parts = [None] * (L * D), ([None] * (L * D) if spec.cell == "lstm" else None)
-    d0 = [[None] * (L * D), [None] * (L * D)]
-    for l in reversed(range(L)):
-        dx = None
-        for d in range(D):
-            k = l * D + d
-            suffix = f"_l{l}" + ("_reverse" if d else "")
-            names = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if layer.bias else [])
-            keys = ["dW_ih", "dW_hh", "db_ih", "db_hh"]
-            if accumulate:
-                out = {key: layer.grads[n + suffix] for key, n in zip(keys, names)}
-            else:
-                out = {key: np.zeros_like(layer.grads[n + suffix]) for key, n in zip(keys, names)}
-            dy_k = upstream[:, :, d * H:(d + 1) * H]
-            dhT, dcT = finals[k]
-            if spec.cell == "srn":
-                res = F.srn_backward(dy_k, dhT, caches[k], out=out, state_grads=True)
-            elif spec.cell == "gru":
-                res = F.gru_backward(dy_k, dhT, caches[k], out=out, state_grads=True)
-            else:
-                res = F.lstm_backward(dy_k, dhT, dcT, caches[k], out=out, state_grads=True)
-                dc_parts[k] = res["dc_seq"]
-                d0[1][k] = res["dc0"]
-            dh_parts[k] = res["dh_seq"]
-            d0[0][k] = res["dh0"]
-            dx = res["dx"] if dx is None else dx + res["dx"]
-        upstream = dx
-    dx_out = np.ascontiguousarray(upstream.swapaxes(0, 1)) if layer.batch_first else upstream
-    dstate0 = np.stack(d0[0]) if spec.cell != "lstm" else (np.stack(d0[0]), np.stack(d0[1]))
+    dx_out, dstate0, traces = layer._backward(dy, dstate, trace=True, accumulate=accumulate)
+    L, D = layer.num_layers, layer.num_directions
+    dh_parts = [t["dh"] for t in traces]
+    dc_parts = [t["dc"] for t in traces] if spec.cell == "lstm" else None
     flow = GradientFlow(spec.cell, L, D, dh_parts, dc_parts)
     return dx_out, dstate0, flow
 
@@ -819,7 +785,7 @@ def _backward_nonfinite(layer, spec, x, state, lengths, dy, dstate):
     layer.forward(x, state, lengths=lengths, train=True)
     with np.errstate(all="ignore"):
         _, _, flow = backward_with_flow(layer, dy, dstate, accumulate=False)
-    caches, T, N = layer._cache
+    T, N = flow.dh[0].shape[:2]
     finals = _initial_states(layer, dstate, N, layer.dtype, "dstate")
     dy_tm = _time_major(layer, "dy", dy, D * H)
     parts = None
