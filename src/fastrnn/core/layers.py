@@ -205,10 +205,9 @@ class _RNNBase(Module):
         final_grads = self._split_state("dstate", dstate, N)
         dstate0 = [[None] * (self.num_layers * D) for _ in range(self._num_states)]
         traces = [None] * (self.num_layers * D) if trace else None
-        # one C pass touches the gradients only after its last step; several
-        # passes (or the NumPy engine, interruptible anywhere) need a copy to undo
-        single_pass = self.num_layers * D == 1 and engine.ENGINE_NAME == "c"
-        saved = None if single_pass or not accumulate else self.grads_flat.copy()
+        # what to restore if anything below raises (Ctrl-C included): the passes
+        # add into the gradients one after another
+        saved = self.grads_flat.copy() if accumulate else None
         try:
             upstream = dy_tm
             for layer in reversed(range(self.num_layers)):

@@ -133,7 +133,9 @@ def zero_padding(x, lengths):
     active = active_mask(lengths, x.shape[0])
     if active.all():
         return x
-    return np.where(active[:, :, None], x, x.dtype.type(0))
+    padded = np.where(active[:, :, None], x, x.dtype.type(0))
+    padded.flags.writeable = x.flags.writeable  # a private read-only copy stays read-only
+    return padded
 
 
 INT32_MAX = 2**31 - 1
