@@ -167,7 +167,7 @@ def test_a_shared_module_is_communicated_once(comm_self):
             self.a = emb
             self.b = fastrnn.Sequential(emb)
 
-    params, grads = distributed._arrays(Tied())
+    params, grads = distributed.reduce.model_arrays(Tied())
     assert len(params) == 1 and params[0] is emb.params_flat and grads[0] is emb.grads_flat
 
 

@@ -316,3 +316,30 @@ def test_shards_cover_the_batch_in_rank_order():
     np.testing.assert_array_equal(np.concatenate([np.array(p) for p in parts], axis=1), x)
     idx = dp.gather(dp.shard_indices(11, seed=3).tolist())
     assert sorted(i for part in idx for i in part) == list(range(11))
+
+
+def test_modules_without_flat_buffers_are_staged():
+    """A hand-written module: dicts of arrays, one non-contiguous, two dtypes."""
+
+    class Custom:
+        def __init__(self):
+            w = np.zeros((4, 3))
+            self.params = {"w": w.T, "b": np.zeros(5), "s": np.zeros(2, dtype=np.float32)}
+            self.grads = {k: np.zeros_like(v) if k != "w" else np.zeros((4, 3)).T
+                          for k, v in self.params.items()}
+
+        def zero_grad(self):
+            for g in self.grads.values():
+                g[...] = 0
+
+    model = Custom()
+    assert not model.grads["w"].flags.c_contiguous
+    dp = DataParallel(model)
+    for i, g in enumerate(model.grads.values()):
+        g[...] = (RANK + 1) * (i + 1) * np.arange(g.size).reshape(g.shape)
+    dp.allreduce_grads()
+    mean = sum(r + 1 for r in range(SIZE)) / SIZE
+    for i, g in enumerate(model.grads.values()):
+        np.testing.assert_allclose(g, mean * (i + 1) * np.arange(g.size).reshape(g.shape),
+                                   rtol=1e-6)
+    assert_same_on_every_rank("gradients", digest(model.grads.values()))
