@@ -142,6 +142,8 @@ def test_bad_arguments_raise(comm_self):
         DataParallel(fastrnn.Linear(2, 2), comm=comm_self, num_threads=0)
     with pytest.raises(TypeError, match="optimizer"):
         DataParallel(fastrnn.Linear(2, 2), comm=comm_self, optimizer=object())
+    with pytest.raises(TypeError, match="abort_on_error"):
+        DataParallel(fastrnn.Linear(2, 2), comm=comm_self, abort_on_error="yes")
     dp = DataParallel(fastrnn.Linear(2, 2), comm=comm_self)
     with pytest.raises(ValueError, match="axis"):
         dp.shard(np.zeros((2, 3)), axis=2)

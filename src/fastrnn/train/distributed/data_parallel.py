@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 
+from ...core import validation as V
 from . import runtime
 from .reduce import GradientAverager, model_arrays, model_signature
 from .sharding import check_int, shard_bounds
@@ -61,10 +62,9 @@ class DataParallel:
         If ``model`` holds no float parameter arrays, ``comm`` is not a
         communicator or ``optimizer`` has no ``state_dict``/``load_state_dict``.
     ValueError
-        If ``num_threads`` is not "auto", an int >= 1 or None.
-    ValueError
-        On every rank, if the ranks' models differ in names, shapes or dtypes,
-        or the optimizer's state cannot be loaded on some rank.
+        If ``num_threads`` is not "auto", an int >= 1 or None; on every rank,
+        if the ranks' models differ in names, shapes or dtypes, or the
+        optimizer's state cannot be loaded on some rank.
 
     Notes
     -----
@@ -79,6 +79,7 @@ class DataParallel:
     def __init__(self, model, comm=None, optimizer=None, num_threads="auto",
                  abort_on_error=True):
         threads = self._check_threads(num_threads)          # arguments first, then collectives
+        abort_on_error = V.check_bool("abort_on_error", abort_on_error)
         if optimizer is not None:
             self._check_optimizer(optimizer)
         if comm is None:
