@@ -264,8 +264,13 @@ def test_broadcast_copies_rank0_parameters_and_optimizer_state():
 
 
 def test_grads_averaged_in_rank_order():
-    """Rank r holds g_r = (r + 1) * base: every rank gets ((g_0 + g_1) + ...) / SIZE exactly."""
-    model = fastrnn.Sequential(fastrnn.Linear(3, 5, seed=0), fastrnn.Linear(5, 1, seed=1))
+    """Rank r holds g_r = (r + 1) * base: every rank gets ((g_0 + g_1) + ...) / SIZE exactly.
+
+    Buffers of 20, 6 and 1 values: with 3 ranks, a chunked body and a tail, a
+    body alone, a tail alone (fewer values than ranks).
+    """
+    model = fastrnn.Sequential(fastrnn.Linear(3, 5, seed=0), fastrnn.Linear(5, 1, seed=1),
+                               fastrnn.Linear(1, 1, bias=False, seed=2))
     dp = DataParallel(model)
     base = [np.linspace(-1, 1, m.grads_flat.size, dtype=np.float32) / 3 for m in model.layers]
     for m, b in zip(model.layers, base):

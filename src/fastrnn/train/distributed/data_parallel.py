@@ -84,7 +84,7 @@ class DataParallel:
             self._check_optimizer(optimizer)
         if comm is None:
             comm = runtime.require_mpi().COMM_WORLD
-        for attr in ("Get_rank", "Get_size", "Alltoallv", "Allgatherv", "Bcast", "bcast"):
+        for attr in ("Get_rank", "Get_size", "Alltoall", "Allgather", "Bcast", "bcast"):
             if not callable(getattr(comm, attr, None)):
                 raise TypeError(f"comm: expected an mpi4py communicator, "
                                 f"got {type(comm).__name__}")

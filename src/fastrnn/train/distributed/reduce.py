@@ -3,24 +3,27 @@
 ``MPI_Allreduce`` promises neither that every rank receives the same bits nor
 that a rerun does (the summation order is the library's choice and may
 depend on the rank, the message size and the algorithm), so it is not used.
-For each flat gradient buffer (a layer's ``grads_flat``, communicated in
-place; one buffer per module, not per parameter) of ``P`` values:
+For each flat gradient buffer of ``P`` values (a layer's ``grads_flat``,
+communicated in place; one buffer per module, not per parameter), with
+``k`` ranks and ``c = P // k``:
 
-1. ``Alltoallv``: rank j receives chunk j (``shard_bounds(P, j, size)``) of
+1. ``Alltoall``: rank j receives chunk j (values ``[j*c, (j+1)*c)``) of
    every rank's buffer;
-2. rank j sums the ``size`` copies of its chunk in rank order,
-   ``((g_0 + g_1) + g_2) + ...``, then divides by ``size``, into its own
+2. rank j sums the ``k`` copies of its chunk in rank order,
+   ``((g_0 + g_1) + g_2) + ...``, then divides by ``k``, into its own
    buffer's chunk j;
-3. ``Allgatherv`` (in place) hands every rank every averaged chunk.
+3. ``Allgather`` (in place) hands every rank every averaged chunk.
 
-Every element is summed once, by its owner, and copied to the others: every
-rank ends with the same bits, whatever algorithm the MPI library picks, and a
+The ``P - k*c < k`` values left over at each buffer's end travel, with the
+ranks' loss counts, in one small ``Allgather`` before the buffers; every
+rank averages them itself, in the same order. Every element is thus summed
+by the same arithmetic in the same order wherever it is summed, and every
+rank ends with the same bits, whatever algorithm the MPI library picks; a
 rerun gives the same bits. Per buffer and step each rank sends and receives
-``2 (size-1)/size * P`` values (what a bandwidth-optimal ring allreduce
-moves) in 2 collectives, adds ``P`` values, and holds ``P`` values of receive
-buffer. Before the buffers, one ``Allgather`` of one float per rank shares
-the ranks' loss counts (below), so a misuse raises on every rank instead of
-deadlocking.
+``2 (k-1)/k * P`` values (what a bandwidth-optimal ring allreduce moves) in 2
+collectives, adds ``P`` values and holds ``P`` values of receive buffer.
+(The regular collectives are used rather than ``Alltoallv``/``Allgatherv``
+with uneven chunks: MPICH runs them about twice as fast.)
 
 Counts: rank r's gradient is that of its loss, the mean over its ``count_r``
 items. The plain average is the gradient of the global mean when the counts
@@ -35,7 +38,6 @@ from collections.abc import Mapping
 import numpy as np
 
 from .runtime import require_mpi
-from .sharding import shard_bounds
 
 __all__ = ["model_arrays", "model_signature", "GradientAverager"]
 
@@ -119,37 +121,46 @@ def model_signature(model):
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _combine(rows, weights, out, scratch):
+    """``out`` = the rank-ordered average of ``rows`` (k, m): plain, or weighted by ``weights``."""
+    dtype = out.dtype.type
+    if weights is None:
+        np.add(rows[0], rows[1], out=out)
+        for r in range(2, len(rows)):
+            out += rows[r]
+        out /= dtype(len(rows))
+    else:
+        np.multiply(rows[0], dtype(weights[0]), out=out)
+        for r in range(1, len(rows)):
+            np.multiply(rows[r], dtype(weights[r]), out=scratch)
+            out += scratch
+
+
 class _Chunked:
-    """One contiguous 1-d gradient buffer, chunked over the ranks (module doc, steps 1-3)."""
+    """One contiguous 1-d gradient buffer: k equal chunks (steps 1-3) and a short tail."""
 
     def __init__(self, flat, size, rank):
         self.flat = flat
-        bounds = [shard_bounds(flat.size, r, size) for r in range(size)]
-        self.counts = [b - a for a, b in bounds]
-        self.displs = [a for a, _ in bounds]
-        self.start, self.stop = bounds[rank]
-        mine = self.stop - self.start
-        self.recv = np.empty((size, mine), dtype=flat.dtype)
-        self.recv_spec = [self.recv, ([mine] * size, [r * mine for r in range(size)])]
+        c = flat.size // size
+        self.body, self.tail = flat[:size * c], flat[size * c:]
+        self.mine = flat[rank * c:(rank + 1) * c]
+        self.recv = np.empty((size, c), dtype=flat.dtype)
         self.scratch = None
 
-    def average(self, comm, in_place, weights):
-        comm.Alltoallv([self.flat, (self.counts, self.displs)], self.recv_spec)
-        acc, recv, k = self.flat[self.start:self.stop], self.recv, len(self.counts)
-        dtype = self.flat.dtype.type
-        if weights is None:
-            np.add(recv[0], recv[1], out=acc)
-            for r in range(2, k):
-                acc += recv[r]
-            acc /= dtype(k)
-        else:
-            if self.scratch is None:
-                self.scratch = np.empty_like(acc)
-            np.multiply(recv[0], dtype(weights[0]), out=acc)
-            for r in range(1, k):
-                np.multiply(recv[r], dtype(weights[r]), out=self.scratch)
-                acc += self.scratch
-        comm.Allgatherv(in_place, [self.flat, (self.counts, self.displs)])
+    def average_body(self, comm, in_place, weights):
+        if self.mine.size == 0:
+            return
+        comm.Alltoall(self.body, self.recv)
+        if weights is not None and self.scratch is None:
+            self.scratch = np.empty_like(self.mine)
+        _combine(self.recv, weights, self.mine, self.scratch)
+        comm.Allgather(in_place, self.body)
+
+    def average_tail(self, rows, weights):
+        """``rows``: (k, tail) float64, every rank's tail; averaged here, as the chunks are."""
+        if self.tail.size:
+            rows = rows.astype(self.flat.dtype)
+            _combine(rows, weights, self.tail, np.empty_like(self.tail))
 
 
 class GradientAverager:
@@ -180,14 +191,22 @@ class GradientAverager:
             stage = np.empty(sum(a.size for a in arrays), dtype=arrays[0].dtype)
             self._staged.append((arrays, stage))
             self._buffers.append(_Chunked(stage, size, rank))
-        self._count = np.empty(1, dtype=np.float64)
-        self._counts = np.empty(size, dtype=np.float64)
+        # the first Allgather's message: [count, every buffer's tail...], float64 (exact)
+        self._tails = []
+        width = 1
+        for buf in self._buffers:
+            self._tails.append((buf, width, width + buf.tail.size))
+            width += buf.tail.size
+        self._message = np.empty(width, dtype=np.float64)
+        self._messages = np.empty((size, width), dtype=np.float64)
 
-    def _weights(self, count):
-        """None for the plain average, else the per-rank weights; the same on every rank."""
-        self._count[0] = math.nan if count is None else count
-        self.comm.Allgather(self._count, self._counts)
-        counts = [float(v) for v in self._counts]
+    def _share_counts_and_tails(self, count):
+        """One Allgather of [count, tails]; returns the weights (None: plain average)."""
+        self._message[0] = math.nan if count is None else count
+        for buf, a, b in self._tails:
+            self._message[a:b] = buf.tail
+        self.comm.Allgather(self._message, self._messages)
+        counts = [float(v) for v in self._messages[:, 0]]
         given = [not math.isnan(v) for v in counts]
         if not any(given):
             return None
@@ -219,14 +238,16 @@ class GradientAverager:
             On every rank, if ``count`` was given on some ranks only or the
             counts sum to 0.
         """
-        weights = self._weights(count)
         for arrays, stage in self._staged:
             pos = 0
             for a in arrays:
                 stage[pos:pos + a.size] = a.reshape(-1)
                 pos += a.size
-        for b in self._buffers:
-            b.average(self.comm, self._in_place, weights)
+        weights = self._share_counts_and_tails(count)
+        for buf, a, b in self._tails:
+            buf.average_tail(self._messages[:, a:b], weights)
+        for buf in self._buffers:
+            buf.average_body(self.comm, self._in_place, weights)
         for arrays, stage in self._staged:
             pos = 0
             for a in arrays:
