@@ -115,7 +115,7 @@ def cmd_demo(args):
 
 
 def _data_parallel(args):
-    """(DataParallel or None, error message or None) for the demo's --distributed choice.
+    """(``fastrnn.train.distributed`` or None, error or None): the demo's --distributed choice.
 
     Default (None): data-parallel exactly when an MPI launcher started more
     than one process (read from its environment, so a plain run never
@@ -157,8 +157,8 @@ def _demo(args):
     index = {c: i for i, c in enumerate(vocab)}
     ids = np.array([index[c] for c in text], dtype=np.int64)
     batch = min(args.batch, max(1, (len(ids) - 1) // (args.seq_len + 1)))
-    ranks = dist.require_mpi().COMM_WORLD.Get_size() if dist else 1
     if dist:                          # equal shards: the global batch a multiple of the ranks
+        ranks = dist.require_mpi().COMM_WORLD.Get_size()
         batch -= batch % ranks
         if batch < ranks:
             print(f"error: --batch: expected at least one stream per rank ({ranks}), "

@@ -231,7 +231,7 @@ def test_truncated_bptt_over_sharded_streams(dtype):
 
 
 def test_unequal_shards_need_the_count():
-    """N = 2*SIZE + 1: the rank weights count_r / N give the global mean; a plain average does not."""
+    """N = 2*SIZE + 1: weights count_r / N give the global mean; a plain average does not."""
     case, dtype = CASES["classifier"], np.float64
     model, _, ref = dp_and_reference(case, "sgd", dtype, N=2 * SIZE + 1, count=True)
     assert_equal_to_reference(model, ref, dtype)
@@ -312,6 +312,15 @@ def test_save_writes_on_root_and_failure_raises_everywhere(tmp_path):
     bad = dp.broadcast(str(tmp_path / "no-such-dir" / "m.npz"))
     with pytest.raises(FileNotFoundError if RANK == 0 else RuntimeError):
         dp.save(model, bad)
+
+
+def test_progress_bar_shows_on_root_only():
+    dp = DataParallel(fastrnn.Linear(1, 1))
+    bar = dp.progress(total=2, desc="x")
+    bar.update(2)
+    shown = not bar.disable                        # (close() disables every bar)
+    bar.close()
+    assert shown == (RANK == 0)
 
 
 def test_shards_cover_the_batch_in_rank_order():

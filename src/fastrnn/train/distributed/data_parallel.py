@@ -14,7 +14,7 @@ __all__ = ["DataParallel"]
 
 
 class DataParallel:
-    """Keep replicas of ``model`` on the ranks of ``comm`` in step: broadcast once, average gradients.
+    """Keep replicas of ``model`` on the ranks of ``comm`` in step: broadcast, then average.
 
     On construction (a collective: every rank of ``comm`` must construct its
     DataParallel at the same point) it checks that every rank's model has the
@@ -150,8 +150,9 @@ class DataParallel:
     def broadcast_parameters(self):
         """Copy rank 0's parameters to every rank, in place (one ``Bcast`` per flat buffer).
 
-        A collective. Call it again after changing parameters on rank 0 alone
-        (e.g. ``fastrnn.load(path, into=model)`` on the root).
+        A collective, run by the constructor. Call it again after changing
+        parameters on rank 0 alone (e.g. ``fastrnn.load(path, into=model)``
+        on the root).
         """
         if self.size == 1:
             return
@@ -193,7 +194,7 @@ class DataParallel:
             self._collective("optimizer", lambda: None)
 
     def allreduce_grads(self, count=None):
-        """Replace every rank's gradients by their average, in a fixed order (``fastrnn.distributed.reduce``).
+        """Replace every rank's gradients by their average, in a fixed order (see ``reduce``).
 
         A collective: call it on every rank after ``backward`` and before
         clipping and the optimizer step. Afterwards the gradients are
@@ -229,7 +230,19 @@ class DataParallel:
 
     # --- sharding ------------------------------------------------------------------------
     def shard_bounds(self, n):
-        """This rank's ``[start, stop)`` of ``n`` items (:func:`shard_bounds`)."""
+        """This rank's ``[start, stop)`` of ``n`` items.
+
+        Parameters
+        ----------
+        n : int
+            The number of items (sequences of a batch, examples of a dataset).
+
+        Returns
+        -------
+        (int, int)
+            ``shard_bounds(n, self.rank, self.size)``: contiguous, in rank order,
+            sizes differing by at most one.
+        """
         return shard_bounds(n, self.rank, self.size)
 
     def shard(self, array, axis):
@@ -292,7 +305,13 @@ class DataParallel:
         return self.rank == self.root
 
     def print(self, *args, **kwargs):
-        """``print`` on rank 0 only (flushed); a no-op elsewhere."""
+        """``print`` on rank 0 only (flushed); a no-op elsewhere.
+
+        Parameters
+        ----------
+        *args, **kwargs
+            As for ``print``.
+        """
         if self.is_root:
             kwargs.setdefault("flush", True)
             print(*args, **kwargs)
@@ -351,11 +370,34 @@ class DataParallel:
         return os.fspath(path)
 
     def broadcast(self, obj):
-        """Rank 0's ``obj`` on every rank (pickled ``bcast``): e.g. its decision to stop."""
+        """Rank 0's ``obj`` on every rank (pickled ``bcast``; a collective).
+
+        Parameters
+        ----------
+        obj : object
+            Any picklable value; only rank 0's is used (e.g. its decision to
+            stop training, so that every rank stops at the same step).
+
+        Returns
+        -------
+        object
+            Rank 0's ``obj``.
+        """
         return self.comm.bcast(obj, root=self.root)
 
     def gather(self, value):
-        """Every rank's ``value``, in rank order, on every rank (pickled ``allgather``)."""
+        """Every rank's ``value``, in rank order, on every rank (pickled ``allgather``).
+
+        Parameters
+        ----------
+        value : object
+            Any picklable value (a loss, a throughput, a list of them).
+
+        Returns
+        -------
+        list
+            ``size`` values, rank 0's first.
+        """
         return self.comm.allgather(value)
 
     def __repr__(self):
