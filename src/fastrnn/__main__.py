@@ -6,7 +6,8 @@ Commands:
   Linear) on a small corpus shipped with the package, by truncated BPTT with
   Adam and gradient clipping, with a progress bar; print the loss falling,
   the time per step and a sample of generated text. ``--save`` writes the
-  model for ``sample``.
+  model for ``sample``. Under ``mpiexec -n K`` (K > 1) it trains
+  data-parallel (``--distributed``), each rank on 1/K of the streams.
 * ``sample``: generate text from a model saved by ``demo --save``.
 * ``info``: version, engines, optional dependencies.
 
@@ -113,7 +114,32 @@ def cmd_demo(args):
         return _demo(args)
 
 
+def _data_parallel(args):
+    """(``fastrnn.train.distributed`` or None, error or None): the demo's --distributed choice.
+
+    Default (None): data-parallel exactly when an MPI launcher started more
+    than one process (read from its environment, so a plain run never
+    imports mpi4py); ``--distributed`` forces it (even for one rank),
+    ``--no-distributed`` turns it off (every rank then trains alone).
+    """
+    from .train import distributed
+    wanted = args.distributed
+    if wanted is None:
+        wanted = distributed.launched_by_mpiexec() > 1
+    if not wanted:
+        return None, None
+    try:
+        distributed.require_mpi()
+    except ImportError as exc:
+        return None, str(exc)
+    return distributed, None
+
+
 def _demo(args):
+    dist, error = _data_parallel(args)
+    if error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if args.backend:
         try:
             fastrnn.set_backend(args.backend)
@@ -131,6 +157,13 @@ def _demo(args):
     index = {c: i for i, c in enumerate(vocab)}
     ids = np.array([index[c] for c in text], dtype=np.int64)
     batch = min(args.batch, max(1, (len(ids) - 1) // (args.seq_len + 1)))
+    if dist:                          # equal shards: the global batch a multiple of the ranks
+        ranks = dist.require_mpi().COMM_WORLD.Get_size()
+        batch -= batch % ranks
+        if batch < ranks:
+            print(f"error: --batch: expected at least one stream per rank ({ranks}), "
+                  f"got {args.batch}", file=sys.stderr)
+            return 2
     streams = _batchify(ids, batch)
     if streams.shape[0] < 2:
         print(f"error: the corpus ({len(ids)} characters) is too short", file=sys.stderr)
@@ -138,8 +171,13 @@ def _demo(args):
     x, y = streams[:-1], streams[1:]
     model = _char_model(len(vocab), args.cell, args.hidden, args.embed, dtype, args.seed)
     opt = fastrnn.optim.Adam(model, lr=args.lr)
+    dp = None
+    if dist:                          # rank 0's weights everywhere; 1 thread per rank per core
+        dp = dist.DataParallel(model, optimizer=opt,
+                               num_threads=None if args.threads > 0 else "auto")
+        x, y = dp.shard(x, axis=1), dp.shard(y, axis=1)
     tb = fastrnn.TruncatedBPTT(model, window=args.seq_len)
-    say = print if not args.quiet else (lambda *a, **k: None)
+    say = print if not args.quiet and (dp is None or dp.is_root) else (lambda *a, **k: None)
     say(f"fastrnn {fastrnn.__version__} demo: character-level language model, "
         f"{args.cell.upper()} engine={fastrnn.get_backend()}")
     say(f"corpus: {source}: {len(text)} characters, vocabulary {len(vocab)}; "
@@ -147,24 +185,36 @@ def _demo(args):
     say(f"model: Embedding({len(vocab)}, {args.embed}) -> {args.cell.upper()}({args.embed}, "
         f"{args.hidden}) -> Linear({args.hidden}, {len(vocab)}), "
         f"{model.num_parameters} parameters, {dtype.name}; Adam lr={args.lr}, clip {args.clip}")
-    bar = _progress(args.steps, not args.no_progress and not args.quiet, "training")
-    losses, smooth, step = [], None, 0
+    if dp:
+        say(f"data-parallel over MPI: {dp.size} ranks x {x.shape[1]} streams; the gradients "
+            f"averaged every step (progress: rank 0's loss)")
+    bar = _progress(args.steps, not args.no_progress and not args.quiet
+                    and (dp is None or dp.is_root), "training")
+    losses, smooth, step, chars, stop = [], None, 0, 0, False
+    if dp:
+        dp.comm.Barrier()             # the ranks start their clocks together
     t0 = time.perf_counter()
-    while step < args.steps:          # each pass over the streams starts from a zero state
+    while not stop:                   # each pass over the streams starts from a zero state
         for w in tb.run(x, y):
+            if dp:
+                dp.allreduce_grads()
             fastrnn.clip_grad_norm(model.grads, args.clip)
             opt.step()
             losses.append(w.loss)
+            chars += (w.stop - w.start) * x.shape[1]
             smooth = w.loss if smooth is None else 0.95 * smooth + 0.05 * w.loss
             step += 1
             bar.set_postfix(loss=f"{smooth:.3f}")
             bar.update(1)
-            if step >= args.steps or time.perf_counter() - t0 > args.max_time:
+            stop = step >= args.steps or time.perf_counter() - t0 > args.max_time
+            if dp:                    # rank 0 decides, so every rank stops at the same step
+                stop = dp.broadcast(stop)
+            if stop:
                 break
-        if time.perf_counter() - t0 > args.max_time:
-            break
     elapsed = time.perf_counter() - t0
     bar.close()
+    if dp:                            # the loss over the global batch: the mean of equal shards
+        losses = list(np.mean(dp.gather(losses), axis=0))
     if step < args.steps:
         say(f"stopped after {step} of {args.steps} steps: --max-time {args.max_time:g} s reached")
     k = max(1, min(20, len(losses) // 10))
@@ -173,14 +223,23 @@ def _demo(args):
         f"over the last {k} of {len(losses)} steps (a uniform guess: {math.log(len(vocab)):.3f})")
     say(f"time per step: {1000 * elapsed / max(1, len(losses)):.1f} ms "
         f"({len(losses)} steps in {elapsed:.1f} s, {batch}x{args.seq_len} characters per step)")
-    sample = generate(model, vocab, args.prompt, args.sample_length, args.temperature,
-                      rng=args.seed)
-    say(f"sample (temperature {args.temperature}):\n{'-' * 60}\n{sample}\n{'-' * 60}")
+    if dp:
+        rates = dp.gather(chars / elapsed)
+        for r, rate in enumerate(rates):
+            say(f"rank {r}: {rate:,.0f} characters/s ({x.shape[1]} streams)")
+        say(f"all {dp.size} ranks: {sum(rates):,.0f} characters/s")
+    if dp is None or dp.is_root:
+        sample = generate(model, vocab, args.prompt, args.sample_length, args.temperature,
+                          rng=args.seed)
+        say(f"sample (temperature {args.temperature}):\n{'-' * 60}\n{sample}\n{'-' * 60}")
     if args.save:
-        fastrnn.save(model, args.save, meta={"vocab": "".join(vocab), "cell": args.cell,
-                                             "demo": True})
+        meta = {"vocab": "".join(vocab), "cell": args.cell, "demo": True}
+        if dp:
+            dp.save(model, args.save, meta=meta)
+        else:
+            fastrnn.save(model, args.save, meta=meta)
         say(f"saved the model to {args.save} (python -m fastrnn sample {args.save})")
-    if not (last < first):
+    if not (last < first) and (dp is None or dp.is_root):
         print("warning: the loss did not fall; try more --steps or another --lr",
               file=sys.stderr)
     return 0
@@ -247,6 +306,10 @@ def build_parser():
     d.add_argument("--temperature", type=float, default=0.7, help="sampling temperature")
     d.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     d.add_argument("--save", default=None, metavar="PATH", help="save the trained model (.npz)")
+    d.add_argument("--distributed", action=argparse.BooleanOptionalAction, default=None,
+                   help="data-parallel over MPI: each rank trains on its share of the streams "
+                        "(default: on when mpiexec started more than one process; needs "
+                        "pip install 'fastrnn[mpi]')")
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
     d.add_argument("--quiet", action="store_true", help="print nothing but errors")
     d.set_defaults(func=cmd_demo)
