@@ -32,7 +32,7 @@ __all__ = ["SRN", "LSTM", "GRU", "functional", "set_backend", "get_backend",
            "c_engine_available", "__version__"]
 
 # --- the training toolkit -----------------------------------------------------------
-from .train import clip, init, io, losses, models, nn, optim, tbptt  # noqa: E402
+from .train import clip, distributed, init, io, losses, models, nn, optim, tbptt  # noqa: E402
 from .train.clip import clip_grad_norm, clip_grad_value, grad_norm  # noqa: E402
 from .train.io import load, save  # noqa: E402
 from .train.losses import log_softmax, mse, softmax, softmax_cross_entropy  # noqa: E402
@@ -56,7 +56,7 @@ __all__ += ["diagnostics", "tasks", "rtrl"]
 # ``from fastrnn.diagnostics import gradient_flow`` find the subpackages' modules.
 _SHORT_NAMES = {
     "functional": functional, "layers": layers,
-    "clip": clip, "init": init, "io": io, "losses": losses, "models": models, "nn": nn,
+    "clip": clip, "distributed": distributed, "init": init, "io": io, "losses": losses, "models": models, "nn": nn,
     "optim": optim, "tbptt": tbptt,
     "diagnostics": diagnostics, "experiments": experiments, "rtrl": rtrl, "tasks": tasks,
 }
