@@ -48,7 +48,7 @@ import numpy as np
 
 from ..core import validation as V
 from ..core.layers import GRU, LSTM, SRN, param_name
-from .gates import GATES, ONNX_ORDER, cell_of, reorder
+from .gates import ONNX_ORDER, cell_of, reorder
 
 __all__ = ["to_onnx", "export", "DEFAULT_OPSET", "MIN_OPSET"]
 
