@@ -294,6 +294,38 @@ def test_round_trip_models_bit_identical(name, dtype, rng):
         assert_same_parameters(back, model)
 
 
+def test_grouping_without_fastrnn_metadata(rng):
+    """Without the metadata, compatible stacked nodes merge unless state inputs/outputs split them."""
+    model = fastrnn.Sequential(fastrnn.Embedding(9, 3, seed=1), fastrnn.GRU(3, 4, num_layers=2,
+                                                                            seed=2),
+                               fastrnn.GRU(4, 4, seed=3))
+    ids = rng.integers(0, 9, (5, 2))
+    y, _ = model.forward(ids, train=False)
+    proto = fonnx.to_onnx(model)
+    del proto.metadata_props[:]
+    merged = fonnx.from_onnx(proto)                     # states are outputs: hn_0 (2), hn_1 (1)
+    assert [getattr(m, "num_layers", None) for m in merged.layers] == [None, 2, 1]
+    proto = fonnx.to_onnx(model)
+    del proto.metadata_props[:]
+    keep = [o for o in proto.graph.output if o.name == "y"]
+    del proto.graph.output[:]
+    proto.graph.output.extend(keep)                     # y only: nothing says where to split
+    merged = fonnx.from_onnx(proto)
+    assert [getattr(m, "num_layers", None) for m in merged.layers] == [None, 3]
+    np.testing.assert_array_equal(merged.forward(ids, train=False)[0], y)
+    tagger = fastrnn.SequenceTagger(fastrnn.LSTM(3, 4, seed=1), 5, seed=2)
+    proto = fonnx.to_onnx(tagger)
+    del proto.metadata_props[:]
+    assert type(fonnx.from_onnx(proto)).__name__ == "Sequential"   # same graph, generic class
+
+
+def test_load_refuses_a_file_that_is_not_onnx(tmp_path):
+    path = tmp_path / "junk.onnx"
+    path.write_bytes(b"\x00\xffnot a protobuf")
+    with pytest.raises(ValueError, match="not an ONNX model file"):
+        fonnx.load(path)
+
+
 # --- torch.onnx.export files -------------------------------------------------------------
 
 

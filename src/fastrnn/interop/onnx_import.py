@@ -61,8 +61,10 @@ def load(path):
     ------
     TypeError
         ``path`` is not a str or path.
+    OSError
+        The file cannot be read.
     ValueError
-        The graph computes something fastrnn cannot (the message names the
+        Not an ONNX file; or the graph computes something fastrnn cannot (the message names the
         node, its op_type and the attribute or input).
     ImportError
         The onnx package is not installed.
@@ -79,7 +81,14 @@ def load(path):
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path: expected a str or os.PathLike, got {type(path).__name__}")
     onnx = require_onnx()
-    return from_onnx(onnx.load(os.fspath(path)))
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        model = onnx.load_from_string(data)
+    except Exception as exc:                    # protobuf's DecodeError and friends
+        raise ValueError(f"path: {path!r} is not an ONNX model file ({exc})") from None
+    return from_onnx(model)
 
 
 def from_onnx(model):
@@ -364,7 +373,6 @@ class _Assembler:
 
     def _choose(self, items, modules, states):
         from ..train.models import SequenceClassifier, SequenceTagger, Sequential
-        from ..train.nn import Embedding
         kinds = [item[0] for item in items]
         emb = modules[0] if kinds and kinds[0] == "embedding" else None
         core = kinds[1:] if emb is not None else kinds
@@ -386,6 +394,4 @@ class _Assembler:
             model = SequenceTagger(modules[-2], modules[-1].out_features, embedding=emb)
             model.head.load_state_dict(modules[-1].state_dict())
             return model
-        if emb is not None and not isinstance(modules[0], Embedding):
-            raise ValueError("model: an embedding can only come first")
-        return Sequential(*modules)
+        return Sequential(*modules)             # an embedding is always first (reads the ids)
