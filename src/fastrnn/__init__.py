@@ -63,3 +63,16 @@ _SHORT_NAMES = {
 for _name, _module in _SHORT_NAMES.items():
     _sys.modules[f"{__name__}.{_name}"] = _module
 del _name, _module
+
+
+# --- interoperability (fastrnn.onnx, fastrnn.keras) -------------------------------------
+# Resolved on first access (PEP 562), so ``import fastrnn`` never imports onnx or keras;
+# the modules themselves import those libraries only inside the functions that need them.
+_LAZY_MODULES = ("onnx", "keras")
+
+
+def __getattr__(name):
+    if name in _LAZY_MODULES:
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
