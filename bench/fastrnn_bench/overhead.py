@@ -165,10 +165,11 @@ def main(argv=None):
         trees.append((name, src))
     if len({n for n, _ in trees}) != len(trees):
         p.error("--tree: the names must differ")
+    pytest_args = list(QUICK_ARGS if args.quick else ()) + extra
     if args.wait_idle > 0:
         from .timing import wait_idle
         wait_idle(args.wait_idle)
-    pytest_args = list(QUICK_ARGS if args.quick else ()) + extra
+        pytest_args.append(f"--bench-wait-idle={args.wait_idle}")   # and after busy rows
     runs, metas = [], []
     with tempfile.TemporaryDirectory(prefix="fastrnn-overhead-") as tmp:
         for rep in range(max(1, args.repeat)):

@@ -15,7 +15,6 @@ diagnosis, not a record row.
 
 import argparse
 import datetime
-import statistics
 import sys
 
 from . import import_fastrnn, log

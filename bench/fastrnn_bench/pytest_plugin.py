@@ -21,7 +21,7 @@ import pytest
 from . import grid as grid_mod
 from . import import_fastrnn, timing
 from .engines import build, unavailable
-from .gemm import LIBS, SQUARES, gemm_call, projection_shapes
+from .gemm import LIBS, SQUARES, projection_shapes
 from .validation import Mismatch, validate
 
 
@@ -39,7 +39,8 @@ def pytest_addoption(parser):
     g.addoption("--bench-max-rounds", type=int, default=300,
                 help="at most this many rounds per grid row (300)")
     g.addoption("--bench-wait-idle", type=float, default=0.0, metavar="SECONDS",
-                help="before each row, wait up to SECONDS for other processes to leave the CPUs")
+                help="wait up to SECONDS for other processes to leave the CPUs: before the "
+                     "first row, and before any row that follows a busy one")
     g.addoption("--bench-refuse-busy", action="store_true",
                 help="fail a row (and leave it out of the report) when other processes used "
                      f"more than {timing.BUSY_THRESHOLD} cores while it ran")
@@ -57,7 +58,7 @@ class RunState:
         self.machine = None
         self._engines_key = self._engines = None
         self._validated = {}
-        self._t1 = {}
+        self.last_busy = True          # so that --bench-wait-idle also waits before row 1
 
     def option(self, name):
         value = self.config.getoption(name)
@@ -103,6 +104,7 @@ class RunState:
         return dict(
             kind="pytest",
             command="python -m pytest " + " ".join(self.config.invocation_params.args),
+            wrapper=os.environ.get("FASTRNN_BENCH_WRAPPER"),
             grid=o("bench_grid"), tree=os.environ.get("FASTRNN_BENCH_TREE"),
             selection=dict(cells=sorted({c.cell for c in sel}, key=grid_mod.CELLS.index),
                            sizes=list(dict.fromkeys(grid_mod.size_name(c.size) for c in sel)),
@@ -127,13 +129,14 @@ def _state(config):
 def pytest_configure(config):
     config._fastrnn_bench = RunState(config)
     _PROBLEMS.clear()
+    _REFUSED.clear()
 
 
 def pytest_sessionstart(session):
     from .machine import describe
     state = _state(session.config)
     import_fastrnn()
-    state.others_start = timing.sample_others(1.0)
+    state.others_start = timing.sample_others(0.5)
     state.machine = describe()
 
 
@@ -162,8 +165,19 @@ def pytest_generate_tests(metafunc):
                              ids=["-".join(map(str, c)) for c in cases])
 
 
+# the projection GEMMs are context, not a reference: shorter rows
+PROJ_MAX_TIME = 0.25
+
+
 def pytest_collection_modifyitems(config, items):
-    """The GEMM peak first and again last (its "end" phase); everything else between."""
+    """The GEMM peak first and again last (its "end" phase); everything else between.
+    The projection GEMMs get at most ``PROJ_MAX_TIME`` seconds each."""
+    max_time = float(config.getoption("benchmark_max_time"))
+    for item in items:
+        case = getattr(item, "callspec", None) and item.callspec.params.get("gemm_case")
+        if case and case[0] == "proj":
+            item.add_marker(pytest.mark.benchmark(max_time=min(max_time, PROJ_MAX_TIME)))
+
     def rank(item):
         case = getattr(item, "callspec", None) and item.callspec.params.get("gemm_case")
         if case:
@@ -176,16 +190,19 @@ def pytest_runtest_logreport(report):
     if report.failed:
         msg = str(report.longrepr.reprcrash.message if hasattr(report.longrepr, "reprcrash")
                   and report.longrepr.reprcrash else report.longrepr).splitlines()
-        _PROBLEMS.append(f"{report.nodeid} ({report.when}): {msg[0] if msg else '?'}")
+        line = f"{report.nodeid} ({report.when}): {msg[0] if msg else '?'}"
+        (_REFUSED if REFUSED in line else _PROBLEMS).append(line)
 
 
-_PROBLEMS = []   # pytest_runtest_logreport has no config: collected here, read at the end
+REFUSED = "machine busy:"   # the failure message of a row refused by --bench-refuse-busy
+# pytest_runtest_logreport has no config: failures are collected here, read at the end
+_PROBLEMS, _REFUSED = [], []
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):
     state = _state(config)
     state.problems = list(_PROBLEMS)
-    output_json["fastrnn_bench"] = state.meta()
+    output_json["fastrnn_bench"] = dict(state.meta(), refused=list(_REFUSED))
 
 
 @pytest.fixture(scope="session")
@@ -216,7 +233,7 @@ def timed_row(benchmark, state, target, setup=None, threads=1, fields=(), calibr
     """
     opt = state.option
     wait = opt("bench_wait_idle")
-    if wait > 0:
+    if wait > 0 and state.last_busy:
         timing.wait_idle(wait)
     parts = []
 
@@ -240,12 +257,13 @@ def timed_row(benchmark, state, target, setup=None, threads=1, fields=(), calibr
         benchmark.pedantic(timed, setup=setup, rounds=rounds, warmup_rounds=1)
         parts[:] = parts[1:]                            # drop the warm-up round's part
     load = meter.stop()
+    state.last_busy = load["busy"]
     benchmark.extra_info.update(dict(fields), **load,
                                 quick=opt("benchmark_max_time") < 0.1,
                                 fwd_part_s=statistics.median(parts) if parts else None)
     if load["busy"] and opt("bench_refuse_busy") and not benchmark.disabled:
         benchmark.extra_info["refused"] = True
-        pytest.fail(f"machine busy: other processes used {load['others']} cores during this "
+        pytest.fail(f"{REFUSED} other processes used {load['others']} cores during this "
                     f"row (limit {timing.BUSY_THRESHOLD}); left out of the report")
 
 

@@ -20,6 +20,7 @@ A new table needs no change here: give its records a new ``table`` name.
 """
 
 import json
+import sys
 
 from .gemm import gflops, peaks
 from .grid import gemm_flops
@@ -79,10 +80,12 @@ class Data:
                 peak = self.peaks.get((r["dtype"], r["threads"]))
                 r["frac_peak"] = r["gflops"] / peak if peak else None
                 r["us_per_step"] = r["median_s"] / r["T"] * 1e6
-        grid_metas = [m for m in metas if m.get("kind") == "pytest"
-                      and any(r.get("table") == "grid" and r.get("source") == m["source"]
-                              for r in records)]
-        self.main = grid_metas[-1] if grid_metas else None
+        # the runs that timed grid rows; the first is the main one (later ones complete it,
+        # e.g. run_all.sh's rerun of the rows refused as busy)
+        self.grid_runs = [m for m in metas if m.get("kind") == "pytest"
+                          and any(r.get("table") == "grid" and r.get("source") == m["source"]
+                                  for r in records)]
+        self.main = self.grid_runs[0] if self.grid_runs else None
 
     def table(self, name):
         return [r for r in self.records if r.get("table") == name]
@@ -106,3 +109,30 @@ def load(paths):
         records += r
         metas.append(m)
     return Data(records, metas)
+
+
+def refused(path):
+    """pytest node ids (relative to bench/) of the rows a run refused as busy."""
+    with open(path) as f:
+        doc = json.load(f)
+    return [b["fullname"] for b in doc.get("benchmarks", [])
+            if (b.get("extra_info") or {}).get("refused")]
+
+
+def problems(paths):
+    """What raised in these pytest runs (engines, timing), refusals as busy left out."""
+    return [p for m in load(paths).of_kind("pytest") for p in (m.get("problems") or [])]
+
+
+USAGE = """usage: python -m fastrnn_bench.records refused RUN.json    (node ids to rerun)
+       python -m fastrnn_bench.records problems RUN.json...  (exit status 1 if any)"""
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "refused":
+        print("\n".join(refused(sys.argv[2])))
+    elif len(sys.argv) >= 3 and sys.argv[1] == "problems":
+        found = problems(sys.argv[2:])
+        print("\n".join(found))
+        sys.exit(1 if found else 0)
+    else:
+        sys.exit(USAGE)

@@ -21,92 +21,11 @@ import sys
 from . import BENCH_DIR, log
 from . import records as records_mod
 from . import results_md, targets as targets_mod
+from .fmt import (banners, busy_note, fmt_load, fmt_ms, fmt_pct, fmt_ratio, fmt_us, grid_key,
+                  latest, md_table, ratio)
 from .grid import CELL_LABEL, CELLS, DTYPES, ENGINE_LABEL, ENGINES, MODE_LABEL, MODES, RTOL
+from .plot import write_plot
 from .timing import BUSY_THRESHOLD
-
-# --- formatting -----------------------------------------------------------------------------
-
-def fmt_ms(seconds):
-    if seconds is None:
-        return "n/a"
-    ms = seconds * 1e3
-    if ms >= 100:
-        return f"{ms:.0f}"
-    if ms >= 10:
-        return f"{ms:.1f}"
-    if ms >= 1:
-        return f"{ms:.2f}"
-    return f"{ms:.3f}"
-
-
-def fmt_us(seconds):
-    if seconds is None:
-        return "n/a"
-    us = seconds * 1e6
-    return f"{us:.0f}" if us >= 100 else (f"{us:.1f}" if us >= 10 else f"{us:.2f}")
-
-
-def fmt_ratio(r):
-    return "n/a" if r is None else (f"{r:.1f}x" if r >= 10 else f"{r:.2f}x")
-
-
-def fmt_pct(p):
-    return "n/a" if p is None else f"{100 * p:.0f}%"
-
-
-ratio = targets_mod.ratio
-
-
-def md_table(header, rows):
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(out)
-
-
-def fmt_load(r):
-    """The load column: cores used by other processes during the row (load1 if unknown);
-    **BUSY** when that is above the threshold."""
-    if r is None:
-        return ""
-    if r.get("others") is not None:
-        text = f"{r['others']:.2f}"
-    elif r.get("load1") is not None:
-        text = f"load1 {r['load1']:.1f}"
-    else:
-        text = "?"
-    return text + (" **BUSY**" if r.get("busy") else "")
-
-
-def latest(recs, key):
-    """key(record) -> record, the later record winning."""
-    out = {}
-    for r in recs:
-        out[key(r)] = r
-    return out
-
-
-def grid_key(r):
-    return (r["cell"], r["size"], r["dtype"], r["threads"], r["mode"], r["engine"])
-
-
-def busy_note(recs):
-    n = sum(1 for r in recs if r.get("busy"))
-    return n, len(recs)
-
-
-def banners(recs):
-    """The loud lines above a table whose rows ran on a busy machine or in a smoke run."""
-    L = []
-    n_busy, n = busy_note(recs)
-    if n_busy:
-        L += [f"> **BUSY MACHINE: NOT A RECORD.** {n_busy} of {n} rows ran while other "
-              f"processes used more than {BUSY_THRESHOLD} cores (marked **BUSY**). Rerun on an "
-              "idle machine.", ""]
-    if any(r.get("quick") for r in recs):
-        L += ["> **Quick run**: a smoke run of the harness (a few rounds per row), not a "
-              "measurement.", ""]
-    return L
-
 
 # --- the main run: summary, machine, method -------------------------------------------------
 
@@ -121,7 +40,9 @@ def summary(data):
         L += ["> **PENDING THE C ENGINE. Not final.** The run had no C engine "
               "(`fastrnn.c_engine_available()` was False, or it was filtered out): every C "
               "column is n/a and every target is PENDING.", ""]
-    rows = [r for r in data.records if r.get("source") == m["source"]]
+    rows = list(latest(data.table("grid"), grid_key).values()) + list(latest(
+        data.table("gemm"), lambda r: (r["kind"], r["phase"], r["lib"], r["dtype"],
+                                       r["threads"], r["M"], r["K"], r["N"])).values())
     n_busy, n = busy_note(rows)
     load_start, load_end = m.get("load_start"), m.get("load_end")
     if n_busy or (m.get("others_start") or 0) > BUSY_THRESHOLD:
@@ -131,6 +52,14 @@ def summary(data):
               f"run, and the 1-minute load average was {load_start} at the start and "
               f"{load_end} at the end. Rerun on an idle machine (`bench/run_all.sh` waits "
               "for one).", ""]
+    refused = sum(len(g.get("refused") or []) for g in data.grid_runs[:1])
+    if len(data.grid_runs) > 1:
+        L += [f"> {refused} rows were refused as busy in the main run and taken from "
+              f"{len(data.grid_runs) - 1} later run(s) (`--bench-refuse-busy`, then a rerun "
+              "of those rows).", ""]
+    elif refused:
+        L += [f"> **{refused} rows were refused as busy and are missing** (n/a): rerun them "
+              "(`python -m fastrnn_bench.records refused RUN.json` lists them).", ""]
     if m.get("grid") != "full":
         L += [f"> **{m.get('grid')} grid** (`--bench-grid={m.get('grid')}`): fewer sizes; a "
               "check of the harness, not the record (`--bench-grid=full`).", ""]
@@ -532,8 +461,11 @@ def problems(data):
 
 
 def profiles(data):
-    blocks = [m.get("profiles") for m in data.metas if m.get("profiles")]
+    runs = data.of_kind("profiles")
+    blocks = [m["profiles"] for m in runs if m.get("profiles")]
     if not blocks:
+        if runs and data.main is not None:      # a record run whose misses needed no profile
+            return "## Profiles\n\nNothing to profile: no float32 1-thread MISS."
         return None
     return "## Profiles\n\n" + "\n".join("\n".join(b) for b in blocks)
 
@@ -544,58 +476,6 @@ BUILDERS = {
     "threads-scaling": threads_scaling, "busy": busy_section, "validation": validation,
     "problems": problems, "profiles": profiles,
 }
-
-
-# --- the plot ----------------------------------------------------------------------------------
-
-def write_plot(path, data):
-    """Speed-up bars per (dtype, threads); returns the note for RESULTS.md (or None)."""
-    recs = data.table("grid")
-    if not recs:
-        return None
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        import matplotlib.ticker
-        import numpy as np
-    except ImportError:
-        return "(No plot: matplotlib is not installed.)"
-    idx = latest(recs, grid_key)
-    c_ok = any(r["engine"] == "c" for r in recs)
-    series = ([("c", "numpy", "fwd"), ("c", "numpy", "fwdbwd"), ("c", "torch", "fwd"),
-               ("c", "torch", "fwdbwd")] if c_ok else
-              [("torch", "numpy", "fwd"), ("torch", "numpy", "fwdbwd")])
-    panels = sorted({(r["dtype"], r["threads"]) for r in recs})
-    keys = sorted({(r["cell"], r["N"], r["T"], r["size"]) for r in recs},
-                  key=lambda k: (CELLS.index(k[0]), k[1], k[2]))
-    labels = [f"{CELL_LABEL[c]}\n{sn}" for c, _, _, sn in keys]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(max(8, 0.75 * len(keys) + 2),
-                                                      3.2 * len(panels)), squeeze=False)
-    width = 0.8 / len(series)
-    for ax, (dtype, n) in zip(axes[:, 0], panels):
-        for j, (a, b, mode) in enumerate(series):
-            vals = []
-            for cell, _, _, sn in keys:
-                ra, rb = idx.get((cell, sn, dtype, n, mode, a)), idx.get((cell, sn, dtype, n, mode, b))
-                vals.append(rb["median_s"] / ra["median_s"] if ra and rb else np.nan)
-            xs = np.arange(len(keys)) + (j - (len(series) - 1) / 2) * width
-            ax.bar(xs, vals, width, label=f"{ENGINE_LABEL[a]} vs {ENGINE_LABEL[b]}, "
-                                          f"{MODE_LABEL[mode]}")
-        ax.axhline(1.0, color="black", lw=0.8)
-        ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set_xticks(np.arange(len(keys)))
-        ax.set_xticklabels(labels, fontsize=7)
-        ax.set_ylabel("speed-up (x)")
-        ax.set_title(f"{dtype}, {n} thread{'s' if n > 1 else ''}", fontsize=9)
-        ax.grid(axis="y", which="both", alpha=0.3)
-        ax.legend(fontsize=7, ncol=len(series))
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return f"![speed-up ratios]({os.path.basename(path)})"
 
 
 # --- building and writing ----------------------------------------------------------------------

@@ -8,8 +8,9 @@ Every generated section sits between two HTML comments, invisible on GitHub::
 
 ``update`` replaces the body of the sections it is given and leaves everything
 else, above all the hand-written analysis (``## Analysis of misses`` and the like),
-as it was. A section that is not in the file yet goes after the nearest section
-before it in ``ORDER`` (or after the title). A new file starts from ``SKELETON``.
+as it was. A section that is not in the file yet goes right before the next
+section of ``ORDER`` that is (or at the end), so hand-written text stays below the
+section it follows. A new file starts from ``SKELETON``.
 """
 
 import os
@@ -105,16 +106,13 @@ def update(text, new):
         if span:
             text = text[:span[0]] + block(name, body) + text[span[1]:]
             continue
-        at = None
-        for before in reversed(ORDER[:ORDER.index(name)]):
-            span = _span(text, before)
-            if span:
-                at = span[1]
+        at = len(text)                                   # at the end, unless ...
+        for after in ORDER[ORDER.index(name) + 1:]:
+            span = _span(text, after)
+            if span:                                     # ... right before the next one
+                at = span[0]
                 break
-        if at is None:                                   # after the title line
-            m = re.search(r"^# .*\n", text, re.M)
-            at = m.end() if m else 0
-        text = text[:at] + "\n" + block(name, body) + text[at:]
+        text = text[:at].rstrip("\n") + "\n\n" + block(name, body) + "\n" + text[at:]
     return re.sub(r"\n{3,}", "\n\n", text)
 
 

@@ -243,6 +243,7 @@ def wait_idle(limit_s, threshold=BUSY_THRESHOLD, sample_s=2.0):
     cores (sampled over ``sample_s``; the 1-minute load average where /proc/stat is
     missing). Returns True when the machine became idle, False on timeout."""
     t0 = time.time()
+    sample_s = min(sample_s, max(limit_s / 2, 0.2))
     while True:
         others = sample_others(sample_s)
         level = others if others is not None else (loadavg() or (0.0,))[0]
@@ -254,4 +255,4 @@ def wait_idle(limit_s, threshold=BUSY_THRESHOLD, sample_s=2.0):
             return False
         log(f"waiting for an idle machine: other processes use {level:.2f} cores "
             f"(>= {threshold}), load average {loadavg()}")
-        time.sleep(10)
+        time.sleep(max(0.0, min(10.0, limit_s - (time.time() - t0) - sample_s)))
