@@ -10,6 +10,7 @@ its first row is timed; a mismatch aborts the run with status 2.
 
 import pytest
 
+from fastrnn_bench.grid import ENGINE_LABEL
 from fastrnn_bench.pytest_plugin import skip_unavailable, timed_row
 from fastrnn_bench.timing import limit_threads
 
@@ -21,8 +22,9 @@ def test_grid(benchmark, grid_case, run_state):
     with limit_threads(case.threads):
         live, problems = run_state.engines_for(case)
         if case.engine not in live:
-            pytest.fail("\n".join(p for p in problems if case.engine in p.lower()
-                                  or "engine raised" in p) or f"{case.engine}: not built")
+            label = f"the {ENGINE_LABEL[case.engine]} engine"
+            pytest.fail("\n".join(p for p in problems if label in p)
+                        or f"{label} did not run")
         setup, target = live[case.engine].calls(case.mode)
         timed_row(benchmark, run_state, target, setup, threads=case.threads,
                   fields=case.fields())

@@ -27,6 +27,7 @@ times (A B, B A, ...) and each row keeps its fastest median.
 """
 
 import argparse
+import functools
 import os
 import subprocess
 import sys
@@ -50,8 +51,10 @@ QUICK_ARGS = ("--benchmark-max-time=0.01", "--benchmark-min-rounds=3",
               "--benchmark-warmup-iterations=10")
 
 
+@functools.lru_cache(maxsize=None)
 def tree_info():
-    """Which fastrnn this process runs: layout, path, git, the kernels' ISA."""
+    """Which fastrnn this process runs: layout, path, git, the kernels' ISA (a dict: copy
+    it before changing it)."""
     from .machine import git_describe, kernels
     fastrnn = import_fastrnn()
     path = os.path.dirname(fastrnn.__file__)

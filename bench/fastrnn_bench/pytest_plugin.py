@@ -77,22 +77,28 @@ class RunState:
 
     # the grid's engines: built once per (cell, size, dtype), validated once per config
     def engines_for(self, case):
-        """The validated engines of ``case``'s config (call under its thread limit)."""
+        """``(engines, problems)``: the validated engines of ``case``'s config, and what
+        raised while building or validating them (call under the config's thread limit).
+        Only the current (cell, size, dtype)'s engines are kept alive: the run order
+        (``grid.select``) keeps a config's rows together."""
         key = (case.cell, case.size, case.dtype)
         if key != self._engines_key:
             wanted = sorted({e for e in self.engines_selected()} | {"numpy"},
                             key=grid_mod.ENGINES.index)
             wanted = [e for e in wanted if e not in unavailable(wanted)]
+            self._engines = None                    # free the previous size's engines first
             self._engines_key, self._engines = key, build(*key, wanted)
+        built, build_problems = self._engines
         if case.config not in self._validated:
-            built, build_problems = self._engines
             try:
                 live, vals, probs = validate(case.config, built)
             except Mismatch as exc:
                 pytest.exit(f"VALIDATION FAILED, run aborted:\n  {exc}", returncode=2)
             self.validations += vals
-            self._validated[case.config] = (live, build_problems + probs)
-        return self._validated[case.config]
+            # names only: the engines (and their caches) of earlier configs must be freed
+            self._validated[case.config] = (set(live), build_problems + probs)
+        names, problems = self._validated[case.config]
+        return {n: e for n, e in built.items() if n in names}, problems
 
     def engines_selected(self):
         return grid_mod.csv_list(self.option("bench_engines")) or list(grid_mod.ENGINES)
