@@ -32,10 +32,15 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)  # bench_rnn's helpers (machine description)
+sys.path.insert(0, HERE)
 
-import bench_rnn  # noqa: E402  (also puts src/ on the path for a source checkout)
-from bench_rnn import CELL_LABEL, fastrnn, limit_threads, loadavg, make_layer  # noqa: E402
+from fastrnn_bench import import_fastrnn  # noqa: E402
+from fastrnn_bench.engines import make_layer  # noqa: E402
+from fastrnn_bench.grid import CELL_LABEL  # noqa: E402
+from fastrnn_bench.machine import describe  # noqa: E402
+from fastrnn_bench.timing import BUSY_THRESHOLD, LoadMeter, limit_threads, loadavg, wait_idle  # noqa: E402
+
+fastrnn = import_fastrnn()
 
 
 def run_once(layer, backend, x, dy, mode):
@@ -172,7 +177,7 @@ def main(argv=None):
     if args.quick:
         args.T, args.repeats = min(args.T, 500), min(args.repeats, 3)
     if args.wait_idle > 0:
-        bench_rnn.wait_idle(args.wait_idle)
+        wait_idle(args.wait_idle)
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     notes = []
@@ -186,6 +191,7 @@ def main(argv=None):
     for n in notes:
         print("NOTE:", n, flush=True)
     load_start = loadavg()
+    meter = LoadMeter(threads=2).start()
     rows = []
     with limit_threads(1):
         ctl = control(args.repeats)
@@ -203,23 +209,25 @@ def main(argv=None):
                       f"(answers bit-identical to single-threaded); GIL released? {r['verdict']}",
                       flush=True)
     load_end = loadavg()
+    load = meter.stop()
     if args.no_write:
         return 0
-    machine = bench_rnn.describe_machine()
+    machine = describe()
     L = ["# Threads: two independent sequences on two cores", ""]
-    busy = max((v[0] for v in (load_start, load_end) if v), default=0.0)
-    if busy > bench_rnn.BUSY_LOAD:
-        L += [f"> **Busy machine** (1-minute load average up to {busy}): another process held a "
-              "core, so the two threads could not both run and the speed-up says little about "
-              "the GIL. Rerun on an idle machine (`--wait-idle 600`).", ""]
+    if load["busy"]:
+        L += [f"> **Busy machine**: other processes used {load['others']} cores on average "
+              f"during the run (more than {BUSY_THRESHOLD}), so the two threads could not both "
+              "run and the speed-up says little about the GIL. Rerun on an idle machine "
+              "(`--wait-idle 600`).", ""]
     if notes:
         L += ["> " + n for n in notes] + [""]
     L += [f"Generated {machine['date_utc']} by `python bench/bench_threads.py"
           + "".join(" " + a for a in (sys.argv[1:] if argv is None else argv)) + "`; "
           f"{machine['cpu_model']}, {machine['logical_cpus']} CPUs, Python {machine['python']}, "
-          f"NumPy {machine['numpy']}, fastrnn git {machine['git']}. Load average at start "
-          f"{load_start}, at end {load_end} (another process on this shared machine takes a "
-          "core away from the two threads).", "",
+          f"NumPy {machine['numpy']}, fastrnn git {machine['git']}, kernels ISA "
+          f"{machine.get('isa', 'n/a')}. Load average at start {load_start}, at end {load_end}; "
+          f"other processes used {load['others']} cores on average during the run (another "
+          "process on this shared machine takes a core away from the two threads).", "",
           f"Workload: {CELL_LABEL[args.cell]}, T={args.T}, N={args.N}, input=hidden={args.H}, "
           f"{args.dtype}; two layers with different weights and inputs; BLAS limited to 1 "
           "thread (threadpoolctl). `fwd` = `forward(x, train=False)`; `fwd+bwd` = "

@@ -1,0 +1,209 @@
+"""The T=1 forward overhead: one step at the binding, functional and layer levels.
+
+A forward with T=1, N=1, input = hidden = H (16 and 256), float32, the C engine,
+``train=False`` and ``train=True``, for SRN(tanh), LSTM and GRU, the state passed in
+(what a streaming loop does), at three levels:
+
+==========  ====================================================================
+level       the call
+==========  ====================================================================
+binding     ``_ext.<cell>_forward(...)`` with prepared arrays (``layouts.py``)
+functional  ``fastrnn.functional.<cell>_forward(x, h0[, c0], W_ih, W_hh, b_ih, b_hh)``
+layer       ``fastrnn.<Cell>(H, H).forward(x, state, train=...)``
+==========  ====================================================================
+
+The three levels are checked to give the same output bit for bit before anything
+is timed. Timing is pytest-benchmark's (``bench/test_overhead.py``); this module
+builds the calls, and its ``main`` runs that test file against one or more source
+trees, each in its own process, and writes the before/after table:
+
+    python bench/overhead.py                                   # this checkout
+    python bench/overhead.py --tree before=/work/wt/before/src --tree after=src
+    python bench/overhead.py --tree before=... --tree after=... --repeat 2 --quick
+
+A tree is a ``src`` directory with fastrnn built in place (``python setup.py
+build_ext --inplace`` in its checkout). With ``--repeat K`` the trees alternate K
+times (A B, B A, ...) and each row keeps its fastest median.
+"""
+
+import argparse
+import functools
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+from . import BENCH_DIR, REPO, import_fastrnn, log
+from . import records as records_mod
+from .engines import make_layer
+from .layouts import binding_forward, detect, prepared_arrays
+from .validation import Mismatch
+
+CELLS = ("srn", "lstm", "gru")
+HIDDEN = (16, 256)
+TRAINS = (False, True)
+LEVELS = ("binding", "functional", "layer")
+DTYPE = "float32"
+# pytest options for --quick: a smoke run of the harness, not a measurement
+QUICK_ARGS = ("--benchmark-max-time=0.01", "--benchmark-min-rounds=3",
+              "--benchmark-warmup-iterations=10")
+
+
+@functools.lru_cache(maxsize=None)
+def tree_info():
+    """Which fastrnn this process runs: layout, path, git, the kernels' ISA (a dict: copy
+    it before changing it)."""
+    from .machine import git_describe, kernels
+    fastrnn = import_fastrnn()
+    path = os.path.dirname(fastrnn.__file__)
+    return dict(tree=os.environ.get("FASTRNN_BENCH_TREE") or "this tree",
+                layout=detect(fastrnn), fastrnn_path=path, git=git_describe(path),
+                isa=kernels(fastrnn).get("isa"))
+
+
+def t1_calls(cell, H, train, dtype=DTYPE):
+    """{level: zero-argument call} of one T=1 forward, the levels checked to agree."""
+    fastrnn = import_fastrnn()
+    fastrnn.set_backend("c")
+    layer = make_layer(cell, (1, 1, H, H), dtype)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((1, 1, H)).astype(dtype)
+    h = (0.5 * rng.standard_normal((1, 1, H))).astype(dtype)
+    c = (0.5 * rng.standard_normal((1, 1, H))).astype(dtype)
+    state = (h, c) if cell == "lstm" else h
+    a = prepared_arrays(cell, layer, x, state)
+    F = fastrnn.functional
+    if cell == "srn":
+        def functional():
+            return F.srn_forward(x, a.h0, a.W_ih, a.W_hh, a.b_ih, a.b_hh, train=train)
+    elif cell == "lstm":
+        def functional():
+            return F.lstm_forward(x, a.h0, a.c0, a.W_ih, a.W_hh, a.b_ih, a.b_hh, train=train)
+    else:
+        def functional():
+            return F.gru_forward(x, a.h0, a.W_ih, a.W_hh, a.b_ih, a.b_hh, train=train)
+
+    def layer_call():
+        return layer.forward(x, state, train=train)
+    calls = {"binding": binding_forward(fastrnn, cell, a, train), "functional": functional,
+             "layer": layer_call}
+    ys = {level: np.asarray(call()[0]) for level, call in calls.items()}
+    for level, y in ys.items():
+        if not np.array_equal(y, ys["layer"]):
+            raise Mismatch(f"T=1 {cell} H={H} train={train}: the {level} level's y differs "
+                           f"from the layer's: {y.ravel()[:4]} vs {ys['layer'].ravel()[:4]}")
+    return calls
+
+
+# --- several trees, each in its own process --------------------------------------------------
+
+def run_tree(name, src, json_path, pytest_args):
+    """pytest bench/test_overhead.py with ``src`` first on PYTHONPATH; returns its records."""
+    src = os.path.abspath(src)
+    if not os.path.isdir(os.path.join(src, "fastrnn")):
+        raise SystemExit(f"--tree {name}={src}: no fastrnn package there (give the src/ dir)")
+    env = dict(os.environ, FASTRNN_BENCH_TREE=name,
+               PYTHONPATH=os.pathsep.join([src] + [p for p in
+                                                   os.environ.get("PYTHONPATH", "").split(os.pathsep)
+                                                   if p]))
+    cmd = [sys.executable, "-m", "pytest", os.path.join(BENCH_DIR, "test_overhead.py"),
+           "--benchmark-only", f"--benchmark-json={json_path}", "-q", "-p", "no:cacheprovider",
+           *pytest_args]
+    log(f"tree {name} ({src}): {' '.join(cmd[2:])}")
+    rc = subprocess.call(cmd, cwd=REPO, env=env)
+    if rc not in (0, 5) or not os.path.exists(json_path):
+        raise SystemExit(f"tree {name}: pytest exited with status {rc}")
+    with open(json_path) as f:
+        import json
+        recs, meta = records_mod.from_pytest(json.load(f), json_path)
+    recs = [r for r in recs if r.get("table") == "overhead"]
+    if not recs:
+        raise SystemExit(f"tree {name}: no overhead rows (is its C engine built? "
+                         f"`python setup.py build_ext --inplace` in its checkout)")
+    wrong = {r["fastrnn_path"] for r in recs if not r["fastrnn_path"].startswith(src)}
+    if wrong:
+        raise SystemExit(f"tree {name}: the child imported fastrnn from {wrong}, not {src}")
+    return recs, meta
+
+
+def fastest(runs):
+    """Each row's record with the lowest median over the repeats."""
+    best = {}
+    for r in runs:
+        key = (r["tree"], r["cell"], r["H"], r["train"], r["level"])
+        if key not in best or r["median_s"] < best[key]["median_s"]:
+            best[key] = r
+    return list(best.values())
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python bench/overhead.py",
+                                description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="Arguments after `--` go to pytest (e.g. -k lstm).")
+    p.add_argument("--tree", action="append", default=[], metavar="NAME=SRC",
+                   help="a source tree to measure (repeatable; the first is the baseline "
+                        "of the ratios); default: this checkout's src/")
+    p.add_argument("--repeat", type=int, default=1, help="alternate the trees this many times")
+    p.add_argument("--quick", action="store_true", help="a smoke run of the harness")
+    p.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
+                   help="first wait up to SECONDS for other processes to leave the CPUs")
+    p.add_argument("--json", metavar="PATH", help="write the merged records here")
+    p.add_argument("--results", default=os.path.join(BENCH_DIR, "RESULTS.md"),
+                   help="rebuild the overhead section of this file (default bench/RESULTS.md)")
+    p.add_argument("--no-write", action="store_true", help="print the table, write no RESULTS.md")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    extra = []
+    if "--" in argv:
+        k = argv.index("--")
+        argv, extra = argv[:k], argv[k + 1:]
+    args = p.parse_args(argv)
+    trees = []
+    for spec in args.tree or [f"this tree={os.path.join(REPO, 'src')}"]:
+        name, sep, src = spec.partition("=")
+        if not sep or not name or not src:
+            p.error(f"--tree {spec!r}: expected NAME=SRC_DIR")
+        trees.append((name, src))
+    if len({n for n, _ in trees}) != len(trees):
+        p.error("--tree: the names must differ")
+    pytest_args = list(QUICK_ARGS if args.quick else ()) + extra
+    if args.wait_idle > 0:
+        from .timing import wait_idle
+        wait_idle(args.wait_idle)
+        pytest_args.append(f"--bench-wait-idle={args.wait_idle}")   # and after busy rows
+    runs, metas = [], []
+    with tempfile.TemporaryDirectory(prefix="fastrnn-overhead-") as tmp:
+        for rep in range(max(1, args.repeat)):
+            order = trees if rep % 2 == 0 else trees[::-1]
+            for name, src in order:
+                recs, meta = run_tree(name, src, os.path.join(tmp, f"{rep}-{len(runs)}.json"),
+                                      pytest_args)
+                runs += recs
+                metas.append(dict(tree=name, src=os.path.abspath(src),
+                                  machine=meta.get("machine"), load_start=meta.get("load_start"),
+                                  load_end=meta.get("load_end")))
+    # rows in the order of --tree, so the first tree is the ratios' baseline
+    order = {name: k for k, (name, _) in enumerate(trees)}
+    recs = sorted(fastest(runs), key=lambda r: order[r["tree"]])
+    meta = dict(kind="overhead-trees", trees=[dict(name=n, src=os.path.abspath(s))
+                                              for n, s in trees],
+                repeat=args.repeat, quick=args.quick, runs=metas,
+                command="python bench/overhead.py " + " ".join(argv + (["--"] + extra
+                                                                       if extra else [])))
+    if args.json:
+        records_mod.write(args.json, recs, meta)
+        log(f"wrote {args.json}")
+    from . import report
+    data = records_mod.Data([dict(r, source="trees") for r in recs], [dict(meta, source="trees")])
+    if args.no_write:
+        print(report.overhead_section(data))
+    else:
+        report.write(data, args.results)
+        log(f"rebuilt the overhead section of {args.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
