@@ -3,9 +3,10 @@
 They follow the recurrent layers' conventions (``fastrnn.layers``):
 
 * parameters live in one flat buffer ``params_flat`` and their gradients in
-  ``grads_flat`` (same layout); ``params`` and ``grads`` are dicts of named
-  views into them, so an optimizer updating ``params[k]`` in place updates
-  the layer;
+  ``grads_flat`` (same layout); ``params`` and ``grads`` are mappings of named
+  views into them (``fastrnn.core.module.ParameterViews``), so an optimizer
+  updating ``params[k]`` in place updates the layer, and ``params[k] = value``
+  copies into the view;
 * ``forward(x, train=True)`` keeps what ``backward`` needs (nothing when
   ``train=False``); ``backward(dy)`` differentiates the LATEST ``forward``,
   ADDS the parameter gradients into ``grads`` (they accumulate until
@@ -20,7 +21,7 @@ the second cache: use one module per use.
 import numpy as np
 
 from ..core import validation as V
-from ..core.module import Module
+from ..core.module import Module, check_seed
 
 
 class Linear(Module):
@@ -35,6 +36,7 @@ class Linear(Module):
         self.in_features = V.check_positive_int("in_features", in_features)
         self.out_features = V.check_positive_int("out_features", out_features)
         self.has_bias = V.check_bool("bias", bias)
+        check_seed(seed)
         shapes = {"weight": (self.out_features, self.in_features)}
         if self.has_bias:
             shapes["bias"] = (self.out_features,)
@@ -107,6 +109,7 @@ class Embedding(Module):
                                  f"got {padding_idx}")
             padding_idx = int(padding_idx) % self.num_embeddings
         self.padding_idx = padding_idx
+        check_seed(seed)
         self._allocate({"weight": (self.num_embeddings, self.embedding_dim)}, dtype)
         self.reset_parameters(seed)
 

@@ -30,6 +30,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ..core.module import array_from_ref, array_ref, param_storages
+
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "l1_penalty",
            "l2_penalty"]
 
@@ -128,6 +130,9 @@ class Optimizer:
         owner = type(self).__name__
         self.params, self.grads = _pair(params, grads, owner)
         self._arrays = [(k, self.params[k], self.grads[k]) for k in self.params]
+        # the memories of the modules whose parameters these are: each step bumps their
+        # param_version (found from the arrays, so a plain dict of views works too)
+        self._storages = param_storages(self.params.values())
         self.decay = frozenset(_decay_names(decay, self.params, owner))
         for k, v in hyper.items():
             setattr(self, k, v)
@@ -167,6 +172,8 @@ class Optimizer:
         self.step_count += 1
         for name, p, g in self._arrays:
             self._update(name, p, g, self.state[name], name in self.decay)
+        for storage in self._storages:
+            storage.version += 1
 
     def zero_grad(self):
         """Set every gradient array to 0."""
@@ -261,6 +268,23 @@ class Optimizer:
 
     def _required_buffers(self):
         return ()
+
+    # copies ------------------------------------------------------------------
+    def __getstate__(self):
+        # Views into module memory travel as references to that memory, so that
+        # copy.deepcopy((model, opt)) or one pickle of both gives an optimizer that updates
+        # the copied model's buffers, not detached copies of the views.
+        state = self.__dict__.copy()
+        state["params"] = {k: array_ref(a) for k, a in self.params.items()}
+        state["grads"] = {k: array_ref(a) for k, a in self.grads.items()}
+        del state["_arrays"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.params = {k: array_from_ref(a) for k, a in state["params"].items()}
+        self.grads = {k: array_from_ref(a) for k, a in state["grads"].items()}
+        self._arrays = [(k, self.params[k], self.grads[k]) for k in self.params]
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparams.items())
