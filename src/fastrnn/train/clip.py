@@ -60,7 +60,7 @@ def _norm_type(norm_type):
     return p
 
 
-_CHUNK = 1 << 16   # elements per float64 work block: bounded extra memory for any size
+_CHUNK = 1 << 18   # elements per float64 work block (2 MB): bounded extra memory
 
 
 def _abs_max(arrays):
@@ -75,25 +75,71 @@ def _abs_max(arrays):
     return amax
 
 
+def _power_sum(g, p):
+    """sum |g|^p in g's dtype (the fast path: one BLAS dot for p = 2, as PyTorch)."""
+    flat = g.reshape(-1)
+    if p == 2:
+        return float(np.dot(flat, flat))
+    if p == 1:
+        return float(np.sum(np.abs(flat)))
+    return float(np.sum(np.abs(flat) ** p))
+
+
+def _fast_norm(arrays, p):
+    """The norm by plain power sums in each array's dtype, or None when that may be wrong.
+
+    The terms are >= 0, so a finite sum means no partial sum overflowed; a sum
+    >= n * tiny / eps means underflowed terms changed it by less than a
+    rounding. Otherwise (huge or tiny magnitudes, non-finite values) None.
+    """
+    total = 0.0
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        for g in arrays:
+            if g.size == 0:
+                continue
+            part = _power_sum(g, p)
+            if part == 0.0 and not np.any(g):
+                continue                   # all zeros: exactly nothing to add
+            info = np.finfo(g.dtype)
+            if not (math.isfinite(part) and part >= g.size * float(info.tiny / info.eps)):
+                return None
+            total += part
+    try:
+        return total ** (1.0 / p)
+    except OverflowError:          # p < 1: the root of a finite sum can exceed the range
+        return None
+
+
 def _norm_parts(arrays, p):
     """The total p-norm of all elements as ``(amax, r)``: ``norm = amax * r``.
 
-    ``amax = max |g|``; each element is divided by it before its power is
-    taken and summed in float64, so no power overflows or vanishes whatever
-    the magnitudes (float32 near 3e38, float64 near 1e308): ``1 <= r <=
-    n**(1/p)``, and only the product ``amax * r`` can exceed the float range.
-    For non-finite gradients ``amax`` is NaN (any NaN) or inf, and r = 1
-    (the norm is then NaN or inf, as in PyTorch).
+    Usually the plain power sums (``_fast_norm``; then ``r = 1``). When they
+    may have overflowed or underflowed: ``amax = max |g|``, and each element
+    is divided by it before its power is taken and summed in float64 (in
+    blocks), so no power overflows or vanishes whatever the magnitudes
+    (float32 near 3e38, float64 near 1e308): ``1 <= r <= n**(1/p)``, and only
+    the product ``amax * r`` can exceed the float range. For non-finite
+    gradients ``amax`` is NaN (any NaN) or inf, and r = 1 (the norm is then
+    NaN or inf, as in PyTorch).
     """
+    if p != math.inf:
+        fast = _fast_norm(arrays, p)
+        if fast is not None:
+            return fast, 1.0
     amax = _abs_max(arrays)
     if amax == 0.0 or not math.isfinite(amax) or p == math.inf:
         return amax, 1.0
     acc = 0.0
+    inverse = 1.0 / amax if amax >= 2.0 ** -1022 else None      # 1/subnormal overflows
     for g in arrays:
         flat = g.reshape(-1)
         for start in range(0, flat.size, _CHUNK):
-            y = np.abs(flat[start:start + _CHUNK], dtype=np.float64)
-            y /= amax
+            y = flat[start:start + _CHUNK].astype(np.float64)
+            np.abs(y, out=y)
+            if inverse is None:
+                y /= amax
+            else:
+                y *= inverse            # |g| * (1/amax) <= 1 (+1 ulp): no overflow either way
             if p == 2:
                 acc += float(np.dot(y, y))
             elif p == 1:
@@ -104,18 +150,21 @@ def _norm_parts(arrays, p):
 
 
 def _scale(g, coef, amax, rest):
-    """``g *= coef`` in g's dtype, where ``coef = rest / amax`` (or close to it).
+    """``g *= coef`` in place, where ``coef = rest / amax`` (to rounding).
 
-    When ``coef`` is not a normal number of g's dtype (it would lose digits or
-    vanish: huge gradients and a small ``max_norm``), scale in two steps,
-    ``g /= amax`` (every element <= 1) then ``g *= rest``.
+    A ``coef`` that is a normal number of g's dtype multiplies in that dtype
+    (PyTorch's way); one that is not (huge gradients and a small
+    ``max_norm``) multiplies in float64, rounding once; and one below even
+    float64's normal range (float64 gradients near 1e308) scales in two
+    steps, ``g /= amax`` (every element <= 1) then ``g *= rest``.
     """
-    t = g.dtype.type
     if coef >= np.finfo(g.dtype).tiny:
-        g *= t(coef)
+        g *= g.dtype.type(coef)
+    elif coef >= np.finfo(np.float64).tiny:
+        np.multiply(g, coef, out=g, dtype=np.float64, casting="unsafe")
     else:
-        g /= t(amax)
-        g *= t(rest)
+        np.divide(g, amax, out=g, dtype=np.float64, casting="unsafe")
+        np.multiply(g, rest, out=g, dtype=np.float64, casting="unsafe")
 
 
 def grad_norm(grads, norm_type=2.0):
@@ -182,11 +231,13 @@ def clip_grad_norm(grads, max_norm, norm_type=2.0, error_if_nonfinite=False):
 
     Notes
     -----
-    Large finite gradients are always clipped: the norm is accumulated in
-    float64 over the elements divided by the largest magnitude, so it never
-    overflows on the way (float32 gradients of 1e20, float64 near 1e308),
-    and when the norm itself exceeds the float range the scale is applied in
-    two steps. After clipping the total norm is ``max_norm`` (to rounding).
+    Large finite gradients are always clipped: when the plain sum of squares
+    (PyTorch's computation) overflows or underflows, the norm is accumulated
+    in float64 over the elements divided by the largest magnitude, so it
+    never overflows on the way (float32 gradients of 1e20, float64 near
+    1e308), and when the norm itself exceeds the float range the scale is
+    applied in two steps. After clipping the total norm is ``max_norm`` (to
+    rounding).
 
     Non-finite gradients: with the default ``error_if_nonfinite=False`` the
     gradients are scaled by the non-finite factor, exactly as PyTorch does
