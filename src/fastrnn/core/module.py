@@ -20,17 +20,15 @@ followed by ``mark_params_changed()``. Anything derived from the parameters
 (a packed copy of the weights, say) is current while the version is unchanged.
 """
 
-import contextlib
-import contextvars
 import functools
 import inspect
 import reprlib
-import weakref
 from collections.abc import Mapping
 
 import numpy as np
 
 from . import validation as V
+from .storage import Storage, shapes_only_active
 
 __all__ = ["Module", "ParameterViews", "PrefixedViews", "check_seed"]
 
@@ -43,8 +41,30 @@ def coerce_parameter(label, value, shape, dtype):
     """``value`` (array-like or torch tensor) as a C-contiguous ``dtype`` array of ``shape``.
 
     The one check of an incoming parameter value, shared by ``load_state_dict``
-    and ``params[k] = value``: real floats are cast to ``dtype``; anything else
-    raises ``TypeError``, a wrong shape ``ValueError`` (both naming ``label``).
+    and ``params[k] = value``.
+
+    Parameters
+    ----------
+    label : str
+        How the value is named in messages (``"state_dict['weight']"``).
+    value : array-like or torch.Tensor
+        Real floats of any precision.
+    shape : tuple of int
+        The shape required.
+    dtype : numpy.dtype
+        The dtype it is cast to.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``value`` cast (a new array when a cast or copy was needed).
+
+    Raises
+    ------
+    TypeError
+        For a non-float value.
+    ValueError
+        For another shape.
     """
     if _is_torch_tensor(value):
         value = value.detach().cpu().numpy()
@@ -99,120 +119,6 @@ def check_seed(seed, name="seed"):
     return seed
 
 
-# --- parameter memory ------------------------------------------------------------
-
-# id(flat buffer) -> its _Storage, so that an array can be traced back to the module memory
-# it views (an optimizer over a plain dict of views still bumps the right versions).
-_STORAGES = weakref.WeakValueDictionary()
-
-# True while building modules only to read their parameter shapes (load's pre-check).
-_SHAPES_ONLY = contextvars.ContextVar("fastrnn_shapes_only", default=False)
-
-
-class _Storage:
-    """One module's parameter memory: ``params``, ``grads`` (flat buffers) and ``version``.
-
-    Shared by the module, its two ``ParameterViews``, its shallow copies and the
-    optimizers over it; a deep copy or an unpickled copy gets its own. Both
-    buffers own their memory, so every view's ``.base`` is the buffer itself.
-    """
-
-    def __init__(self, params, grads, version=0, placeholder=False):
-        self.placeholder = placeholder
-        if not placeholder:
-            params = params if params.base is None else params.copy()
-            grads = grads if grads.base is None else grads.copy()
-        self.params, self.grads, self.version = params, grads, int(version)
-        if not placeholder:
-            _STORAGES[id(params)] = self
-            _STORAGES[id(grads)] = self
-
-    def __reduce__(self):
-        if self.placeholder:
-            raise TypeError("a shapes-only module (load's pre-check) has no memory to copy")
-        return (_Storage, (self.params, self.grads, self.version))
-
-
-def _storage_of(array):
-    """``(storage, "params" | "grads")`` when ``array`` views module memory, else ``(None, None)``."""
-    if not isinstance(array, np.ndarray):
-        return None, None
-    base = array if array.base is None else array.base
-    storage = _STORAGES.get(id(base))
-    if storage is not None:
-        if storage.params is base:
-            return storage, "params"
-        if storage.grads is base:
-            return storage, "grads"
-    return None, None
-
-
-def param_storages(arrays):
-    """The distinct parameter storages that ``arrays`` view (for version bumps), in order."""
-    found = {}
-    for a in arrays:
-        storage, which = _storage_of(a)
-        if which == "params":
-            found.setdefault(id(storage), storage)
-    return list(found.values())
-
-
-def mark_written(array):
-    """Bump the ``param_version`` of the module whose parameter memory ``array`` views, if any."""
-    storage, which = _storage_of(array)
-    if which == "params":
-        storage.version += 1
-
-
-class _ViewRef:
-    """A picklable stand-in for a view into module memory (see ``array_ref``)."""
-
-    def __init__(self, storage, which, offset, shape, strides):
-        self.storage, self.which = storage, which
-        self.offset, self.shape, self.strides = offset, shape, strides
-
-    def resolve(self):
-        flat = getattr(self.storage, self.which)
-        return np.ndarray(self.shape, dtype=flat.dtype, buffer=flat, offset=self.offset,
-                          strides=self.strides)
-
-
-def array_ref(array):
-    """``array`` itself, or a ``_ViewRef`` when it views module memory.
-
-    Objects that keep views into module memory (optimizers) store these refs
-    when copied or pickled: the ref carries the storage (which the copy of the
-    module shares) instead of a copy of the view, and ``array_from_ref``
-    rebuilds the view into the copied buffer.
-    """
-    storage, which = _storage_of(array)
-    if storage is None:
-        return array
-    flat = getattr(storage, which)
-    offset = array.__array_interface__["data"][0] - flat.__array_interface__["data"][0]
-    return _ViewRef(storage, which, offset, array.shape, array.strides)
-
-
-def array_from_ref(ref):
-    """The inverse of ``array_ref``."""
-    return ref.resolve() if isinstance(ref, _ViewRef) else ref
-
-
-@contextlib.contextmanager
-def shapes_only():
-    """Within: modules are built without parameter memory, for reading their shapes.
-
-    Their flat buffers are zero-stride read-only placeholders and
-    ``reset_parameters``/``fastrnn.init`` skip them; ``load`` uses this to
-    compare a checkpoint's described model with its arrays before allocating.
-    """
-    token = _SHAPES_ONLY.set(True)
-    try:
-        yield
-    finally:
-        _SHAPES_ONLY.reset(token)
-
-
 # --- the named views ---------------------------------------------------------------
 
 class ParameterViews(Mapping):
@@ -222,7 +128,21 @@ class ParameterViews(Mapping):
     updates reach the layer. Assignment never detaches a view: it copies the
     value into it after the checks and casts of ``load_state_dict``, and bumps
     the module's ``param_version`` (for ``params``). ``params[k] -= lr * g``
-    assigns the view to itself, which only bumps the version.
+    assigns the view to itself, which only bumps the version. A pickled or
+    copied mapping rebuilds its views into its (copied) storage.
+
+    Parameters
+    ----------
+    storage : Storage
+        The module's memory (flat buffers and version).
+    which : {"params", "grads"}
+        Which buffer the views are into.
+    shapes : dict
+        ``{name: shape}`` in buffer order.
+    dtype : numpy.dtype
+        The module's dtype (assigned values are cast to it).
+    owner : str
+        The module's class name, for messages.
 
     Raises
     ------
@@ -283,9 +203,26 @@ class ParameterViews(Mapping):
 class PrefixedViews(Mapping):
     """A container's ``params`` (or ``grads``): its modules' views under ``"<module>.<name>"``.
 
-    ``modules`` is an ordered ``{name: module}``; reading and assignment go to
-    the module's own mapping, so assignment copies in, checks and bumps the
-    module's ``param_version`` exactly as ``ParameterViews`` does.
+    Reading and assignment go to the module's own mapping, so assignment
+    copies in, checks and bumps the module's ``param_version`` exactly as
+    ``ParameterViews`` does.
+
+    Parameters
+    ----------
+    modules : dict
+        The ordered ``{name: module}`` of the container (live: modules
+        registered later appear).
+    which : {"params", "grads"}
+        Which mapping of each module.
+
+    Raises
+    ------
+    KeyError
+        Assigning an unknown name.
+    TypeError
+        Deleting a name, or assigning a non-float value.
+    ValueError
+        Assigning a value of another shape.
     """
 
     def __init__(self, modules, which):
@@ -360,7 +297,26 @@ class Module:
 
     Subclasses call ``_allocate(shapes, dtype)`` with an ordered dict of
     ``name -> shape`` and then fill the parameters (usually in
-    ``reset_parameters``, whose every call bumps ``param_version``).
+    ``reset_parameters``, whose every call checks its ``seed`` and bumps
+    ``param_version``).
+
+    Attributes
+    ----------
+    params, grads : ParameterViews
+        Named live views into ``params_flat`` and ``grads_flat``.
+    params_flat, grads_flat : numpy.ndarray
+        (P,) buffers; assignment copies in.
+    param_version : int
+        Counts the writes to the parameters (read-only).
+    dtype : numpy.dtype
+        float32 or float64.
+
+    Notes
+    -----
+    ``copy.deepcopy`` and ``pickle`` give an independent, working module (its
+    views alias its own buffers; the cache of the latest forward is not
+    copied, so the copy's ``backward`` needs a ``forward`` of its own).
+    ``copy.copy`` shares the buffers and the version with the original.
     """
 
     #: True for modules whose ``forward`` returns ``(y, state)``.
@@ -379,15 +335,15 @@ class Module:
         shapes = {name: tuple(int(s) for s in shape) for name, shape in shapes.items()}
         total = sum(int(np.prod(s, dtype=object)) for s in shapes.values())
         owner = type(self).__name__
-        if _SHAPES_ONLY.get():
+        if shapes_only_active():
             if total * self.dtype.itemsize >= 2**62:
                 raise ValueError(f"{owner}: {total} parameters exceed the address space")
             flat = np.broadcast_to(np.zeros(1, dtype=self.dtype), (total,))
-            storage = _Storage(flat, flat, placeholder=True)
+            storage = Storage(flat, flat, placeholder=True)
         else:
             nbytes = total * self.dtype.itemsize
             try:
-                storage = _Storage(np.empty(total, dtype=self.dtype),
+                storage = Storage(np.empty(total, dtype=self.dtype),
                                    np.zeros(total, dtype=self.dtype))
             except (MemoryError, ValueError):
                 raise MemoryError(f"{owner}: cannot allocate {total} parameters and as many "
@@ -498,11 +454,17 @@ class Module:
         return int(self._storage.params.size)
 
     def zero_grad(self):
-        """Set every gradient to 0 (``backward`` accumulates)."""
+        """Set every gradient to 0 (``backward`` accumulates); ``param_version`` is unchanged."""
         self._storage.grads[...] = 0
 
     def state_dict(self):
-        """A dict of copies of the parameters, PyTorch's keys in PyTorch's order."""
+        """A dict of copies of the parameters, PyTorch's keys in PyTorch's order.
+
+        Returns
+        -------
+        dict
+            ``{name: numpy.ndarray}``, copies (later updates do not reach them).
+        """
         return {name: p.copy() for name, p in self._params.items()}
 
     def load_state_dict(self, state_dict):

@@ -32,7 +32,7 @@ from . import diagnostics as dg
 from . import tasks
 from ..core.backend import get_backend, get_engine, set_backend
 from ..core.layers import GRU, LSTM, SRN
-from ..core.module import mark_written
+from ..core.storage import mark_written
 
 __all__ = ["make_cell", "train_adding", "clip_global_norm", "run_gradflow", "run_lag",
            "run_explode", "add_gradflow_arguments", "cmd_gradflow", "main_gradflow",

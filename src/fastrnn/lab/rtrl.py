@@ -34,7 +34,7 @@ import numpy as np
 
 from ..core import validation as V
 from ..core import functional as F
-from ..core.module import mark_written
+from ..core.storage import mark_written
 from .diagnostics import _Spec, _cell_step, _layer_spec, _local_derivatives
 
 __all__ = ["RTRL", "rtrl_cost"]

@@ -50,7 +50,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..core.module import check_seed, mark_written
+from ..core.module import check_seed
+from ..core.storage import mark_written
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_",
            "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
@@ -256,7 +257,26 @@ def identity_(w, gain=1.0, gates=1):
 
 
 def lstm_forget_bias_(layer, value=1.0):
-    """Set an LSTM layer's forget-gate bias to ``value`` (b_ih block = value, b_hh block = 0)."""
+    """Set an LSTM layer's forget-gate bias to ``value`` (b_ih block = value, b_hh block = 0).
+
+    Parameters
+    ----------
+    layer : LSTM
+        Built with ``bias=True``; changed in place (its ``param_version`` grows).
+    value : float
+        The forget gate's total bias ``b_ih + b_hh``.
+
+    Returns
+    -------
+    layer
+
+    Raises
+    ------
+    ValueError
+        For a layer that is not an LSTM, or has no bias.
+    TypeError
+        For a non-number ``value``.
+    """
     if getattr(layer, "_cell", None) != "lstm":
         raise ValueError(f"forget_bias: expected an LSTM layer, got {type(layer).__name__}")
     if not getattr(layer, "bias", True):
@@ -365,8 +385,26 @@ def initialize(layer, scheme, seed=None):
     """Re-initialize a recurrent layer (SRN, LSTM, GRU) by scheme name or dict (module doc).
 
     Every gate block of every layer and direction is initialized separately.
-    ``seed``: an int, a ``numpy.random.Generator`` or None. Returns the layer.
-    The scheme is checked completely before any parameter changes.
+
+    Parameters
+    ----------
+    layer : SRN, LSTM or GRU
+        The layer, changed in place (its ``param_version`` grows).
+    scheme : str or dict
+        A name from ``SCHEMES`` or a per-kind dict (module doc).
+    seed : None, int, sequence of ints, SeedSequence or numpy.random.Generator
+        An int (or ints, or a SeedSequence) draws from a stream apart from the
+        one ``reset_parameters(seed)`` draws; a Generator goes on.
+
+    Returns
+    -------
+    layer
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a bad layer, scheme or seed (naming it); the scheme is checked
+        completely before any parameter changes.
     """
     cell = getattr(layer, "_cell", None)
     if cell not in _GATES or not isinstance(getattr(layer, "params", None), Mapping):

@@ -35,7 +35,7 @@ configuration the classes refuse, and for ``into`` missing or unexpected
 parameter names, shapes and dtypes. Sizes are checked before anything large
 is allocated: each array's shape is read from its ``.npy`` header (and
 checked against the bytes stored) and the model the header describes is
-first built without memory (``fastrnn.core.module.shapes_only``) and its
+first built without memory (``fastrnn.core.storage.shapes_only``) and its
 parameter shapes compared with the stored ones. ``read_header(path)``
 returns the header (``meta`` included) without loading arrays.
 """
@@ -51,7 +51,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..core.module import shapes_only
+from ..core.storage import shapes_only
 from .files import check_path, write_atomically
 
 FORMAT = "fastrnn"
@@ -118,7 +118,26 @@ def describe(module):
 
 
 def build(description):
-    """The module that ``describe`` described (fresh parameters)."""
+    """The module that ``describe`` described (fresh parameters).
+
+    Parameters
+    ----------
+    description : dict
+        ``{"class": name, "config": {...}}`` as ``describe`` returns it; the
+        class is one of fastrnn's layers and models or a ``register``-ed one.
+
+    Returns
+    -------
+    object
+        A new module.
+
+    Raises
+    ------
+    ValueError
+        For a description that is not such a dict, or an unknown class.
+    TypeError, ValueError
+        Whatever the class's constructor raises for its configuration.
+    """
     if not isinstance(description, Mapping) or "class" not in description:
         raise ValueError(f"build: expected a {{'class': ..., 'config': ...}} dict, "
                          f"got {description!r}")

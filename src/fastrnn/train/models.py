@@ -34,7 +34,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..core import validation as V
-from ..core.module import PrefixedViews, check_seed, coerce_parameter
+from ..core.module import Module, PrefixedViews, check_seed, coerce_parameter
 from .nn import Embedding, Linear
 
 __all__ = ["Model", "Sequential", "SequenceClassifier", "SequenceTagger", "Seq2Seq",
@@ -138,14 +138,18 @@ class Model:
 
     @property
     def param_version(self):
-        """The sum of the modules' ``param_version``: it grows whenever any of them changes."""
+        """An int that grows whenever a parameter of any module changes (read-only).
+
+        The sum of the modules' ``param_version`` (each only grows, so the sum
+        is unchanged exactly when none changed). Copies count on their own.
+        """
         return sum(m.param_version for m in self._modules.values())
 
     def mark_params_changed(self):
-        """Declare that parameters changed (every module's ``mark_params_changed``).
+        """Declare that parameters changed: call after writing into parameter memory any other way.
 
-        Call after writing into parameter memory in a way the library cannot
-        see (an in-place write into a view, say).
+        Calls every module's ``mark_params_changed`` (an in-place write into a
+        view, ``model.params["rnn.weight_hh_l0"][0, 0] = 1.0``, is not seen).
         """
         for mod in self._modules.values():
             mod.mark_params_changed()
@@ -160,7 +164,19 @@ class Model:
         return {k: v.copy() for k, v in self.params.items()}
 
     def load_state_dict(self, state_dict):
-        """Copy parameters in; all checked first (KeyError, ValueError, TypeError), then written."""
+        """Copy parameters in from array-likes (torch tensors too), cast to each module's dtype.
+
+        Parameters
+        ----------
+        state_dict : mapping
+            ``{"<module>.<name>": array-like}`` with exactly the names of ``params``.
+
+        Raises
+        ------
+        KeyError, ValueError, TypeError
+            A missing or unexpected name, a wrong shape, a non-float array;
+            everything is checked before anything is written.
+        """
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"state_dict: expected a mapping, got {type(state_dict).__name__}")
         params = self.params
@@ -176,12 +192,7 @@ class Model:
         for m, mod in self._modules.items():
             mod.load_state_dict(parts[m])
 
-    def __getstate__(self):
-        # as Module: copies and pickles carry no cache of the latest forward
-        state = self.__dict__.copy()
-        if "_cache" in state:
-            state["_cache"] = None
-        return state
+    __getstate__ = Module.__getstate__      # copies and pickles carry no forward cache
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError

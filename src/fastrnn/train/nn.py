@@ -30,6 +30,24 @@ class Linear(Module):
     ``weight`` is (out_features, in_features) and ``bias`` (out_features,),
     both uniform in (-1/sqrt(in_features), 1/sqrt(in_features)) as in PyTorch.
     ``x`` is any (..., in_features) float array; ``y`` is (..., out_features).
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        Sizes of the last axis of x and y (>= 1).
+    bias : bool
+        Whether there is a ``bias``.
+    dtype : float32 or float64
+        The parameters' dtype.
+    seed : None, int or numpy.random.Generator
+        The initialization's seed (anything ``numpy.random.default_rng`` takes).
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a bad argument, naming it (``seed`` included).
+    MemoryError
+        When the parameters cannot be allocated (the message gives the size).
     """
 
     def __init__(self, in_features, out_features, bias=True, dtype=np.float32, seed=None):
@@ -92,6 +110,24 @@ class Embedding(Module):
     ``weight`` is (num_embeddings, embedding_dim), standard normal as in
     PyTorch. With ``padding_idx`` that row starts at 0 and never receives a
     gradient. ``backward`` returns None (the ids have no gradient).
+
+    Parameters
+    ----------
+    num_embeddings, embedding_dim : int
+        The table's rows (ids in [0, num_embeddings)) and vector size (>= 1).
+    padding_idx : int or None
+        A row kept at 0 (negative counts from the end).
+    dtype : float32 or float64
+        The table's dtype.
+    seed : None, int or numpy.random.Generator
+        The initialization's seed (anything ``numpy.random.default_rng`` takes).
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a bad argument, naming it (``seed`` included).
+    MemoryError
+        When the table cannot be allocated (the message gives the size).
     """
 
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, dtype=np.float32,

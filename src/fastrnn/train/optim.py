@@ -7,7 +7,8 @@ Every optimizer takes ``params`` and ``grads``, two dicts with the same keys
     opt = fastrnn.optim.Adam(model, lr=1e-3)          # the same
 
 ``step()`` updates the parameter arrays IN PLACE (so the layers, whose params
-are views into one flat buffer, see the update), ``zero_grad()`` zeroes the
+are views into one flat buffer, see the update, and their ``param_version``
+grows), ``zero_grad()`` zeroes the
 gradient arrays, ``state_dict()`` / ``load_state_dict()`` save and restore
 the optimizer's buffers and hyperparameters (``fastrnn.save`` writes them to
 disk). Hyperparameters are plain attributes (``opt.lr = 1e-4`` works).
@@ -17,6 +18,11 @@ path, ``maximize=False``, ``foreach``/``fused`` giving the same numbers):
 ``weight_decay`` is coupled L2 (``grad += weight_decay * p`` before the rule)
 except in ``AdamW``, where it is decoupled (``p *= 1 - lr*weight_decay``).
 ``l1`` adds ``l1 * sign(p)`` to the gradient (the L1 penalty's subgradient).
+
+Copies: ``copy.deepcopy((model, opt))``, or one pickle of both, gives an
+optimizer that updates the copied model (views into module memory travel as
+references to it). An optimizer copied or pickled without its model updates
+a private copy of the parameters it holds.
 
 Which parameters decay: the ``decay`` argument. ``None`` or ``"all"`` (the
 default, as PyTorch) decays every parameter; ``"weights"`` only arrays with
@@ -30,7 +36,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..core.module import array_from_ref, array_ref, param_storages
+from ..core.storage import array_from_ref, array_ref, param_storages
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "l1_penalty",
            "l2_penalty"]
@@ -167,7 +173,11 @@ class Optimizer:
         return g
 
     def step(self):
-        """Apply one update to every parameter, in place."""
+        """Apply one update to every parameter, in place, and bump the owners' ``param_version``.
+
+        The owners are found from the arrays themselves, so an optimizer over
+        a plain dict of views into a layer bumps that layer's version too.
+        """
         self._check_hyper()   # attributes may have been changed since construction
         self.step_count += 1
         for name, p, g in self._arrays:
