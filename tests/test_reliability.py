@@ -344,6 +344,18 @@ def test_every_optimizer_step_bumps_the_version(cls):
     assert all(m.param_version > v for (_, m), v in zip(model.named_modules(), versions))
 
 
+def test_the_labs_in_place_updates_bump_the_version():
+    layer = SRN(2, 3, seed=0)
+    rt = fastrnn.rtrl.RTRL(layer)
+    rt.reset(1)
+    rt.step(np.ones((1, 2), np.float32))
+    version = layer.param_version
+    rt.sgd(np.ones((1, 3), np.float32), 0.1)             # writes into the layer's views
+    assert layer.param_version > version
+    from fastrnn.lab.experiments import make_cell
+    assert make_cell("lstm", 2, 3, seed=0).param_version > 1   # forget-gate bias written
+
+
 def test_reading_gradients_and_clipping_do_not_bump(tmp_path):
     layer = _layer()
     version = layer.param_version
