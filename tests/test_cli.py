@@ -87,13 +87,38 @@ def test_info(capsys):
     assert fastrnn.__version__ in out and "backend" in out
 
 
+def _one_line_error(argv, capsys):
+    """Run the CLI; assert status 2 and a single stderr line ``fastrnn: error: ...``; return it."""
+    assert cli.main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fastrnn: error: "), captured.err
+    assert "Traceback" not in captured.err + captured.out
+    return lines[0]
+
+
 @pytest.mark.parametrize("argv", [["demo", "--steps", "0"], ["demo", "--lr", "-1"],
-                                  ["demo", "--cell", "rnn"], ["bogus"]])
-def test_bad_arguments_exit_with_usage_error(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        cli.main(argv)
-    assert exc.value.code == 2
-    assert "error" in capsys.readouterr().err
+                                  ["demo", "--cell", "rnn"], ["bogus"], ["sample"],
+                                  ["demo", "--steps", "ten"], ["lag", "--lags", "x"]])
+def test_bad_arguments_exit_with_a_one_line_error(argv, capsys):
+    _one_line_error(argv, capsys)
+
+
+def test_file_errors_are_one_line(tmp_path, capsys):
+    missing = tmp_path / "missing.npz"
+    assert "no such file" in _one_line_error(["sample", str(missing)], capsys)
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"not a checkpoint")
+    assert "not a fastrnn checkpoint" in _one_line_error(["sample", str(junk)], capsys)
+    fastrnn.save(fastrnn.Linear(2, 2, seed=0), tmp_path / "lin.npz")
+    assert "no vocabulary" in _one_line_error(["sample", str(tmp_path / "lin.npz")], capsys)
+    fastrnn.save(fastrnn.Linear(2, 2, seed=0), tmp_path / "lin2.npz", meta={"vocab": "ab"})
+    assert "character model" in _one_line_error(["sample", str(tmp_path / "lin2.npz")], capsys)
+    line = _one_line_error(["demo", "--corpus", str(tmp_path / "none.txt")], capsys)
+    assert "none.txt" in line
+    out = tmp_path / "nowhere" / "m.npz"
+    line = _one_line_error(["demo", *TINY, "--quiet", "--save", str(out)], capsys)
+    assert "no such directory" in line
 
 
 def test_tqdm_is_a_runtime_dependency():

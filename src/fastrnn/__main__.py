@@ -12,6 +12,11 @@ Commands:
 * ``info``: version, engines, optional dependencies.
 
 ``python -m fastrnn <command> --help`` lists each command's options.
+
+Every error a user can cause (a bad option, a missing or malformed file, an
+unavailable engine) prints one line ``fastrnn: error: ...`` on stderr and
+exits with status 2; an interrupt (Ctrl-C) prints ``fastrnn: interrupted``
+and exits with 130.
 """
 
 import argparse
@@ -141,11 +146,7 @@ def _demo(args):
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.backend:
-        try:
-            fastrnn.set_backend(args.backend)
-        except ImportError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        fastrnn.set_backend(args.backend)
     dtype = np.dtype(args.dtype)
     if args.corpus:
         with open(args.corpus, encoding="utf-8") as f:
@@ -166,8 +167,7 @@ def _demo(args):
             return 2
     streams = _batchify(ids, batch)
     if streams.shape[0] < 2:
-        print(f"error: the corpus ({len(ids)} characters) is too short", file=sys.stderr)
-        return 2
+        raise UsageError(f"--corpus: the corpus ({len(ids)} characters) is too short")
     x, y = streams[:-1], streams[1:]
     model = _char_model(len(vocab), args.cell, args.hidden, args.embed, dtype, args.seed)
     opt = fastrnn.optim.Adam(model, lr=args.lr)
@@ -248,11 +248,16 @@ def _demo(args):
 def cmd_sample(args):
     header = fastrnn.io.read_header(args.checkpoint)
     meta = header.get("meta") or {}
-    if "vocab" not in meta:
-        print(f"error: {args.checkpoint} has no vocabulary in its meta; it was not written by "
-              "'python -m fastrnn demo --save'", file=sys.stderr)
-        return 2
+    vocab = meta.get("vocab") if isinstance(meta, dict) else None
+    if not isinstance(vocab, str) or not vocab:
+        raise UsageError(f"{args.checkpoint}: no vocabulary in its meta; it was not written by "
+                         "'python -m fastrnn demo --save'")
     model = fastrnn.load(args.checkpoint)
+    first = model[0] if isinstance(model, fastrnn.Sequential) else None
+    if not isinstance(first, fastrnn.Embedding) or first.num_embeddings != len(vocab):
+        raise UsageError(f"{args.checkpoint}: expected the character model of "
+                         f"'python -m fastrnn demo --save' (a Sequential from an Embedding of "
+                         f"{len(vocab)} characters), got a {type(model).__name__}")
     print(generate(model, list(meta["vocab"]), args.prompt, args.length, args.temperature,
                    rng=args.seed))
     return 0
@@ -272,8 +277,19 @@ def cmd_info(args):
     return 0
 
 
+class UsageError(Exception):
+    """An error the user caused: printed as one line ``fastrnn: error: ...``, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's one-line errors (``fastrnn: error: ...``, status 2)."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (see: {self.prog} --help)")
+
+
 def build_parser():
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="python -m fastrnn",
         description="fastrnn: SRN, LSTM and GRU for NumPy with exact BPTT.",
         epilog="Start with: python -m fastrnn demo")
@@ -340,15 +356,49 @@ def _positive(parser, args, names):
             parser.error(f"--{name.replace('_', '-')}: expected a number > 0, got {value}")
 
 
+def _one_line(exc):
+    """The message of an error as one line (an OSError as 'strerror: filename')."""
+    if isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror + ("" if exc.filename is None else f": {exc.filename!r}")
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
-    _positive(parser, args, ("steps", "hidden", "embed", "batch", "seq_len", "lr", "clip",
-                             "sample_length", "length", "temperature", "max_time"))
-    return args.func(args)
+    """Run the command line; returns the exit status (0, or 2 after an error, 130 if interrupted).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status. Errors the user can cause are printed as one line
+        ``fastrnn: error: ...`` on stderr, never as a traceback.
+    """
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        _positive(parser, args, ("steps", "hidden", "embed", "batch", "seq_len", "lr", "clip",
+                                 "sample_length", "length", "temperature", "max_time"))
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("fastrnn: interrupted", file=sys.stderr)
+        return 130
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            raise                      # --help, or an exit status set on purpose
+        message = str(exc.code)        # the lab commands' SystemExit("--lags: ...")
+    except (UsageError, OSError, ValueError, ImportError) as exc:
+        message = _one_line(exc)
+    print(f"fastrnn: error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

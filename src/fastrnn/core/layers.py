@@ -24,7 +24,7 @@ import numpy as np
 from . import validation as V
 from . import functional as F
 from .backend import get_engine
-from .module import Module
+from .module import Module, check_seed
 from ..train import init as _init
 
 PARAM_KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -52,6 +52,10 @@ class _RNNBase(Module):
         self.batch_first = V.check_bool("batch_first", batch_first)
         self.bidirectional = V.check_bool("bidirectional", bidirectional)
         self.num_directions = 2 if self.bidirectional else 1
+        check_seed(seed)
+        # the size limit of forward, checked for one step before the weights are allocated
+        H = self.hidden_size
+        V.check_sizes(1, 1, max(self.input_size, self.num_directions * H), H, F.GATES[self._cell])
         self._allocate(self._parameter_shapes(), dtype)
         self.reset_parameters(seed)
         if init is not None:  # named initializers per gate block (fastrnn.init); None = PyTorch's

@@ -32,6 +32,7 @@ from . import diagnostics as dg
 from . import tasks
 from ..core.backend import get_backend, get_engine, set_backend
 from ..core.layers import GRU, LSTM, SRN
+from ..core.storage import mark_written
 
 __all__ = ["make_cell", "train_adding", "clip_global_norm", "run_gradflow", "run_lag",
            "run_explode", "add_gradflow_arguments", "cmd_gradflow", "main_gradflow",
@@ -67,6 +68,7 @@ def make_cell(cell, input_size, hidden_size, seed, dtype=np.float64, gate_bias=1
             raise ValueError("rho: only for the SRN cells")
         W = np.random.default_rng(seed).standard_normal((hidden_size, hidden_size))
         layer.params["weight_hh_l0"][...] = W * (rho / dg.spectral_radius(W))
+    layer.mark_params_changed()       # the in-place writes above
     return layer
 
 
@@ -126,6 +128,7 @@ class _Adam:
             v *= self.b2
             v += (1 - self.b2) * g * g
             p -= self.lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
+            mark_written(p)           # the layer's params_flat: bump its param_version
 
 
 class _SGD:
@@ -135,6 +138,7 @@ class _SGD:
     def step(self, grads):
         for p, g in zip(self.params, grads):
             p -= self.lr * g
+            mark_written(p)
 
 
 def train_adding(cell, T, steps, seed=0, hidden=32, batch=32, lr=1e-2, optimizer="adam",

@@ -34,6 +34,7 @@ import numpy as np
 
 from ..core import validation as V
 from ..core import functional as F
+from ..core.storage import mark_written
 from .diagnostics import _Spec, _cell_step, _layer_spec, _local_derivatives
 
 __all__ = ["RTRL", "rtrl_cost"]
@@ -259,6 +260,7 @@ class RTRL:
         for a in self.params:
             a += (scale * flat_update[off:off + a.size]).reshape(a.shape).astype(a.dtype,
                                                                                  copy=False)
+            mark_written(a)           # a layer's parameters changed: bump its param_version
             off += a.size
 
     def sgd(self, dh, lr, dc=None):

@@ -8,8 +8,10 @@ each block of ``orthogonal_`` is orthogonal, each block of ``identity_`` is
 the identity. With ``gates=1`` the functions are PyTorch's ``torch.nn.init``.
 
 Every function works IN PLACE on a float array (a view such as
-``layer.params["weight_hh_l0"]`` included) and returns it; ``rng`` is a
-``numpy.random.Generator``, an int seed, or None (fresh entropy).
+``layer.params["weight_hh_l0"]`` included), bumps the ``param_version`` of the
+layer whose parameters it writes, and returns it; ``rng`` is a
+``numpy.random.Generator``, an int seed, or None (fresh entropy), or anything
+else ``numpy.random.default_rng`` takes.
 
 Building a layer with named initializers::
 
@@ -41,11 +43,15 @@ The LSTM's forget gate gets the bias ``b_ih + b_hh``; ``forget_bias=v`` sets
 the forget block of ``bias_ih`` to v and that of ``bias_hh`` to 0, so the sum is v.
 """
 
+import functools
 import math
 import numbers
 from collections.abc import Mapping
 
 import numpy as np
+
+from ..core.module import check_seed
+from ..core.storage import mark_written
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_",
            "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
@@ -57,13 +63,34 @@ _FORGET_GATE = 1          # LSTM gate order i, f, g, o
 _SEED_SALT = 0x696E6974   # "init": initialize(layer, seed=s) draws apart from the layer's seed s
 
 
-def _rng(rng):
+def _rng(rng, name="rng"):
+    """A Generator from anything the constructors' ``seed`` takes (``check_seed``)."""
     if isinstance(rng, np.random.Generator):
         return rng
-    if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, bool)):
-        return np.random.default_rng(rng)
-    raise TypeError(f"rng: expected a numpy.random.Generator, an int seed or None, "
-                    f"got {type(rng).__name__}")
+    return np.random.default_rng(check_seed(rng, name))
+
+
+def _salted(seed):
+    """``initialize``'s own seed from a layer's: a stream apart from reset_parameters(seed)'s."""
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return [int(seed), _SEED_SALT]
+    if isinstance(seed, np.random.SeedSequence):
+        return np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, _SEED_SALT))
+    if isinstance(seed, (list, tuple, np.ndarray)):
+        return [*(int(v) for v in np.ravel(seed)), _SEED_SALT]
+    return seed                        # None, or a Generator/BitGenerator that goes on
+
+
+def _in_place(fill):
+    """``fill(w, ...)`` writes w in place; then the module whose parameters w views (if any)
+    gets its ``param_version`` bumped, so ``orthogonal_(layer.params["weight_hh_l0"])``
+    counts as a change of the layer."""
+    @functools.wraps(fill)
+    def wrapper(w, *args, **kwargs):
+        out = fill(w, *args, **kwargs)
+        mark_written(w)
+        return out
+    return wrapper
 
 
 def _check_array(w, name="w"):
@@ -115,6 +142,7 @@ def calculate_gain(nonlinearity, param=None):
                      f"selu, got {nonlinearity!r}")
 
 
+@_in_place
 def uniform_(w, a=0.0, b=1.0, rng=None):
     """Fill with U(a, b)."""
     _check_array(w)
@@ -122,6 +150,7 @@ def uniform_(w, a=0.0, b=1.0, rng=None):
     return w
 
 
+@_in_place
 def normal_(w, mean=0.0, std=1.0, rng=None):
     """Fill with N(mean, std^2)."""
     _check_array(w)
@@ -129,6 +158,7 @@ def normal_(w, mean=0.0, std=1.0, rng=None):
     return w
 
 
+@_in_place
 def constant_(w, value):
     _check_array(w)
     w[...] = value
@@ -143,6 +173,7 @@ def ones_(w):
     return constant_(w, 1.0)
 
 
+@_in_place
 def xavier_uniform_(w, gain=1.0, gates=1, rng=None):
     """Glorot & Bengio 2010: U(-a, a), a = gain*sqrt(6/(fan_in + fan_out)) per gate block."""
     rng = _rng(rng)
@@ -153,6 +184,7 @@ def xavier_uniform_(w, gain=1.0, gates=1, rng=None):
     return w
 
 
+@_in_place
 def xavier_normal_(w, gain=1.0, gates=1, rng=None):
     """Glorot normal: N(0, std^2), std = gain*sqrt(2/(fan_in + fan_out)) per gate block."""
     rng = _rng(rng)
@@ -169,6 +201,7 @@ def _kaiming_std(block, a, mode, nonlinearity):
     return calculate_gain(nonlinearity, a) / math.sqrt(fan_in if mode == "fan_in" else fan_out)
 
 
+@_in_place
 def kaiming_uniform_(w, a=0.0, mode="fan_in", nonlinearity="leaky_relu", gates=1, rng=None):
     """He et al. 2015: U(-b, b), b = gain*sqrt(3/fan) per gate block (PyTorch's defaults)."""
     rng = _rng(rng)
@@ -178,6 +211,7 @@ def kaiming_uniform_(w, a=0.0, mode="fan_in", nonlinearity="leaky_relu", gates=1
     return w
 
 
+@_in_place
 def kaiming_normal_(w, a=0.0, mode="fan_in", nonlinearity="leaky_relu", gates=1, rng=None):
     """He normal: N(0, std^2), std = gain/sqrt(fan) per gate block."""
     rng = _rng(rng)
@@ -186,6 +220,7 @@ def kaiming_normal_(w, a=0.0, mode="fan_in", nonlinearity="leaky_relu", gates=1,
     return w
 
 
+@_in_place
 def orthogonal_(w, gain=1.0, gates=1, rng=None):
     """Saxe et al. 2014: each gate block (semi-)orthogonal, times ``gain`` (PyTorch's recipe).
 
@@ -210,6 +245,7 @@ def orthogonal_(w, gain=1.0, gates=1, rng=None):
     return w
 
 
+@_in_place
 def identity_(w, gain=1.0, gates=1):
     """Each gate block = gain * I (rectangular blocks: ones on the main diagonal)."""
     for block in _blocks(w, gates):
@@ -221,7 +257,26 @@ def identity_(w, gain=1.0, gates=1):
 
 
 def lstm_forget_bias_(layer, value=1.0):
-    """Set an LSTM layer's forget-gate bias to ``value`` (b_ih block = value, b_hh block = 0)."""
+    """Set an LSTM layer's forget-gate bias to ``value`` (b_ih block = value, b_hh block = 0).
+
+    Parameters
+    ----------
+    layer : LSTM
+        Built with ``bias=True``; changed in place (its ``param_version`` grows).
+    value : float
+        The forget gate's total bias ``b_ih + b_hh``.
+
+    Returns
+    -------
+    layer
+
+    Raises
+    ------
+    ValueError
+        For a layer that is not an LSTM, or has no bias.
+    TypeError
+        For a non-number ``value``.
+    """
     if getattr(layer, "_cell", None) != "lstm":
         raise ValueError(f"forget_bias: expected an LSTM layer, got {type(layer).__name__}")
     if not getattr(layer, "bias", True):
@@ -235,6 +290,7 @@ def lstm_forget_bias_(layer, value=1.0):
             p[f] = value
         elif name.startswith("bias_hh"):
             p[f] = 0
+    layer.mark_params_changed()
     return layer
 
 
@@ -329,8 +385,26 @@ def initialize(layer, scheme, seed=None):
     """Re-initialize a recurrent layer (SRN, LSTM, GRU) by scheme name or dict (module doc).
 
     Every gate block of every layer and direction is initialized separately.
-    ``seed``: an int, a ``numpy.random.Generator`` or None. Returns the layer.
-    The scheme is checked completely before any parameter changes.
+
+    Parameters
+    ----------
+    layer : SRN, LSTM or GRU
+        The layer, changed in place (its ``param_version`` grows).
+    scheme : str or dict
+        A name from ``SCHEMES`` or a per-kind dict (module doc).
+    seed : None, int, sequence of ints, SeedSequence or numpy.random.Generator
+        An int (or ints, or a SeedSequence) draws from a stream apart from the
+        one ``reset_parameters(seed)`` draws; a Generator goes on.
+
+    Returns
+    -------
+    layer
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a bad layer, scheme or seed (naming it); the scheme is checked
+        completely before any parameter changes.
     """
     cell = getattr(layer, "_cell", None)
     if cell not in _GATES or not isinstance(getattr(layer, "params", None), Mapping):
@@ -338,10 +412,9 @@ def initialize(layer, scheme, seed=None):
     spec = _resolve(scheme, cell)
     if spec["forget_bias"] is not None and not getattr(layer, "bias", True):
         raise ValueError("init['forget_bias']: the layer was built with bias=False")
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-        # a stream of its own, not reset_parameters(seed)'s
-        seed = np.random.default_rng([int(seed), _SEED_SALT])
-    rng = _rng(seed)
+    if getattr(getattr(layer, "_storage", None), "placeholder", False):
+        return layer                  # built only for its shapes (load's pre-check)
+    rng = _rng(_salted(check_seed(seed)), "seed")
     G = _GATES[cell]
     new = {}
     for name, p in layer.params.items():
@@ -353,7 +426,7 @@ def initialize(layer, scheme, seed=None):
         for block in _blocks(new[name], G):
             f(block, rng)
     for name, value in new.items():
-        layer.params[name][...] = value
+        layer.params[name] = value    # copies in and bumps param_version
     if spec["forget_bias"] is not None:
         lstm_forget_bias_(layer, spec["forget_bias"])
     return layer

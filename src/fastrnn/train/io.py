@@ -13,28 +13,46 @@ A checkpoint is an ordinary ``.npz`` (``numpy.load`` reads it, with
 ``save(obj, path, meta=None)`` writes ``obj``: a layer or model (its
 parameters and its configuration), an optimizer (its buffers and
 hyperparameters) or a dict of arrays. The file is written to a temporary
-name and renamed, so a crash never leaves half a checkpoint at ``path``.
+name beside it, flushed to disk and renamed over ``path``, so a crash never
+leaves half a checkpoint there; otherwise it behaves as a plain write: a new
+file gets the mode the umask gives (0644 under umask 022), a replaced file
+keeps its mode, a read-only file is refused (``PermissionError``, even for
+root), and a symlink is written through (its target is replaced). The
+temporary name (``.fastrnn-tmp-<host>-<pid>-<random>.npz``) carries the
+writer's process id: a save removes the temporary files of writers on this
+host that have died (killed mid-save), never those of a live process.
 
 ``load(path, into=None)`` reads it back. With ``into`` (a layer, model or
 optimizer) the parameters are copied into that object; without, a layer or
 model is rebuilt from its configuration, a dict of arrays returned as a
 dict, and an optimizer's ``state_dict`` returned (optimizers need their
 parameters: ``load(path, into=opt)``). Everything is checked before anything
-is written, and every mismatch raises ``ValueError`` naming it: a file that
-is not a fastrnn checkpoint, a newer format version, a header that does not
-match the stored arrays, and for ``into`` missing or unexpected parameter
-names, shapes and dtypes. ``read_header(path)`` returns the header (``meta``
-included) without loading arrays.
+is written, and every malformed or mismatched file raises ``ValueError``
+naming the file and what is wrong: a file that is not a fastrnn checkpoint
+(empty, truncated, corrupted: a CRC error), a newer format version, a
+malformed header, a header that does not match the stored arrays, a
+configuration the classes refuse, and for ``into`` missing or unexpected
+parameter names, shapes and dtypes. Sizes are checked before anything large
+is allocated: each array's shape is read from its ``.npy`` header (and
+checked against the bytes stored) and the model the header describes is
+first built without memory (``fastrnn.core.storage.shapes_only``) and its
+parameter shapes compared with the stored ones. ``read_header(path)``
+returns the header (``meta`` included) without loading arrays.
 """
 
+import errno
 import inspect
 import json
 import os
-import tempfile
+import struct
 import zipfile
+import zlib
 from collections.abc import Mapping
 
 import numpy as np
+
+from ..core.storage import shapes_only
+from .files import check_path, write_atomically
 
 FORMAT = "fastrnn"
 FORMAT_VERSION = 1
@@ -100,17 +118,40 @@ def describe(module):
 
 
 def build(description):
-    """The module that ``describe`` described (fresh parameters)."""
+    """The module that ``describe`` described (fresh parameters).
+
+    Parameters
+    ----------
+    description : dict
+        ``{"class": name, "config": {...}}`` as ``describe`` returns it; the
+        class is one of fastrnn's layers and models or a ``register``-ed one.
+
+    Returns
+    -------
+    object
+        A new module.
+
+    Raises
+    ------
+    ValueError
+        For a description that is not such a dict, or an unknown class.
+    TypeError, ValueError
+        Whatever the class's constructor raises for its configuration.
+    """
     if not isinstance(description, Mapping) or "class" not in description:
         raise ValueError(f"build: expected a {{'class': ..., 'config': ...}} dict, "
                          f"got {description!r}")
     classes = _classes()
     name = description["class"]
-    if name not in classes:
+    if not isinstance(name, str) or name not in classes:
         raise ValueError(f"build: unknown class {name!r}; known: {sorted(classes)} (register "
                          "your Model subclass with fastrnn.io.register, or load into an object)")
     cls = classes[name]
-    config = dict(description.get("config") or {})
+    config = description.get("config") or {}
+    if not isinstance(config, Mapping) or not all(isinstance(k, str) for k in config):
+        raise ValueError(f"build: {name}: expected a config dict with string keys, "
+                         f"got {config!r}")
+    config = dict(config)
     if hasattr(cls, "from_config"):
         return cls.from_config(config)
     return cls(**config)
@@ -141,9 +182,49 @@ def _arrays_entry(named):
     return entries, arrays
 
 
+def _write_npz(f, header_text, arrays):
+    """The bytes of the checkpoint (a hook: the tests interrupt a save here)."""
+    np.savez(f, **{_HEADER_KEY: np.array(header_text)}, **arrays)
+
+
 def save(obj, path, meta=None):
-    """Write ``obj`` (layer, model, optimizer or dict of arrays) to ``path`` (used as given)."""
+    """Write a layer, model, optimizer or dict of arrays to a checkpoint file.
+
+    Parameters
+    ----------
+    obj : layer, model, optimizer or dict of arrays
+        What to save (the module doc says what is stored for each).
+    path : str, bytes or os.PathLike
+        The file, used as given (no suffix added); a symlink is written through.
+    meta : JSON-serializable, optional
+        Extras stored in the header (``read_header(path)["meta"]``).
+
+    Returns
+    -------
+    str
+        ``path``.
+
+    Raises
+    ------
+    TypeError
+        For an object that cannot be saved, a path of another type, or a
+        ``meta`` that is not JSON-serializable.
+    ValueError
+        For an empty path, or a path naming something other than a regular file.
+    PermissionError
+        When ``path`` is a read-only file (not replaced) or its directory is
+        not writable.
+    IsADirectoryError, FileNotFoundError
+        When ``path`` is a directory, or its directory does not exist.
+
+    Notes
+    -----
+    The write is atomic (temporary file, fsync, rename): whatever happens, the
+    file at ``path`` is the old checkpoint or the new one. The new file has
+    the permissions a plain write would give (see the module doc).
+    """
     from .. import __version__
+    path = check_path(path, "save")
     kind = _kind(obj)
     header = {"format": FORMAT, "version": FORMAT_VERSION, "fastrnn_version": __version__,
               "kind": kind, "class": type(obj).__name__, "config": None, "meta": meta}
@@ -168,96 +249,221 @@ def save(obj, path, meta=None):
     header["arrays"] = entries
     try:
         text = json.dumps(header)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise TypeError(f"save: meta: expected JSON-serializable values ({exc})") from None
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".fastrnn-", suffix=".npz.tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{_HEADER_KEY: np.array(text)}, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomically(path, lambda f: _write_npz(f, text, arrays), "save")
     return path
 
 
-def _open(path):
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"load: no such file: {path!r}")
+# --- load -------------------------------------------------------------------------------
+
+_MAX_HEADER_BYTES = 64 << 20
+# what a damaged or crafted file raises while it is read; each becomes a ValueError naming it
+_READ_ERRORS = (ValueError, TypeError, KeyError, EOFError, SyntaxError, RecursionError,
+                OverflowError, NotImplementedError, zipfile.BadZipFile, zlib.error, struct.error)
+
+
+def _bad(path, what):
+    return ValueError(f"load: {path!r}: {what}")
+
+
+def _npy_info(zf, member, path, label):
+    """``(shape, dtype)`` from the ``.npy`` header of ``member``; its data is not read.
+
+    Checks that the entry holds exactly the bytes that shape and dtype need,
+    so reading it later allocates no more than the file holds.
+    """
     try:
-        data = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"load: {path!r} is not a fastrnn checkpoint (.npz): {exc}") from None
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise ValueError(f"load: {path!r} is not a fastrnn checkpoint (a single .npy array, "
-                         "not an .npz archive)")
-    if _HEADER_KEY not in data.files:
-        data.close()
-        raise ValueError(f"load: {path!r} is an .npz without a fastrnn header "
-                         f"({_HEADER_KEY!r} entry); it was not written by fastrnn.save")
+        info = zf.getinfo(member)
+        with zf.open(info) as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise ValueError(f"unsupported .npy format version {version}")
+            offset = f.tell()
+    except _READ_ERRORS as exc:
+        raise _bad(path, f"{label}: unreadable .npy entry {member!r} ({exc})") from None
+    if dtype.hasobject:
+        raise _bad(path, f"{label}: entry {member!r} holds Python objects (dtype {dtype}); "
+                         "a checkpoint holds numbers only")
+    count = 1
+    for n in shape:
+        count *= n
+    if info.file_size != offset + count * dtype.itemsize:
+        raise _bad(path, f"{label}: entry {member!r} declares shape {shape} of {dtype} "
+                         f"({count * dtype.itemsize} bytes) but holds "
+                         f"{info.file_size - offset} bytes (truncated or padded)")
+    return tuple(shape), dtype
+
+
+def _read_npy(zf, member, path, label):
     try:
-        header = json.loads(str(data[_HEADER_KEY]))
-    except (ValueError, TypeError) as exc:
-        data.close()
-        raise ValueError(f"load: {path!r}: the fastrnn header is not valid JSON ({exc})") from None
+        with zf.open(member) as f:
+            return np.lib.format.read_array(f, allow_pickle=False)
+    except _READ_ERRORS as exc:
+        raise _bad(path, f"{label}: cannot read entry {member!r} ({type(exc).__name__}: "
+                         f"{exc})") from None
+
+
+def _is_int(value, minimum=0):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _check_header(header, path):
+    """Raise ValueError unless the header has the form ``save`` writes."""
     if not isinstance(header, dict) or header.get("format") != FORMAT:
-        data.close()
-        raise ValueError(f"load: {path!r}: expected a header with format {FORMAT!r}, "
-                         f"got {header.get('format') if isinstance(header, dict) else header!r}")
+        got = header.get("format") if isinstance(header, dict) else header
+        raise _bad(path, f"expected a header with format {FORMAT!r}, got {got!r}")
     version = header.get("version")
-    if not isinstance(version, int) or version < 1:
-        data.close()
-        raise ValueError(f"load: {path!r}: expected an integer format version >= 1, got {version!r}")
+    if not _is_int(version, 1):
+        raise _bad(path, f"expected an integer format version >= 1, got {version!r}")
     if version > FORMAT_VERSION:
-        data.close()
         raise ValueError(f"load: {path!r} has format version {version}, newer than this "
                          f"fastrnn reads (up to {FORMAT_VERSION}); upgrade fastrnn")
-    return data, header
+    kind = header.get("kind")
+    if kind not in ("module", "optimizer", "arrays"):
+        raise _bad(path, f"unknown checkpoint kind {kind!r}")
+    if not isinstance(header.get("class"), str):
+        raise _bad(path, f"header 'class': expected a class name, got {header.get('class')!r}")
+    config = header.get("config")
+    if config is not None and not isinstance(config, dict):
+        raise _bad(path, f"header 'config': expected a dict or null, got {config!r}")
+    entries = header.get("arrays")
+    if not isinstance(entries, list):
+        raise _bad(path, f"header 'arrays': expected a list, got {entries!r}")
+    names, keys = set(), set()
+    for i, e in enumerate(entries):
+        ok = (isinstance(e, dict) and isinstance(e.get("name"), str)
+              and isinstance(e.get("key"), str) and isinstance(e.get("dtype"), str)
+              and isinstance(e.get("shape"), list) and all(_is_int(n) for n in e["shape"]))
+        if not ok:
+            raise _bad(path, f"header 'arrays'[{i}]: expected {{'name': str, 'key': str, "
+                             f"'shape': [ints >= 0], 'dtype': str}}, got {e!r}")
+        if e["name"] in names or e["key"] in keys or e["key"] == _HEADER_KEY:
+            raise _bad(path, f"header 'arrays'[{i}]: name {e['name']!r} or key {e['key']!r} "
+                             "repeated")
+        names.add(e["name"])
+        keys.add(e["key"])
+    if kind == "optimizer":
+        cfg = config or {}
+        ok = (isinstance(cfg.get("hyperparams", {}), dict)
+              and _is_int(cfg.get("step_count", 0))
+              and isinstance(cfg.get("decay", []), list)
+              and all(isinstance(d, str) for d in cfg.get("decay", []))
+              and isinstance(cfg.get("params", []), list)
+              and all(isinstance(d, str) for d in cfg.get("params", [])))
+        if not ok:
+            raise _bad(path, f"header 'config': expected an optimizer's {{'hyperparams': dict, "
+                             f"'step_count': int, 'decay': [str], 'params': [str]}}, got {cfg!r}")
+
+
+class _Checkpoint:
+    """An open checkpoint: its header checked, its arrays' shapes known, no data read."""
+
+    def __init__(self, path):
+        self.path = path = check_path(path, "load")
+        if not os.path.exists(path):
+            raise FileNotFoundError(errno.ENOENT, f"load: no such file: {path!r}")
+        if os.path.isdir(path):
+            raise IsADirectoryError(errno.EISDIR, f"load: {path!r} is a directory, not a "
+                                                  "checkpoint")
+        try:
+            self.zf = zipfile.ZipFile(path)
+        except _READ_ERRORS as exc:
+            raise ValueError(f"load: {path!r} is not a fastrnn checkpoint (.npz): "
+                             f"{exc}") from None
+        try:
+            self.header = self._read_header()
+        except BaseException:
+            self.zf.close()
+            raise
+
+    def _read_header(self):
+        path, member = self.path, _HEADER_KEY + ".npy"
+        if member not in self.zf.namelist():
+            raise ValueError(f"load: {path!r} is an .npz without a fastrnn header "
+                             f"({_HEADER_KEY!r} entry); it was not written by fastrnn.save")
+        shape, dtype = _npy_info(self.zf, member, path, "the header")
+        if shape != () or dtype.kind != "U" or self.zf.getinfo(member).file_size > \
+                _MAX_HEADER_BYTES:
+            raise _bad(path, f"the header entry: expected a JSON string of at most "
+                             f"{_MAX_HEADER_BYTES} bytes, got shape {shape} of {dtype}")
+        try:
+            header = json.loads(str(_read_npy(self.zf, member, path, "the header")))
+        except (ValueError, RecursionError) as exc:
+            raise _bad(path, f"the fastrnn header is not valid JSON ({exc})") from None
+        _check_header(header, path)
+        return header
+
+    def array_shapes(self):
+        """``{name: (shape, dtype)}`` of the stored arrays, checked against the header."""
+        out = {}
+        for e in self.header["arrays"]:
+            name, member = e["name"], e["key"] + ".npy"
+            if member not in self.zf.namelist():
+                raise _bad(self.path, f"array {name!r} is listed in the header but missing "
+                                      "from the file")
+            shape, dtype = _npy_info(self.zf, member, self.path, f"array {name!r}")
+            if list(shape) != e["shape"] or dtype.name != e["dtype"]:
+                raise _bad(self.path, f"array {name!r}: the header says shape "
+                                      f"{tuple(e['shape'])} and dtype {e['dtype']}, the file "
+                                      f"holds shape {shape} and dtype {dtype}")
+            out[name] = (shape, dtype)
+        return out
+
+    def read_arrays(self):
+        return {e["name"]: _read_npy(self.zf, e["key"] + ".npy", self.path, f"array {e['name']!r}")
+                for e in self.header["arrays"]}
+
+    def close(self):
+        self.zf.close()
 
 
 def read_header(path):
-    """The checkpoint's header dict (kind, class, config, array list, meta), no arrays loaded."""
-    data, header = _open(path)
-    data.close()
-    return header
+    """The header of a checkpoint, without loading its arrays.
+
+    Parameters
+    ----------
+    path : str, bytes or os.PathLike
+        A file written by ``save``.
+
+    Returns
+    -------
+    dict
+        ``{"format", "version", "fastrnn_version", "kind", "class", "config",
+        "arrays", "meta"}`` (the module doc describes them).
+
+    Raises
+    ------
+    FileNotFoundError
+        When there is no such file.
+    ValueError
+        When the file is not a well-formed fastrnn checkpoint (naming the file).
+    """
+    ckpt = _Checkpoint(path)
+    ckpt.close()
+    return ckpt.header
 
 
-def _read_arrays(data, header, path):
-    """{name: array}, each checked against the header's shape and dtype."""
-    out = {}
-    for e in header.get("arrays", []):
-        name, key = e["name"], e["key"]
-        if key not in data.files:
-            raise ValueError(f"load: {path!r}: array {name!r} is listed in the header but "
-                             "missing from the file")
-        arr = data[key]
-        if list(arr.shape) != list(e["shape"]) or arr.dtype.name != e["dtype"]:
-            raise ValueError(f"load: {path!r}: array {name!r}: the header says shape "
-                             f"{tuple(e['shape'])} and dtype {e['dtype']}, the file holds shape "
-                             f"{arr.shape} and dtype {arr.dtype}")
-        out[name] = arr
-    return out
-
-
-def _check_into_module(into, arrays, path):
-    params = into.params
-    missing = [k for k in params if k not in arrays]
-    unexpected = [k for k in arrays if k not in params]
+def _check_fits(module, shapes, path, what):
+    """Raise ValueError unless ``shapes`` ({name: (shape, dtype)}) are ``module``'s parameters."""
+    params = module.params
+    missing = [k for k in params if k not in shapes]
+    unexpected = [k for k in shapes if k not in params]
     if missing or unexpected:
-        raise ValueError(f"load: {path!r} does not fit the {type(into).__name__}: missing "
-                         f"parameters {missing}, unexpected parameters {unexpected}")
+        raise _bad(path, f"does not fit {what}: missing parameters {missing}, unexpected "
+                         f"parameters {unexpected}")
     for name, p in params.items():
-        a = arrays[name]
-        if a.shape != p.shape:
-            raise ValueError(f"load: {path!r}: parameter {name!r}: expected shape "
-                             f"{p.shape}, got {a.shape}")
-        if a.dtype != p.dtype:
-            raise ValueError(f"load: {path!r}: parameter {name!r}: expected dtype {p.dtype}, "
-                             f"got {a.dtype}")
+        shape, dtype = shapes[name]
+        if shape != p.shape:
+            raise _bad(path, f"parameter {name!r} of {what}: expected shape {p.shape}, "
+                             f"got {shape}")
+        if dtype != p.dtype:
+            raise _bad(path, f"parameter {name!r} of {what}: expected dtype {p.dtype}, "
+                             f"got {dtype}")
 
 
 def _optimizer_state(header, arrays, path):
@@ -266,57 +472,96 @@ def _optimizer_state(header, arrays, path):
     for name, arr in arrays.items():
         parts = name.split("/")
         if len(parts) < 3 or parts[0] != "state":
-            raise ValueError(f"load: {path!r}: unexpected optimizer array {name!r}")
+            raise _bad(path, f"unexpected optimizer array {name!r}")
         p, b = "/".join(parts[1:-1]), parts[-1]
         if p not in state:
-            raise ValueError(f"load: {path!r}: optimizer array {name!r} names an unlisted "
-                             f"parameter {p!r}")
+            raise _bad(path, f"optimizer array {name!r} names an unlisted parameter {p!r}")
         state[p][b] = arr
     return {"optimizer": header.get("class"), "hyperparams": cfg.get("hyperparams", {}),
             "step_count": cfg.get("step_count", 0), "decay": cfg.get("decay", []),
             "state": state}
 
 
-def load(path, into=None):
-    """Read a checkpoint written by ``save`` (see the module doc); returns the loaded object."""
-    data, header = _open(path)
+def _module_to_fill(header, shapes, into, path):
+    """The module the arrays go into: ``into`` or a new one, its shapes checked first."""
+    cls = header["class"]
+    if into is not None:
+        if not isinstance(getattr(into, "params", None), Mapping):
+            raise _bad(path, f"holds module parameters, got into={type(into).__name__}")
+        if cls != type(into).__name__:
+            raise ValueError(f"load: {path!r} holds a {cls}, got into={type(into).__name__}")
+        _check_fits(into, shapes, path, f"the {cls} given as into")
+        return into
+    if header.get("config") is None:
+        raise ValueError(f"load: {path!r} holds the weights of a {cls} saved without a "
+                         "configuration; load it into an object: load(path, into=model)")
+    description = {"class": cls, "config": header["config"]}
     try:
-        arrays = _read_arrays(data, header, path)
-    finally:
-        data.close()
-    kind = header.get("kind")
-    if kind == "arrays":
-        if into is not None:
+        with shapes_only():            # no parameter memory: compare shapes first
+            probe = build(description)
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError,
+            RecursionError) as exc:
+        raise _bad(path, f"the header's configuration of the {cls} is invalid: "
+                         f"{type(exc).__name__}: {exc}") from None
+    _check_fits(probe, shapes, path, f"the {cls} the header describes")
+    return build(description)
+
+
+def load(path, into=None):
+    """Read a checkpoint written by ``save``.
+
+    Parameters
+    ----------
+    path : str, bytes or os.PathLike
+        The checkpoint file.
+    into : layer, model or optimizer, optional
+        Copy the stored parameters (or optimizer state) into this object
+        instead of building a new one.
+
+    Returns
+    -------
+    object
+        The module (rebuilt, or ``into``), the optimizer ``into``, an
+        optimizer's ``state_dict`` (no ``into``), or a dict of arrays.
+
+    Raises
+    ------
+    FileNotFoundError
+        When there is no such file.
+    ValueError
+        For any malformed checkpoint, or one that does not fit ``into``,
+        naming the file and what is wrong; nothing large is allocated and
+        nothing is written before the check.
+    """
+    ckpt = _Checkpoint(path)
+    try:
+        header, path = ckpt.header, ckpt.path
+        shapes = ckpt.array_shapes()
+        kind = header["kind"]
+        target = None
+        if kind == "module":
+            target = _module_to_fill(header, shapes, into, path)
+        elif kind == "arrays" and into is not None:
             raise ValueError(f"load: {path!r} holds a dict of arrays, not parameters of a "
                              f"{type(into).__name__}; call load(path) without into")
+        elif kind == "optimizer" and into is not None:
+            from .optim import Optimizer
+            if not isinstance(into, Optimizer):
+                raise ValueError(f"load: {path!r} holds a {header['class']} optimizer's state, "
+                                 f"got into={type(into).__name__}")
+        arrays = ckpt.read_arrays()
+    finally:
+        ckpt.close()
+    if kind == "arrays":
         return arrays
     if kind == "optimizer":
         sd = _optimizer_state(header, arrays, path)
         if into is None:
             return sd
-        from .optim import Optimizer
-        if not isinstance(into, Optimizer):
-            raise ValueError(f"load: {path!r} holds a {header.get('class')} optimizer's state, "
-                             f"got into={type(into).__name__}")
         try:
             into.load_state_dict(sd)
-        except (TypeError, KeyError) as exc:
-            raise ValueError(f"load: {path!r}: {exc}") from None
+        except (TypeError, KeyError, ValueError) as exc:
+            raise _bad(path, str(exc)) from None
         return into
-    if kind != "module":
-        raise ValueError(f"load: {path!r}: unknown checkpoint kind {kind!r}")
-    if into is None:
-        if header.get("config") is None:
-            raise ValueError(f"load: {path!r} holds the weights of a {header.get('class')} "
-                             "saved without a configuration; load it into an object: "
-                             "load(path, into=model)")
-        into = build({"class": header.get("class"), "config": header["config"]})
-    elif not isinstance(getattr(into, "params", None), Mapping):
-        raise ValueError(f"load: {path!r} holds module parameters, got into="
-                         f"{type(into).__name__}")
-    elif header.get("class") != type(into).__name__:
-        raise ValueError(f"load: {path!r} holds a {header.get('class')}, "
-                         f"got into={type(into).__name__}")
-    _check_into_module(into, arrays, path)
-    into.load_state_dict(arrays)
-    return into
+    target.load_state_dict(arrays)
+    return target

@@ -1,7 +1,7 @@
 """Models: a container and the three sequence-model patterns.
 
 * ``Model``: the container base. Modules assigned as attributes (anything
-  with ``params``/``grads`` dicts and ``zero_grad``: layers, ``Linear``,
+  with ``params``/``grads`` mappings and ``zero_grad``: layers, ``Linear``,
   ``Embedding``, other models) are registered in order; ``params`` and
   ``grads`` aggregate theirs under prefixed names (``"rnn.weight_ih_l0"``),
   live views, so one optimizer and one ``clip_grad_norm`` see the whole model.
@@ -34,6 +34,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..core import validation as V
+from ..core.module import Module, PrefixedViews, check_seed, coerce_parameter
 from .nn import Embedding, Linear
 
 __all__ = ["Model", "Sequential", "SequenceClassifier", "SequenceTagger", "Seq2Seq",
@@ -77,7 +78,7 @@ class Model:
 
     Subclass it, call ``super().__init__()`` first, assign modules as
     attributes, and write ``forward``/``backward``. ``params``/``grads`` are
-    dicts of live views named ``"<attribute>.<name>"`` in registration order.
+    mappings of live views named ``"<attribute>.<name>"`` in registration order.
     """
 
     recurrent = False
@@ -114,13 +115,17 @@ class Model:
 
     @property
     def params(self):
-        """All parameters, ``{"<module>.<name>": live view}``."""
-        return {f"{m}.{k}": v for m, mod in self._modules.items() for k, v in mod.params.items()}
+        """All parameters, ``{"<module>.<name>": live view}`` (a ``PrefixedViews``).
+
+        ``params[k] = value`` copies into the module's view, checked and cast
+        as in ``load_state_dict``, and bumps that module's ``param_version``.
+        """
+        return PrefixedViews(self._modules, "params")
 
     @property
     def grads(self):
         """All gradients, with the keys of ``params``."""
-        return {f"{m}.{k}": v for m, mod in self._modules.items() for k, v in mod.grads.items()}
+        return PrefixedViews(self._modules, "grads")
 
     @property
     def dtype(self):
@@ -130,6 +135,24 @@ class Model:
     @property
     def num_parameters(self):
         return int(sum(p.size for p in self.params.values()))
+
+    @property
+    def param_version(self):
+        """An int that grows whenever a parameter of any module changes (read-only).
+
+        The sum of the modules' ``param_version`` (each only grows, so the sum
+        is unchanged exactly when none changed). Copies count on their own.
+        """
+        return sum(m.param_version for m in self._modules.values())
+
+    def mark_params_changed(self):
+        """Declare that parameters changed: call after writing into parameter memory any other way.
+
+        Calls every module's ``mark_params_changed`` (an in-place write into a
+        view, ``model.params["rnn.weight_hh_l0"][0, 0] = 1.0``, is not seen).
+        """
+        for mod in self._modules.values():
+            mod.mark_params_changed()
 
     def zero_grad(self):
         """Zero every gradient (``backward`` accumulates)."""
@@ -141,7 +164,19 @@ class Model:
         return {k: v.copy() for k, v in self.params.items()}
 
     def load_state_dict(self, state_dict):
-        """Copy parameters in; all checked first (KeyError, ValueError, TypeError), then written."""
+        """Copy parameters in from array-likes (torch tensors too), cast to each module's dtype.
+
+        Parameters
+        ----------
+        state_dict : mapping
+            ``{"<module>.<name>": array-like}`` with exactly the names of ``params``.
+
+        Raises
+        ------
+        KeyError, ValueError, TypeError
+            A missing or unexpected name, a wrong shape, a non-float array;
+            everything is checked before anything is written.
+        """
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"state_dict: expected a mapping, got {type(state_dict).__name__}")
         params = self.params
@@ -151,15 +186,13 @@ class Model:
             raise KeyError(f"state_dict: missing keys {missing}, unexpected keys {unexpected}")
         parts = {m: {} for m in self._modules}
         for key, p in params.items():
-            value = state_dict[key]
-            if hasattr(value, "detach") and hasattr(value, "cpu"):   # a torch tensor
-                value = value.detach().cpu().numpy()
-            arr = V.as_float_array(f"state_dict[{key!r}]", value, p.dtype)
-            V.check_shape(f"state_dict[{key!r}]", arr, p.shape)
             m, k = key.split(".", 1)
-            parts[m][k] = arr
+            parts[m][k] = coerce_parameter(f"state_dict[{key!r}]", state_dict[key], p.shape,
+                                           p.dtype)
         for m, mod in self._modules.items():
             mod.load_state_dict(parts[m])
+
+    __getstate__ = Module.__getstate__      # copies and pickles carry no forward cache
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError
@@ -440,6 +473,7 @@ class Seq2Seq(_Pattern):
     def __init__(self, encoder, decoder, num_classes, start_token, end_token,
                  src_embedding=None, tgt_embedding=None, seed=None):
         super().__init__()
+        check_seed(seed)
         _check_rnn("encoder", encoder)
         _check_rnn("decoder", decoder)
         if type(encoder) is not type(decoder):
@@ -471,8 +505,11 @@ class Seq2Seq(_Pattern):
                              f"{self.num_classes}, got {tgt_embedding.num_embeddings}")
         self.tgt_embedding = tgt_embedding
         self.encoder, self.decoder = encoder, decoder
+        # the head draws apart from the target embedding: seed + 1 for an int seed (a
+        # Generator simply goes on)
+        head_seed = seed + 1 if isinstance(seed, (int, np.integer)) else seed
         self.head = Linear(decoder.hidden_size, self.num_classes, dtype=decoder.dtype,
-                           seed=None if seed is None else seed + 1)
+                           seed=head_seed)
 
     def _tgt_ids(self, tgt):
         t = np.asarray(tgt)

@@ -3,9 +3,10 @@
 They follow the recurrent layers' conventions (``fastrnn.layers``):
 
 * parameters live in one flat buffer ``params_flat`` and their gradients in
-  ``grads_flat`` (same layout); ``params`` and ``grads`` are dicts of named
-  views into them, so an optimizer updating ``params[k]`` in place updates
-  the layer;
+  ``grads_flat`` (same layout); ``params`` and ``grads`` are mappings of named
+  views into them (``fastrnn.core.module.ParameterViews``), so an optimizer
+  updating ``params[k]`` in place updates the layer, and ``params[k] = value``
+  copies into the view;
 * ``forward(x, train=True)`` keeps what ``backward`` needs (nothing when
   ``train=False``); ``backward(dy)`` differentiates the LATEST ``forward``,
   ADDS the parameter gradients into ``grads`` (they accumulate until
@@ -20,7 +21,7 @@ the second cache: use one module per use.
 import numpy as np
 
 from ..core import validation as V
-from ..core.module import Module
+from ..core.module import Module, check_seed
 
 
 class Linear(Module):
@@ -29,12 +30,31 @@ class Linear(Module):
     ``weight`` is (out_features, in_features) and ``bias`` (out_features,),
     both uniform in (-1/sqrt(in_features), 1/sqrt(in_features)) as in PyTorch.
     ``x`` is any (..., in_features) float array; ``y`` is (..., out_features).
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        Sizes of the last axis of x and y (>= 1).
+    bias : bool
+        Whether there is a ``bias``.
+    dtype : float32 or float64
+        The parameters' dtype.
+    seed : None, int or numpy.random.Generator
+        The initialization's seed (anything ``numpy.random.default_rng`` takes).
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a bad argument, naming it (``seed`` included).
+    MemoryError
+        When the parameters cannot be allocated (the message gives the size).
     """
 
     def __init__(self, in_features, out_features, bias=True, dtype=np.float32, seed=None):
         self.in_features = V.check_positive_int("in_features", in_features)
         self.out_features = V.check_positive_int("out_features", out_features)
         self.has_bias = V.check_bool("bias", bias)
+        check_seed(seed)
         shapes = {"weight": (self.out_features, self.in_features)}
         if self.has_bias:
             shapes["bias"] = (self.out_features,)
@@ -90,6 +110,24 @@ class Embedding(Module):
     ``weight`` is (num_embeddings, embedding_dim), standard normal as in
     PyTorch. With ``padding_idx`` that row starts at 0 and never receives a
     gradient. ``backward`` returns None (the ids have no gradient).
+
+    Parameters
+    ----------
+    num_embeddings, embedding_dim : int
+        The table's rows (ids in [0, num_embeddings)) and vector size (>= 1).
+    padding_idx : int or None
+        A row kept at 0 (negative counts from the end).
+    dtype : float32 or float64
+        The table's dtype.
+    seed : None, int or numpy.random.Generator
+        The initialization's seed (anything ``numpy.random.default_rng`` takes).
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a bad argument, naming it (``seed`` included).
+    MemoryError
+        When the table cannot be allocated (the message gives the size).
     """
 
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, dtype=np.float32,
@@ -107,6 +145,7 @@ class Embedding(Module):
                                  f"got {padding_idx}")
             padding_idx = int(padding_idx) % self.num_embeddings
         self.padding_idx = padding_idx
+        check_seed(seed)
         self._allocate({"weight": (self.num_embeddings, self.embedding_dim)}, dtype)
         self.reset_parameters(seed)
 

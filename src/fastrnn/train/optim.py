@@ -7,7 +7,8 @@ Every optimizer takes ``params`` and ``grads``, two dicts with the same keys
     opt = fastrnn.optim.Adam(model, lr=1e-3)          # the same
 
 ``step()`` updates the parameter arrays IN PLACE (so the layers, whose params
-are views into one flat buffer, see the update), ``zero_grad()`` zeroes the
+are views into one flat buffer, see the update, and their ``param_version``
+grows), ``zero_grad()`` zeroes the
 gradient arrays, ``state_dict()`` / ``load_state_dict()`` save and restore
 the optimizer's buffers and hyperparameters (``fastrnn.save`` writes them to
 disk). Hyperparameters are plain attributes (``opt.lr = 1e-4`` works).
@@ -17,6 +18,11 @@ path, ``maximize=False``, ``foreach``/``fused`` giving the same numbers):
 ``weight_decay`` is coupled L2 (``grad += weight_decay * p`` before the rule)
 except in ``AdamW``, where it is decoupled (``p *= 1 - lr*weight_decay``).
 ``l1`` adds ``l1 * sign(p)`` to the gradient (the L1 penalty's subgradient).
+
+Copies: ``copy.deepcopy((model, opt))``, or one pickle of both, gives an
+optimizer that updates the copied model (views into module memory travel as
+references to it). An optimizer copied or pickled without its model updates
+a private copy of the parameters it holds.
 
 Which parameters decay: the ``decay`` argument. ``None`` or ``"all"`` (the
 default, as PyTorch) decays every parameter; ``"weights"`` only arrays with
@@ -29,6 +35,8 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
+
+from ..core.storage import array_from_ref, array_ref, param_storages
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "l1_penalty",
            "l2_penalty"]
@@ -128,6 +136,9 @@ class Optimizer:
         owner = type(self).__name__
         self.params, self.grads = _pair(params, grads, owner)
         self._arrays = [(k, self.params[k], self.grads[k]) for k in self.params]
+        # the memories of the modules whose parameters these are: each step bumps their
+        # param_version (found from the arrays, so a plain dict of views works too)
+        self._storages = param_storages(self.params.values())
         self.decay = frozenset(_decay_names(decay, self.params, owner))
         for k, v in hyper.items():
             setattr(self, k, v)
@@ -162,11 +173,17 @@ class Optimizer:
         return g
 
     def step(self):
-        """Apply one update to every parameter, in place."""
+        """Apply one update to every parameter, in place, and bump the owners' ``param_version``.
+
+        The owners are found from the arrays themselves, so an optimizer over
+        a plain dict of views into a layer bumps that layer's version too.
+        """
         self._check_hyper()   # attributes may have been changed since construction
         self.step_count += 1
         for name, p, g in self._arrays:
             self._update(name, p, g, self.state[name], name in self.decay)
+        for storage in self._storages:
+            storage.version += 1
 
     def zero_grad(self):
         """Set every gradient array to 0."""
@@ -261,6 +278,23 @@ class Optimizer:
 
     def _required_buffers(self):
         return ()
+
+    # copies ------------------------------------------------------------------
+    def __getstate__(self):
+        # Views into module memory travel as references to that memory, so that
+        # copy.deepcopy((model, opt)) or one pickle of both gives an optimizer that updates
+        # the copied model's buffers, not detached copies of the views.
+        state = self.__dict__.copy()
+        state["params"] = {k: array_ref(a) for k, a in self.params.items()}
+        state["grads"] = {k: array_ref(a) for k, a in self.grads.items()}
+        del state["_arrays"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.params = {k: array_from_ref(a) for k, a in state["params"].items()}
+        self.grads = {k: array_from_ref(a) for k, a in state["grads"].items()}
+        self._arrays = [(k, self.params[k], self.grads[k]) for k in self.params]
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparams.items())

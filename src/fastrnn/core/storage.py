@@ -1,0 +1,199 @@
+"""Parameter memory: a module's flat buffers and parameter version, traced and referenced.
+
+* ``Storage``: one module's ``params``/``grads`` flat buffers and its
+  ``version`` (``Module.param_version``), shared by the module, its named
+  views, its shallow copies and the optimizers over it.
+* ``param_storages``/``mark_written``: find the storage an array views (a
+  registry keyed by buffer), so that a write through any view can bump the
+  right version.
+* ``array_ref``/``array_from_ref``: references to views that survive
+  ``copy.deepcopy`` and ``pickle`` (they rebuild the view into the copied
+  buffer instead of copying the view).
+* ``shapes_only()``: build modules without memory, to read their shapes.
+"""
+
+import contextlib
+import contextvars
+import weakref
+
+import numpy as np
+
+__all__ = ["Storage", "param_storages", "mark_written", "array_ref", "array_from_ref",
+           "shapes_only", "shapes_only_active"]
+
+
+# id(flat buffer) -> its Storage, so that an array can be traced back to the module memory
+# it views (an optimizer over a plain dict of views still bumps the right versions).
+_STORAGES = weakref.WeakValueDictionary()
+
+# True while building modules only to read their parameter shapes (load's pre-check).
+_SHAPES_ONLY = contextvars.ContextVar("fastrnn_shapes_only", default=False)
+
+
+class Storage:
+    """One module's parameter memory: ``params``, ``grads`` (flat buffers) and ``version``.
+
+    Shared by the module, its two ``ParameterViews``, its shallow copies and the
+    optimizers over it; a deep copy or an unpickled copy gets its own (pickled
+    as its buffers and version). Both buffers own their memory, so every
+    view's ``.base`` is the buffer itself.
+
+    Parameters
+    ----------
+    params, grads : numpy.ndarray
+        The (P,) flat buffers (copied if they do not own their memory).
+    version : int
+        The starting parameter version.
+    placeholder : bool
+        A shapes-only module's memory (zero-stride, never written or copied).
+    """
+
+    def __init__(self, params, grads, version=0, placeholder=False):
+        self.placeholder = placeholder
+        if not placeholder:
+            params = params if params.base is None else params.copy()
+            grads = grads if grads.base is None else grads.copy()
+        self.params, self.grads, self.version = params, grads, int(version)
+        if not placeholder:
+            _STORAGES[id(params)] = self
+            _STORAGES[id(grads)] = self
+
+    def __reduce__(self):
+        if self.placeholder:
+            raise TypeError("a shapes-only module (load's pre-check) has no memory to copy")
+        return (Storage, (self.params, self.grads, self.version))
+
+
+def _storage_of(array):
+    """``(storage, "params" | "grads")`` when ``array`` views module memory, else ``(None, None)``."""
+    if not isinstance(array, np.ndarray):
+        return None, None
+    base = array if array.base is None else array.base
+    storage = _STORAGES.get(id(base))
+    if storage is not None:
+        if storage.params is base:
+            return storage, "params"
+        if storage.grads is base:
+            return storage, "grads"
+    return None, None
+
+
+def param_storages(arrays):
+    """The parameter memories that ``arrays`` view, for bumping their versions.
+
+    Parameters
+    ----------
+    arrays : iterable of numpy.ndarray
+        Arrays, some of which may be views into modules' ``params_flat``.
+
+    Returns
+    -------
+    list
+        The distinct storages (objects with an int ``version``), in order of
+        first appearance; arrays that view no module's parameters add none.
+    """
+    found = {}
+    for a in arrays:
+        storage, which = _storage_of(a)
+        if which == "params":
+            found.setdefault(id(storage), storage)
+    return list(found.values())
+
+
+def mark_written(array):
+    """Bump the ``param_version`` of the module whose parameter memory ``array`` views.
+
+    Parameters
+    ----------
+    array : numpy.ndarray
+        An array just written in place; nothing happens when it views no
+        module's ``params_flat`` (a plain array, or a gradient).
+    """
+    storage, which = _storage_of(array)
+    if which == "params":
+        storage.version += 1
+
+
+class _ViewRef:
+    """A picklable stand-in for a view into module memory (see ``array_ref``)."""
+
+    def __init__(self, storage, which, offset, shape, strides):
+        self.storage, self.which = storage, which
+        self.offset, self.shape, self.strides = offset, shape, strides
+
+    def resolve(self):
+        flat = getattr(self.storage, self.which)
+        return np.ndarray(self.shape, dtype=flat.dtype, buffer=flat, offset=self.offset,
+                          strides=self.strides)
+
+
+def array_ref(array):
+    """A picklable reference to ``array`` that keeps it tied to module memory across copies.
+
+    Objects that keep views into module memory (optimizers) store these refs
+    when copied or pickled: the ref carries the storage (which the copy of the
+    module shares, through the copy's memo) instead of a copy of the view, and
+    ``array_from_ref`` rebuilds the view into the copied buffer.
+
+    Parameters
+    ----------
+    array : numpy.ndarray
+        Any array.
+
+    Returns
+    -------
+    numpy.ndarray or _ViewRef
+        ``array`` itself when it views no module memory, else a reference
+        (storage, buffer, byte offset, shape, strides).
+    """
+    storage, which = _storage_of(array)
+    if storage is None:
+        return array
+    flat = getattr(storage, which)
+    offset = array.__array_interface__["data"][0] - flat.__array_interface__["data"][0]
+    return _ViewRef(storage, which, offset, array.shape, array.strides)
+
+
+def array_from_ref(ref):
+    """The inverse of ``array_ref``.
+
+    Parameters
+    ----------
+    ref : numpy.ndarray or _ViewRef
+        What ``array_ref`` returned (possibly copied or unpickled).
+
+    Returns
+    -------
+    numpy.ndarray
+        The array, or the view rebuilt into the (copied) storage's buffer.
+    """
+    return ref.resolve() if isinstance(ref, _ViewRef) else ref
+
+
+def shapes_only_active():
+    """True inside ``shapes_only()`` (in this thread or context)."""
+    return _SHAPES_ONLY.get()
+
+
+@contextlib.contextmanager
+def shapes_only():
+    """A context in which modules are built without parameter memory, to read their shapes.
+
+    Their flat buffers are zero-stride read-only placeholders and
+    ``reset_parameters``/``fastrnn.init`` skip them; ``load`` uses this to
+    compare a checkpoint's described model with its arrays before allocating.
+    The setting is per thread (a ``contextvars.ContextVar``).
+
+    Examples
+    --------
+    >>> import fastrnn
+    >>> with shapes_only():
+    ...     big = fastrnn.LSTM(3, 20000)          # no 3 GiB allocated
+    >>> big.params["weight_hh_l0"].shape
+    (80000, 20000)
+    """
+    token = _SHAPES_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _SHAPES_ONLY.reset(token)
