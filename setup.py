@@ -13,10 +13,10 @@ import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-compile_args = ["-O3", "-std=c99"]
+compile_args = ["-O3", "-std=c99", "-pthread"]
 if os.environ.get("FASTRNN_NATIVE") == "1":
     compile_args.append("-march=native")
-extra_link_args = []
+extra_link_args = ["-pthread"]
 sanitize = os.environ.get("FASTRNN_SANITIZE")  # e.g. "address,undefined"
 if sanitize:
     compile_args += [f"-fsanitize={sanitize}", "-fno-omit-frame-pointer", "-O1", "-g"]

@@ -3,8 +3,9 @@
  *
  * What is checked here is what a kernel relies on and can see: sizes and
  * flags in range, the pointers its pass reads and writes present, products of
- * sizes within the 32-bit ints of the BLAS. Buffer lengths cannot be seen from
- * C: the Cython layer checks every array's shape against these sizes.
+ * sizes within the kernels' 32-bit ints. Buffer lengths cannot be seen from
+ * C: the Cython layer checks every array's shape against these sizes. A call
+ * takes the process's threads as its team (fr_pool.h) for its duration.
  */
 #include <limits.h>
 
@@ -65,7 +66,7 @@ static int check(const fastrnn_rnn *a, int pass)
     if (G == 0 || (pass != FASTRNN_FORWARD && pass != FASTRNN_BACKWARD)) return FASTRNN_EINVAL;
     if (a->steps < 1 || a->batch < 1 || a->input_size < 1 || a->hidden_size < 1)
         return FASTRNN_EINVAL;
-    /* every BLAS dimension and leading dimension is one of T*N, G*H, I, H */
+    /* every product dimension and row stride is one of T*N, G*H, I, H */
     if ((long long)a->steps * a->batch > INT_MAX || (long long)G * a->hidden_size > INT_MAX)
         return FASTRNN_EINVAL;
     if (a->cell == FASTRNN_SRN && (a->nonlinearity < FASTRNN_TANH ||
@@ -92,42 +93,83 @@ static int check(const fastrnn_rnn *a, int pass)
     return FASTRNN_OK;
 }
 
-static int run(const fastrnn_rnn *a, int pass, const fastrnn_ctx *ctx, int f64)
+/* --- threads ------------------------------------------------------------------ */
+
+static int num_threads = 1;  /* atomic; the Python layer sets the default at import */
+
+int fastrnn_set_num_threads(int n)
 {
-    if (!a || !ctx || check(a, pass) != FASTRNN_OK) return FASTRNN_EINVAL;
+    int previous = __atomic_load_n(&num_threads, __ATOMIC_RELAXED);
+    if (n >= 1) __atomic_store_n(&num_threads, n, __ATOMIC_RELAXED);
+    return previous;
+}
+
+int fastrnn_get_num_threads(void) { return __atomic_load_n(&num_threads, __ATOMIC_RELAXED); }
+
+int fastrnn_pool_size(void) { return fr_pool_size(); }
+
+/* --- the passes ----------------------------------------------------------------- */
+
+typedef struct {
+    const fr_kernels *k;
+    const fastrnn_rnn *a;
+    const fastrnn_ctx *ctx;
+    int pass, status;
+} call_t;
+
+static void call_on_team(void *p, const fr_team *team)
+{
+    call_t *c = p;
+    c->status = c->k->pass[c->pass][c->a->cell](c->a, c->ctx, team, NULL);
+}
+
+static int run(const fastrnn_rnn *a, int count, int pass, const fastrnn_ctx *ctx, int f64)
+{
+    if (!a || !ctx || count < 1 || count > 2) return FASTRNN_EINVAL;
+    for (int i = 0; i < count; i++)
+        if (check(&a[i], pass) != FASTRNN_OK) return FASTRNN_EINVAL;
     const fr_kernels *k = kernels(ctx->isa, f64);
     if (!k) return FASTRNN_EISA;
-    return k->pass[pass][a->cell](a, ctx, NULL);
+    fr_team team = fr_team_acquire(ctx->num_threads > 0 ? ctx->num_threads
+                                                        : fastrnn_get_num_threads());
+    call_t calls[2] = {{k, &a[0], ctx, pass, FASTRNN_OK},
+                       {k, &a[count - 1], ctx, pass, FASTRNN_OK}};
+    if (count == 1) call_on_team(&calls[0], &team);
+    else fr_parallel_pair(&team, call_on_team, &calls[0], call_on_team, &calls[1]);
+    fr_team_release(&team);
+    return calls[0].status != FASTRNN_OK ? calls[0].status : calls[1].status;
 }
 
 size_t fastrnn_workspace_size(const fastrnn_rnn *a, int pass, const fastrnn_ctx *ctx)
 {
     if (!a || !ctx || check(a, pass) != FASTRNN_OK) return 0;
-    /* the plan is the same for both element types: measure with the f32 table */
+    /* the plan is the same for both element types and every team: measure
+     * with the f32 table, alone */
     const fr_kernels *k = kernels(ctx->isa, 0);
+    fr_team alone = {0, 1, 0};
     size_t need = 0;
-    if (!k || k->pass[pass][a->cell](a, ctx, &need) != FASTRNN_OK) return 0;
+    if (!k || k->pass[pass][a->cell](a, ctx, &alone, &need) != FASTRNN_OK) return 0;
     return need;
 }
 
-int fastrnn_forward_f32(const fastrnn_rnn *a, const fastrnn_ctx *ctx)
+int fastrnn_forward_f32(const fastrnn_rnn *a, int count, const fastrnn_ctx *ctx)
 {
-    return run(a, FASTRNN_FORWARD, ctx, 0);
+    return run(a, count, FASTRNN_FORWARD, ctx, 0);
 }
 
-int fastrnn_forward_f64(const fastrnn_rnn *a, const fastrnn_ctx *ctx)
+int fastrnn_forward_f64(const fastrnn_rnn *a, int count, const fastrnn_ctx *ctx)
 {
-    return run(a, FASTRNN_FORWARD, ctx, 1);
+    return run(a, count, FASTRNN_FORWARD, ctx, 1);
 }
 
-int fastrnn_backward_f32(const fastrnn_rnn *a, const fastrnn_ctx *ctx)
+int fastrnn_backward_f32(const fastrnn_rnn *a, int count, const fastrnn_ctx *ctx)
 {
-    return run(a, FASTRNN_BACKWARD, ctx, 0);
+    return run(a, count, FASTRNN_BACKWARD, ctx, 0);
 }
 
-int fastrnn_backward_f64(const fastrnn_rnn *a, const fastrnn_ctx *ctx)
+int fastrnn_backward_f64(const fastrnn_rnn *a, int count, const fastrnn_ctx *ctx)
 {
-    return run(a, FASTRNN_BACKWARD, ctx, 1);
+    return run(a, count, FASTRNN_BACKWARD, ctx, 1);
 }
 
 /* --- test hooks --------------------------------------------------------------- */

@@ -21,13 +21,14 @@
  *     exactly 0, gets zero gate gradients and passes dh/dc through unchanged.
  *     Rows are combined only by selects, never multiplied by a mask, so a NaN
  *     in one sequence never reaches another.
- *   - Gradient contract: dW_ih, dW_hh, db_ih, db_hh ACCUMULATE (+=, BLAS
- *     beta = 1), so several backward calls sum; dx, dh0, dc0 are OVERWRITTEN.
+ *   - Gradient contract: dW_ih, dW_hh, db_ih, db_hh ACCUMULATE (+=), so
+ *     several backward calls sum; dx, dh0, dc0 are OVERWRITTEN.
  *   - trace_dh / trace_dc: NULL, or [T, N, H] filled with the total gradient
  *     reaching the state written at each step, dL/dh_t (dL/dc_t), by time.
  *   - Inputs (const) are never written. Outputs never alias inputs.
  *   - Results are deterministic: the same call on the same machine gives
- *     bit-identical results (no threads here; BLAS threads split outputs).
+ *     bit-identical results, for every thread count (each output element is
+ *     computed by one thread, in an order that does not depend on the split).
  *
  * Numerics: reference-exact algorithms (the same formulas, in the same order,
  * as src/fastrnn/core/reference.py), compiled without -ffast-math. exp, tanh and
@@ -42,7 +43,7 @@
 
 /* The kernel ABI: bumped whenever a struct below or an entry point changes.
  * The Cython layer compares it with what the compiled C reports. */
-#define FASTRNN_ABI_VERSION 4
+#define FASTRNN_ABI_VERSION 5
 
 /* Status codes */
 #define FASTRNN_OK 0
@@ -72,26 +73,24 @@
  * working memory is O(FASTRNN_CHUNK_STEPS * N * G * H), whatever T. */
 #define FASTRNN_CHUNK_STEPS 32
 
-/* Column-major GEMM with the reference BLAS signature, as exported by
- * scipy.linalg.cython_blas: C = alpha * op(A) op(B) + beta * C. */
-typedef void (*fastrnn_sgemm_fn)(char *transa, char *transb, int *m, int *n, int *k,
-                                 float *alpha, float *a, int *lda, float *b, int *ldb,
-                                 float *beta, float *c, int *ldc);
-typedef void (*fastrnn_dgemm_fn)(char *transa, char *transb, int *m, int *n, int *k,
-                                 double *alpha, double *a, int *lda, double *b, int *ldb,
-                                 double *beta, double *c, int *ldc);
-
 /* What every call needs besides its buffers. */
 typedef struct fastrnn_ctx {
-    fastrnn_sgemm_fn sgemm;     /* the BLAS for the whole-sequence products */
-    fastrnn_dgemm_fn dgemm;
     int isa;                    /* FASTRNN_ISA_*; AUTO picks fastrnn_best_isa() */
-    int blas_threads;           /* threads the BLAS runs with: above 1, every whole-sequence
-                                   product goes to it (the kernels' own are single-threaded) */
+    int num_threads;            /* threads for this call; 0: fastrnn_get_num_threads() */
     volatile int *interrupt;    /* NULL, or a flag read at every step boundary: when
                                    nonzero the kernel stops and returns FASTRNN_EINTR,
                                    before any parameter gradient is touched */
 } fastrnn_ctx;
+
+/* The engine's own threads (pool.c): the process-wide thread count every call
+ * with ctx->num_threads == 0 uses (the calling thread included; 1 = no
+ * workers). Workers start on first use, spin briefly between jobs and then
+ * sleep; a child process after fork() starts its own. Results are the same
+ * bits for every thread count. set returns the previous count (n < 1 is
+ * ignored); pool_size is the number of workers started so far. */
+int fastrnn_set_num_threads(int n);
+int fastrnn_get_num_threads(void);
+int fastrnn_pool_size(void);
 
 /* ---------------------------------------------------------------------------
  * One recurrence: one layer, one direction, one cell. Every kernel takes this
@@ -153,7 +152,9 @@ int fastrnn_gates(int cell);
  * needs O(N*G*H + G*H*(H+I)) whatever T is. */
 size_t fastrnn_workspace_size(const fastrnn_rnn *a, int pass, const fastrnn_ctx *ctx);
 
-/* The passes. Forward:
+/* The passes, on `count` recurrences at once (1, or 2: the directions of a
+ * bidirectional layer, which then run concurrently on halves of the threads).
+ * Forward:
  *   SRN   z_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh,  a_t = f(z_t),
  *         h_t = a_t (plain) or h_{t-1} + a_t (residual), f = tanh, relu, sigmoid
  *   LSTM  z = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh, blocks i, f, g, o:
@@ -165,10 +166,10 @@ size_t fastrnn_workspace_size(const fastrnn_rnn *a, int pass, const fastrnn_ctx 
  * Backward: BPTT through the forward that produced the cache (the formulas
  * are stated above each kernel in fr_impl.h). Both return FASTRNN_OK, or a
  * negative status having written nothing a caller may rely on. */
-int fastrnn_forward_f32(const fastrnn_rnn *a, const fastrnn_ctx *ctx);
-int fastrnn_forward_f64(const fastrnn_rnn *a, const fastrnn_ctx *ctx);
-int fastrnn_backward_f32(const fastrnn_rnn *a, const fastrnn_ctx *ctx);
-int fastrnn_backward_f64(const fastrnn_rnn *a, const fastrnn_ctx *ctx);
+int fastrnn_forward_f32(const fastrnn_rnn *a, int count, const fastrnn_ctx *ctx);
+int fastrnn_forward_f64(const fastrnn_rnn *a, int count, const fastrnn_ctx *ctx);
+int fastrnn_backward_f32(const fastrnn_rnn *a, int count, const fastrnn_ctx *ctx);
+int fastrnn_backward_f64(const fastrnn_rnn *a, int count, const fastrnn_ctx *ctx);
 
 /* Ctrl-C during a long call (interrupt.c). fastrnn_sigint_watch(flag): until
  * fastrnn_sigint_unwatch(), SIGINT sets *flag (give the same flag to the

@@ -9,6 +9,7 @@
 #define FR_ISA_H
 
 #include "fastrnn.h"
+#include "fr_pool.h"
 
 /* AVX2/AVX-512 variants exist on x86-64 with GCC or Clang (target pragmas,
  * __builtin_cpu_supports); elsewhere only the baseline build is compiled. */
@@ -19,9 +20,11 @@
 #endif
 
 /* Every pass of every cell has this one signature: the recurrence, the
- * context, and ws_needed: NULL to compute, or where to store the workspace
- * size (in elements) the pass needs, computing nothing. */
-typedef int (*fr_pass_fn)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, size_t *ws_needed);
+ * context, the team of threads it runs on, and ws_needed: NULL to compute,
+ * or where to store the workspace size (in elements) the pass needs,
+ * computing nothing. */
+typedef int (*fr_pass_fn)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, const fr_team *team,
+                          size_t *ws_needed);
 
 /* One instruction set's kernels for one element type (buffers of that type
  * behind the void pointers). */

@@ -6,19 +6,15 @@
 #define REAL float
 #define SUF f32
 #define FR_VI fr_vi32
-#define FR_GEMM sgemm
 #include "fr_impl.h"
 #undef REAL
 #undef SUF
 #undef FR_VI
-#undef FR_GEMM
 
 #define REAL double
 #define SUF f64
 #define FR_VI fr_vi64
-#define FR_GEMM dgemm
 #include "fr_impl.h"
 #undef REAL
 #undef SUF
 #undef FR_VI
-#undef FR_GEMM

@@ -9,7 +9,7 @@ compilation of the kernels.
 
 Also here: the state-gradient trace, gradient accumulation, bit-identical
 repeats, inputs left untouched, float64 finite differences through the C
-engine, the 32-bit BLAS size refusal (without allocating anything large), and
+engine, the 32-bit size refusal (without allocating anything large), and
 the kernels' vectorized exp/tanh/sigmoid and per-step matrix product.
 """
 
@@ -59,13 +59,12 @@ def isa(request):
     _ext.set_isa(previous)
 
 
-@pytest.fixture(params=[1, 2], ids=["blas1", "blas2"])
-def blas_policy(request):
-    """Plan as with a one-thread BLAS (the kernels' own whole-sequence products where
-    they are faster) and as with two (every whole-sequence product on the BLAS)."""
-    _ext.set_blas_threads(request.param)
+@pytest.fixture(params=[1, 2], ids=["threads1", "threads2"])
+def threads(request):
+    """Run the engine on one thread and on two (the same bits either way)."""
+    previous = _ext.set_num_threads(request.param)
     yield request.param
-    _ext.set_blas_threads(None)
+    _ext.set_num_threads(previous)
 
 
 def assert_close(label, got, want, dtype):
@@ -162,7 +161,7 @@ def test_c_equals_numpy(isa, variant, dtype, lengths, reverse, train):
 @pytest.mark.parametrize("variant", VARIANTS, ids=vid)
 @pytest.mark.parametrize("shape", [(1, 1, 1, 1), (3, 1, 5, 1), (2, 9, 2, 17), (40, 2, 4, 33),
                                    (5, 13, 70, 50), (33, 3, 8, 64)], ids=str)
-def test_c_equals_numpy_over_shapes(isa, blas_policy, variant, shape):
+def test_c_equals_numpy_over_shapes(isa, threads, variant, shape):
     """Sizes around the vector width and register block (tails, partial panels, long T)."""
     cell, kw = variant
     T, N, I, H = shape
@@ -334,20 +333,17 @@ def test_output_dtype_follows_input_and_float32_agrees_with_float64():
             assert err < 1e-5, (cell, kw, key, err)
 
 
-def test_inference_keeps_no_cache_and_matches_training_forward(blas_policy):
+def test_inference_keeps_no_cache_and_matches_training_forward(threads):
+    # T > one 32-step projection chunk: the projection computes each row on its
+    # own, whatever the chunking, so inference and training give the same bits
     for (cell, kw), dtype, I in itertools.product(VARIANTS, DTYPES, [3, 80]):
-        if True:  # T > one 32-step projection chunk; I = 80 takes the packed projection
-            p = make_problem(cell, dtype, T=70, N=3, I=I)
-            for reverse in (False, True):
-                trained, _ = forward(cell, kw, p, "c", LENGTHS["mixed"][:3], reverse, True)
-                inferred, cache = forward(cell, kw, p, "c", LENGTHS["mixed"][:3], reverse, False)
-                assert cache is None
-                for key in trained:
-                    if blas_policy == 1 and I == 80:  # the kernels' own projection: row by
-                        # row, whatever the chunking, so bit-identical
-                        assert np.array_equal(trained[key], inferred[key]), (cell, key)
-                    else:  # the BLAS may round differently for different row counts
-                        assert_close(f"{cell} {key}", inferred[key], trained[key], dtype)
+        p = make_problem(cell, dtype, T=70, N=3, I=I)
+        for reverse in (False, True):
+            trained, _ = forward(cell, kw, p, "c", LENGTHS["mixed"][:3], reverse, True)
+            inferred, cache = forward(cell, kw, p, "c", LENGTHS["mixed"][:3], reverse, False)
+            assert cache is None
+            for key in trained:
+                assert np.array_equal(trained[key], inferred[key]), (cell, key)
 
 
 # --- finite differences through the C engine -----------------------------------------
@@ -383,7 +379,7 @@ def test_finite_differences_float64(variant, reverse):
         assert err < tol, f"{vid(variant)} {gk}: finite-difference error {err:.3g}"
 
 
-# --- BLAS sizes -----------------------------------------------------------------------
+# --- size limits -----------------------------------------------------------------------
 
 def test_size_checker_refuses_32bit_overflow():
     _ext.check_sizes(1000, 64, 512, 512, 4)  # fine
@@ -392,7 +388,7 @@ def test_size_checker_refuses_32bit_overflow():
              ((1, 1, 2**31, 1, 1), "I = "),
              ((2**20, 2**12, 1, 1, 4), "T\\*N")]
     for args, what in cases:
-        with pytest.raises(ValueError, match=what + ".*32-bit BLAS limit 2147483647"):
+        with pytest.raises(ValueError, match=what + ".*32-bit limit 2147483647"):
             _ext.check_sizes(*args)
     with pytest.raises(ValueError, match="address space"):
         _ext.check_sizes(2**20, 2**10, 2**30, 1, 1, 8)
@@ -486,14 +482,10 @@ def test_per_step_product_equals_matmul(isa, dtype):
             assert np.abs(C - expect).max() <= tol * scale, (M, K, Nc, trans_b, beta)
 
 
-def test_blas_thread_count_follows_threadpool_limits():
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    with threadpoolctl.threadpool_limits(1):
-        assert _ext.blas_threads() == 1
-    with threadpoolctl.threadpool_limits(2):
-        assert _ext.blas_threads() == 2
-    with pytest.raises(ValueError, match="positive int"):
-        _ext.set_blas_threads(0)
+def test_thread_count_is_checked():
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="positive int"):
+            _ext.set_num_threads(bad)
 
 
 def test_isa_selection():

@@ -59,18 +59,12 @@ def _flat_forward(ext, a, train):
 
 
 def _core_forward(ext, a, train):
-    """fastrnn.core._ext: today the same argument list as the flat layout's.
+    """fastrnn.core._ext: one ``forward(cell, x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths,
+    reverse, train, ...)`` for every cell.
 
-    THE place to update when the restructure changes the binding's arguments."""
-    if a.cell == "srn":
-        nl = ext.NONLINEARITIES["tanh"]
-        return lambda: ext.srn_forward(a.x, a.h0, a.W_ih, a.W_hh, a.b_ih, a.b_hh, nl,
-                                       a.lengths, False, train, False)
-    if a.cell == "lstm":
-        return lambda: ext.lstm_forward(a.x, a.h0, a.c0, a.W_ih, a.W_hh, a.b_ih, a.b_hh,
-                                        a.lengths, False, train)
-    return lambda: ext.gru_forward(a.x, a.h0, a.W_ih, a.W_hh, a.b_ih, a.b_hh, a.lengths,
-                                   False, True, train)
+    THE place to update when the binding's arguments change."""
+    return lambda: ext.forward(a.cell, a.x, a.h0, a.c0, a.W_ih, a.W_hh, a.b_ih, a.b_hh,
+                               a.lengths, False, train)
 
 
 Layout = SimpleNamespace

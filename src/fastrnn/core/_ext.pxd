@@ -24,16 +24,9 @@ cdef extern from "fastrnn.h" nogil:
     int FASTRNN_ISA_AVX512
     int FASTRNN_CHUNK_STEPS
 
-    ctypedef void (*fastrnn_sgemm_fn)(char *, char *, int *, int *, int *, float *, float *,
-                                      int *, float *, int *, float *, float *, int *) noexcept nogil
-    ctypedef void (*fastrnn_dgemm_fn)(char *, char *, int *, int *, int *, double *, double *,
-                                      int *, double *, int *, double *, double *, int *) noexcept nogil
-
     ctypedef struct fastrnn_ctx:
-        fastrnn_sgemm_fn sgemm
-        fastrnn_dgemm_fn dgemm
         int isa
-        int blas_threads
+        int num_threads
         volatile int *interrupt
 
     ctypedef struct fastrnn_rnn:
@@ -74,10 +67,13 @@ cdef extern from "fastrnn.h" nogil:
     int fastrnn_isa_available(int isa)
     int fastrnn_gates(int cell)
     size_t fastrnn_workspace_size(const fastrnn_rnn *a, int pass_, const fastrnn_ctx *ctx)
-    int fastrnn_forward_f32(const fastrnn_rnn *a, const fastrnn_ctx *ctx)
-    int fastrnn_forward_f64(const fastrnn_rnn *a, const fastrnn_ctx *ctx)
-    int fastrnn_backward_f32(const fastrnn_rnn *a, const fastrnn_ctx *ctx)
-    int fastrnn_backward_f64(const fastrnn_rnn *a, const fastrnn_ctx *ctx)
+    int fastrnn_forward_f32(const fastrnn_rnn *a, int count, const fastrnn_ctx *ctx)
+    int fastrnn_forward_f64(const fastrnn_rnn *a, int count, const fastrnn_ctx *ctx)
+    int fastrnn_backward_f32(const fastrnn_rnn *a, int count, const fastrnn_ctx *ctx)
+    int fastrnn_backward_f64(const fastrnn_rnn *a, int count, const fastrnn_ctx *ctx)
+    int fastrnn_set_num_threads(int n)
+    int fastrnn_get_num_threads()
+    int fastrnn_pool_size()
     int fastrnn_sigint_watch(volatile int *flag)
     void fastrnn_sigint_unwatch()
 

@@ -4,7 +4,7 @@
 Two entry points, one per pass, for every cell: ``forward`` and ``backward``.
 Each checks every array it hands to C (type, dtype, C-contiguity, the exact
 shape the sizes imply, writeability of outputs) and ``lengths`` (int64 (N,),
-each in [1, T]), and every size against the 32-bit ints of BLAS, before
+each in [1, T]), and every size against the kernels' 32-bit ints, before
 allocating anything; allocates the outputs, the cache and the workspace with
 NumPy; runs the kernel with the GIL released for the whole sequence; and turns
 its status into an exception. Nothing reachable from Python can make the
@@ -14,10 +14,11 @@ Ctrl-C: a call from the main thread watches SIGINT; the kernel stops at the
 next step boundary and the interpreter's handler runs (KeyboardInterrupt by
 default) with the caller's arrays and accumulated gradients untouched.
 
-BLAS is SciPy's (``scipy.linalg.cython_blas``), handed to C as function
-pointers: nothing to link. The kernels' instruction set (generic, avx2,
-avx512) is picked per CPU at run time; ``set_isa`` (or the FASTRNN_ISA
-environment variable at import) forces one, for tests and benchmarks.
+The kernels run on the engine's own threads (``set_num_threads``; the results
+are the same bits for every count) and their own matrix products: no BLAS.
+Their instruction set (generic, avx2, avx512) is picked per CPU at run time;
+``set_isa`` (or the FASTRNN_ISA environment variable at import) forces one,
+for tests and benchmarks.
 """
 
 import os
@@ -29,7 +30,6 @@ from cpython.exc cimport PyErr_CheckSignals
 from cpython.pythread cimport PyThread_get_thread_ident
 from libc.stdint cimport int64_t, uintptr_t
 from libc.string cimport memset
-from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 import numpy as np
 
@@ -48,12 +48,10 @@ _ISA_CODES = {"auto": FASTRNN_ISA_AUTO, "generic": FASTRNN_ISA_GENERIC,
               "avx2": FASTRNN_ISA_AVX2, "avx512": FASTRNN_ISA_AVX512}
 _ISA_NAMES = {v: k for k, v in _ISA_CODES.items()}
 
-# The BLAS and the instruction set every kernel call uses (copied per call).
+# The instruction set every kernel call uses (copied per call).
 cdef fastrnn_ctx _ctx
-_ctx.sgemm = <fastrnn_sgemm_fn>sgemm
-_ctx.dgemm = <fastrnn_dgemm_fn>dgemm
 _ctx.isa = FASTRNN_ISA_AUTO
-_ctx.blas_threads = 1
+_ctx.num_threads = 0           # the process-wide count (set_num_threads)
 _ctx.interrupt = NULL
 
 # Ctrl-C: the flag the kernels read, and the thread whose calls may watch SIGINT.
@@ -61,91 +59,23 @@ cdef volatile int _interrupt_flag = 0
 cdef long _main_thread_ident = threading.main_thread().ident
 
 
-# --- BLAS threads ------------------------------------------------------------------
-#
-# The kernels' own products (the per-step one, and the input projection and dx
-# when they beat the BLAS) run on one thread; when the BLAS has more, the
-# whole-sequence products go to it instead. The count comes from threadpoolctl
-# when it is installed (it sees threadpool_limits and the environment), else
-# from the environment variables OpenBLAS reads at start-up. The libraries are
-# found once; each call then asks OpenBLAS's own getter (a C call, ~free).
+# --- threads ---------------------------------------------------------------------
 
-_blas_threads_override = None
-ctypedef int (*_threads_fn)() noexcept nogil
-cdef _threads_fn _thread_fns[4]
-cdef int _n_thread_fns = -1   # -1: not looked up yet
-_slow_controllers = []         # BLAS controllers only reachable through Python
-_keep_alive = []               # the ctypes handles behind _thread_fns
-cdef int _env_threads = 0      # the environment's count, when nothing else tells
+def set_num_threads(n):
+    """Set the engine's thread count (the calling thread included); returns the previous."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n: expected a positive int, got {n!r}")
+    return fastrnn_set_num_threads(n)
 
 
-def _env_blas_threads():
-    for var in ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"):
-        value = os.environ.get(var, "").split(",")[0].strip()
-        if value.isdigit() and int(value) > 0:
-            return int(value)
-    return os.cpu_count() or 1
+def get_num_threads():
+    """The engine's thread count (the calling thread included)."""
+    return fastrnn_get_num_threads()
 
 
-cdef int _find_blas_thread_getters() except -1:
-    """Once: OpenBLAS's own openblas_get_num_threads for every loaded BLAS, through
-    threadpoolctl's discovery of the libraries."""
-    global _n_thread_fns, _slow_controllers, _env_threads
-    _n_thread_fns = 0
-    _slow_controllers = []
-    _env_threads = _env_blas_threads()
-    try:
-        import ctypes
-        import threadpoolctl
-        controllers = threadpoolctl.ThreadpoolController().lib_controllers
-    except Exception:  # threadpoolctl not installed: the environment decides
-        return 0
-    for lc in controllers:
-        if lc.user_api != "blas":
-            continue
-        fn = None
-        if lc.internal_api == "openblas" and getattr(lc, "threading_layer", "") != "openmp":
-            for name in (f"{pre}openblas_get_num_threads{suf}" for pre in ("", "scipy_")
-                         for suf in ("", "64_", "_64")):
-                fn = getattr(lc.dynlib, name, None)
-                if fn is not None:
-                    break
-        if fn is not None and _n_thread_fns < 4:
-            _thread_fns[_n_thread_fns] = <_threads_fn><uintptr_t>ctypes.cast(
-                fn, ctypes.c_void_p).value
-            _n_thread_fns += 1
-            _keep_alive.append(lc.dynlib)
-        else:
-            _slow_controllers.append(lc)
-    return 0
-
-
-cdef int _blas_threads_now() except -1:
-    if _blas_threads_override is not None:
-        return _blas_threads_override
-    if _n_thread_fns < 0:
-        _find_blas_thread_getters()
-    if _n_thread_fns == 0 and not _slow_controllers:
-        return _env_threads
-    cdef int n = 1, i
-    for i in range(_n_thread_fns):
-        n = max(n, _thread_fns[i]())
-    for lc in _slow_controllers:
-        n = max(n, lc.get_num_threads() or 1)
-    return n
-
-
-def blas_threads():
-    """The number of threads the BLAS runs with now, as the kernels see it."""
-    return _blas_threads_now()
-
-
-def set_blas_threads(n):
-    """Override the BLAS thread count the kernels plan with (None: query it); for tests."""
-    global _blas_threads_override
-    if n is not None and (not isinstance(n, int) or n < 1):
-        raise ValueError(f"n: expected None or a positive int, got {n!r}")
-    _blas_threads_override = n
+def pool_size():
+    """How many worker threads the engine has started so far."""
+    return fastrnn_pool_size()
 
 
 # --- instruction sets ----------------------------------------------------------
@@ -192,16 +122,16 @@ if _env_isa:
 def check_sizes(T, N, I, H, G, itemsize=8):
     """Raise ValueError, before anything is allocated, unless the sizes fit the kernels.
 
-    Every BLAS dimension and leading dimension the kernels pass is one of
+    Every product dimension and row stride the kernels use is one of
     T*N, G*H, I, H (32-bit ints), and every buffer they touch must be
-    addressable: the largest is (T, N, max(G*H, I)) or the packed weights.
+    addressable: the largest is (T, N, max(G*H, I)) or a packed operand.
     """
     T, N, I, H, G, itemsize = (int(v) for v in (T, N, I, H, G, itemsize))
     dims = f"(T={T}, N={N}, I={I}, H={H}, G={G})"
     for what, size in (("T*N", T * N), ("G*H", G * H), ("I", I), ("H", H)):
         if size > INT_MAX:
             raise ValueError(f"sizes too large for the C engine: {what} = {size} exceeds "
-                             f"the 32-bit BLAS limit {INT_MAX} {dims}")
+                             f"the 32-bit limit {INT_MAX} {dims}")
     largest = max((T + 1) * N * max(G * H, I), (G * H + 64) * max(H, I) + 64) * itemsize
     if largest > sys.maxsize:
         raise ValueError(f"sizes too large for the C engine: a buffer of {largest} bytes "
@@ -291,8 +221,6 @@ cdef int _run(fastrnn_rnn *a, int pass_, int typenum, str where) except -1:
     the pass is run again from the start."""
     global _interrupt_flag
     cdef fastrnn_ctx ctx = _ctx
-    ctx.blas_threads = _blas_threads_now()
-    ctx.interrupt = NULL
     a.ws_size = fastrnn_workspace_size(a, pass_, &ctx)
     if a.ws_size == 0:
         _check_status(FASTRNN_EINVAL, where)
@@ -310,9 +238,11 @@ cdef int _run(fastrnn_rnn *a, int pass_, int typenum, str where) except -1:
         while True:
             with nogil:
                 if pass_ == FASTRNN_FORWARD:
-                    status = fastrnn_forward_f64(a, &ctx) if f64 else fastrnn_forward_f32(a, &ctx)
+                    status = (fastrnn_forward_f64(a, 1, &ctx) if f64
+                              else fastrnn_forward_f32(a, 1, &ctx))
                 else:
-                    status = fastrnn_backward_f64(a, &ctx) if f64 else fastrnn_backward_f32(a, &ctx)
+                    status = (fastrnn_backward_f64(a, 1, &ctx) if f64
+                              else fastrnn_backward_f32(a, 1, &ctx))
             if status != FASTRNN_EINTR:
                 break
             _interrupt_flag = 0

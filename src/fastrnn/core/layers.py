@@ -53,9 +53,7 @@ class _RNNBase(Module):
         self.bidirectional = V.check_bool("bidirectional", bidirectional)
         self.num_directions = 2 if self.bidirectional else 1
         check_seed(seed)
-        # the size limit of forward, checked for one step before the weights are allocated
-        H = self.hidden_size
-        V.check_sizes(1, 1, max(self.input_size, self.num_directions * H), H, F.GATES[self._cell])
+        self._check_sizes(1, 1)  # forward's size limit for one step, before allocating
         self._allocate(self._parameter_shapes(), dtype)
         self.reset_parameters(seed)
         if init is not None:  # named initializers per gate block (fastrnn.init); None = PyTorch's

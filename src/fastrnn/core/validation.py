@@ -142,11 +142,11 @@ INT32_MAX = 2**31 - 1
 
 
 def check_sizes(T, N, I, H, G, input_name="I"):
-    """Refuse, before any allocation, sizes whose products overflow BLAS's 32-bit ints.
+    """Refuse, before any allocation, sizes whose products overflow the C engine's 32-bit ints.
 
     The largest operands are the (T*N, G*H) gate buffers, the (T*N, I) input
-    and the (G*H, max(I, H)) weights; every BLAS dimension and leading
-    dimension is a factor of one of these, so checking the products suffices.
+    and the (G*H, max(I, H)) weights; every product dimension and row
+    stride is a factor of one of these, so checking the products suffices.
     ``input_name`` says what I is in the message (e.g. "input_size", or the
     input size of a layer above the first).
     """
@@ -155,7 +155,7 @@ def check_sizes(T, N, I, H, G, input_name="I"):
                        (f"G*H*max({input_name}, H) (the weights)", G * H * max(I, H))):
         if size > INT32_MAX:
             raise ValueError(f"sizes too large: {what} = {size} elements exceeds the 32-bit "
-                             f"BLAS limit {INT32_MAX} (T={T}, N={N}, {input_name}={I}, H={H}, "
+                             f"limit {INT32_MAX} (T={T}, N={N}, {input_name}={I}, H={H}, "
                              f"G={G})")
 
 

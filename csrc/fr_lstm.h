@@ -1,0 +1,275 @@
+/* The LSTM kernels (part of fr_impl.h: one element type, one ISA).
+ *
+ *   z = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh, blocks i, f, g, o (PyTorch's order):
+ *   i, f, o = sigmoid(z_i, z_f, z_o),  g = tanh(z_g),
+ *   c_t = f c_{t-1} + i g,             h_t = o tanh(c_t).
+ */
+
+/* One forward step's fused pass over units [j0, j1) of every row.
+ *   gates_t [N,4H] in: z = (x W_ih^T + b) + h_prev W_hh^T; out: i, f, g, o
+ *     after their nonlinearities (the cache when training, else scratch)
+ *   c_prev, h_prev [N,H] in; c_out, h_out [N,H] out (c_out may alias c_prev:
+ *     a unit reads its own c only)
+ *   y_t [N,H] out
+ *   c = f c_prev + i g, h = o tanh(c); inactive rows keep c, h and output 0.
+ * Two sweeps per row: the four gate nonlinearities, then the state update
+ * with its one tanh. */
+static void FR_S(lstm_fwd_pass)(REAL *gates_t, REAL *c_out, REAL *h_out, REAL *y_t,
+                                const REAL *c_prev, const REAL *h_prev,
+                                const int64_t *lengths, int t, int N, int H, int j0, int j1)
+{
+    const int w = j1 - j0;
+    for (int n = 0; n < N; n++) {
+        int act = ACTIVE(lengths, t, n);
+        REAL *z = gates_t + (size_t)n * 4 * H;
+        size_t o = (size_t)n * H;
+        FR_S(act_sweep)(z + j0, w, 0);          /* i */
+        FR_S(act_sweep)(z + H + j0, w, 0);      /* f */
+        FR_S(act_sweep)(z + 2 * H + j0, w, 1);  /* g */
+        FR_S(act_sweep)(z + 3 * H + j0, w, 0);  /* o */
+        FOR_RANGE(j, j0, j1) {
+            VR i = LD(z + j), f = LD(z + H + j), g = LD(z + 2 * H + j);
+            VR og = LD(z + 3 * H + j);
+            VR cp = LD(c_prev + o + j);
+            VR c = f * cp + i * g;
+            VR h = og * VTANH(c);
+            if (act) { ST(c_out + o + j, c); ST(h_out + o + j, h); ST(y_t + o + j, h); }
+            else {
+                ST(c_out + o + j, cp); ST(h_out + o + j, LD(h_prev + o + j));
+                ST(y_t + o + j, (VR){0});
+            }
+        }
+    }
+}
+
+/* One forward step on the units of chunk c: their four gates' columns of
+ * the product, then their pass. */
+typedef struct {
+    const REAL *P, *bias, *h_prev, *c_prev;
+    REAL *gates_t, *h_out, *c_out, *y_t;
+    const int64_t *lengths;
+    int t, N, H;
+    FR_S(split) sp;
+} FR_S(lstm_fwd_step);
+
+static void FR_S(lstm_fwd_chunk)(void *p, int c)
+{
+    FR_S(lstm_fwd_step) *s = p;
+    const int H = s->H, GH = 4 * H;
+    UNIT_RANGE(s->sp, c, H, j0, j1)
+    /* gates_t[:, g*H + j0:j1] = (gates_t + b) + h_prev W_hh[g*H + j0:j1]^T */
+    for (int g = 0; g < 4; g++)
+        FR_S(rgemm)(s->gates_t + g * H + j0, GH, s->h_prev, H,
+                    PANEL_AT(GATE_PANELS(s->P, g, H), j0, H), s->bias + g * H + j0, 1, s->N,
+                    j1 - j0, H);
+    FR_S(lstm_fwd_pass)(s->gates_t, s->c_out, s->h_out, s->y_t, s->c_prev, s->h_prev,
+                        s->lengths, s->t, s->N, H, j0, j1);
+}
+
+static int FR_X(lstm_fwd)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, const fr_team *team_in,
+                          size_t *ws_needed)
+{
+    /* LSTM forward:  z = (x_t W_ih^T + (b_ih + b_hh)) + h_{t-1} W_hh^T, blocks i, f, g, o;
+     *   i, f, o = sigmoid, g = tanh;  c_t = f c_{t-1} + i g;  h_t = o tanh(c_t).
+     * in:  x [T,N,I], h0, c0 [N,H], W_ih [4H,I], W_hh [4H,H], b_ih, b_hh [4H], lengths
+     * out: y [T,N,H], hT, cT [N,H]; hs, cs [T+1,N,H], gates [T,N,4H] or all NULL */
+    const int T = a->steps, N = a->batch, I = a->input_size, H = a->hidden_size;
+    const int reverse = a->reverse;
+    const REAL *x = a->x, *h0 = a->h0, *c0 = a->c0, *W_ih = a->W_ih, *W_hh = a->W_hh;
+    const REAL *b_ih = a->b_ih, *b_hh = a->b_hh;
+    REAL *y = a->y, *hT = a->hT, *cT = a->cT, *hs = a->hs, *cs = a->cs, *gates = a->gates;
+    const int train = hs != NULL, GH = 4 * H;
+    const size_t NH = (size_t)N * H, NG = (size_t)N * GH;
+    const int CH = T < FASTRNN_CHUNK_STEPS ? T : FASTRNN_CHUNK_STEPS;
+    /* scratch: W_hh packed (per gate), the summed bias, W_ih packed;
+     * inference: the gate pre-activations of one chunk of steps, and the
+     * state's second buffer (a step reads all of h_prev while writing h) */
+    FR_S(carver) c = FR_S(carve_begin)(a->ws, ws_needed != NULL);
+    REAL *P = FR_S(carve)(&c, 4 * FR_PACK_ELEMS(H, H));
+    REAL *bias = FR_S(carve)(&c, (size_t)GH);
+    REAL *Pih = FR_S(carve)(&c, FR_PACK_ELEMS(I, GH));
+    REAL *chunk = train ? NULL : FR_S(carve)(&c, (size_t)CH * NG);
+    REAL *h_other = train ? NULL : FR_S(carve)(&c, NH);
+    CARVE_END(c);
+
+    fr_team team = *team_in;
+    FR_S(pack_gates)(&team, P, W_hh, 0, 4, H);
+    FR_S(pack_par)(&team, Pih, W_ih, (size_t)I, (size_t)I, GH, 1);
+    for (int j = 0; j < GH; j++) bias[j] = b_ih[j] + b_hh[j];
+    FR_S(lstm_fwd_step) st = {P, bias, NULL, NULL, NULL, NULL, NULL, NULL, a->lengths, 0, N, H,
+                              FR_S(split_units)(&team, N, 4, H)};
+    if (train) {
+        size_t s0 = reverse ? (size_t)T * NH : 0;
+        memcpy(hs + s0, h0, NH * sizeof(REAL));
+        memcpy(cs + s0, c0, NH * sizeof(REAL));
+        FR_S(project)(&team, gates, x, Pih, 0, T, N, I, GH);
+        for (int s = 0; s < T; s++) {
+            CHECK_INTERRUPT(ctx);
+            STEP_INDICES(s, t, rd, wr)
+            st.t = t;
+            st.gates_t = gates + (size_t)t * NG;
+            st.h_prev = hs + (size_t)rd * NH;
+            st.c_prev = cs + (size_t)rd * NH;
+            st.h_out = hs + (size_t)wr * NH;
+            st.c_out = cs + (size_t)wr * NH;
+            st.y_t = y + (size_t)t * NH;
+            fr_run(&team, FR_S(lstm_fwd_chunk), &st, st.sp.nchunks);
+        }
+        size_t sT = reverse ? 0 : (size_t)T * NH;
+        memcpy(hT, hs + sT, NH * sizeof(REAL));
+        memcpy(cT, cs + sT, NH * sizeof(REAL));
+        return FASTRNN_OK;
+    }
+    REAL *h_cur = hT;
+    memcpy(hT, h0, NH * sizeof(REAL));
+    memcpy(cT, c0, NH * sizeof(REAL));
+    for (int s0 = 0; s0 < T; s0 += CH) {
+        int ns = T - s0 < CH ? T - s0 : CH;
+        int tlo = CHUNK_TLO(s0, ns);
+        FR_S(project)(&team, chunk, x, Pih, tlo, ns, N, I, GH);
+        for (int s = s0; s < s0 + ns; s++) {
+            CHECK_INTERRUPT(ctx);
+            STEP_INDICES(s, t, rd, wr)
+            st.t = t;
+            st.gates_t = chunk + (size_t)(t - tlo) * NG;
+            st.h_prev = h_cur;
+            st.h_out = h_cur == hT ? h_other : hT;
+            st.c_prev = st.c_out = cT;
+            st.y_t = y + (size_t)t * NH;
+            fr_run(&team, FR_S(lstm_fwd_chunk), &st, st.sp.nchunks);
+            h_cur = st.h_out;
+        }
+    }
+    if (h_cur != hT) memcpy(hT, h_cur, NH * sizeof(REAL));
+    return FASTRNN_OK;
+}
+
+/* One backward step's pass over units [j0, j1) (BPTT through c = f c_prev + i g,
+ * h = o tanh(c)):
+ *   dh, dc [N,H] in: gradients from later steps; out: dh <- dh_total,
+ *     dc <- dc_total f (active rows; inactive rows keep dc)
+ *   dz_t [N,4H] out: gradients of the four pre-activations, 0 on inactive rows
+ *   trace_dh_t, trace_dc_t [N,H] out or NULL: dh_total, and dc_total (active
+ *     rows) or dc (inactive rows, whose c is frozen)
+ *   gates_t [N,4H], c_t (the state written), c_prev [N,H] from the forward */
+static void FR_S(lstm_bwd_pass)(REAL *dh, REAL *dc, REAL *dz_t, REAL *trace_dh_t,
+                                REAL *trace_dc_t, const REAL *dy_t, const REAL *gates_t,
+                                const REAL *c_t, const REAL *c_prev,
+                                const int64_t *lengths, int t, int N, int H, int j0, int j1)
+{
+    for (int n = 0; n < N; n++) {
+        int act = ACTIVE(lengths, t, n);
+        size_t o = (size_t)n * H;
+        const REAL *gt = gates_t + (size_t)n * 4 * H;
+        REAL *dz = dz_t + (size_t)n * 4 * H;
+        FOR_RANGE(j, j0, j1) {
+            VR i = LD(gt + j), f = LD(gt + H + j), g = LD(gt + 2 * H + j);
+            VR og = LD(gt + 3 * H + j);
+            VR dht = LD(dh + o + j) + (act ? LD(dy_t + o + j) : (VR){0});
+            VR tc = VTANH(LD(c_t + o + j));
+            VR dcv = LD(dc + o + j);
+            VR dct = dcv + dht * og * ((REAL)1 - tc * tc);
+            if (trace_dh_t) ST(trace_dh_t + o + j, dht);
+            /* inactive: the frozen c passes its gradient through unchanged */
+            if (trace_dc_t) ST(trace_dc_t + o + j, act ? dct : dcv);
+            ST(dh + o + j, dht);
+            if (act) {
+                ST(dz + j, dct * g * i * ((REAL)1 - i));
+                ST(dz + H + j, dct * LD(c_prev + o + j) * f * ((REAL)1 - f));
+                ST(dz + 2 * H + j, dct * i * ((REAL)1 - g * g));
+                ST(dz + 3 * H + j, dht * tc * og * ((REAL)1 - og));
+                ST(dc + o + j, dct * f);
+            } else {
+                VR zero = {0};
+                ST(dz + j, zero); ST(dz + H + j, zero); ST(dz + 2 * H + j, zero);
+                ST(dz + 3 * H + j, zero);
+            }
+        }
+    }
+}
+
+/* Backward job k on the units of chunk c: the product of step k, then the
+ * pass of step k-1 (see srn_bwd_chunk for the numbering and the buffers). */
+typedef struct {
+    const REAL *P, *dy, *cs, *gates;
+    REAL *dpre, *dc, *trace_dh, *trace_dc, *dh_buf[2];
+    const int64_t *lengths;
+    int T, N, H, reverse, k;
+    FR_S(split) sp;
+} FR_S(lstm_bwd_job);
+
+static void FR_S(lstm_bwd_chunk)(void *p, int c)
+{
+    FR_S(lstm_bwd_job) *j = p;
+    const int T = j->T, N = j->N, H = j->H, GH = 4 * H, reverse = j->reverse, k = j->k;
+    const size_t NH = (size_t)N * H, NG = (size_t)N * GH;
+    UNIT_RANGE(j->sp, c, H, j0, j1)
+    if (k < T) {
+        STEP_INDICES(k, t, rd, wr)
+        REAL *dh = j->dh_buf[k & 1], *dhn = j->dh_buf[(k + 1) & 1];
+        /* dh_{t-1}[:, j0:j1] = dz_t W_hh[:, j0:j1] */
+        FR_S(rgemm)(dhn + j0, H, j->dpre + (size_t)t * NG, GH, PANEL_AT(j->P, j0, GH), NULL, 0,
+                    N, j1 - j0, GH);
+        FR_S(pass_inactive)(dhn, dh, j->lengths, t, N, H, j0, j1);
+    }
+    if (k > 0) {
+        STEP_INDICES(k - 1, t, rd, wr)
+        size_t ot = (size_t)t * NH;
+        FR_S(lstm_bwd_pass)(j->dh_buf[(k - 1) & 1], j->dc, j->dpre + (size_t)t * NG,
+                            j->trace_dh ? j->trace_dh + ot : NULL,
+                            j->trace_dc ? j->trace_dc + ot : NULL, j->dy + ot,
+                            j->gates + (size_t)t * NG, j->cs + (size_t)wr * NH,
+                            j->cs + (size_t)rd * NH, j->lengths, t, N, H, j0, j1);
+    }
+}
+
+static int FR_X(lstm_bwd)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, const fr_team *team_in,
+                          size_t *ws_needed)
+{
+    /* LSTM BPTT:  dh_total = dh + dy_t;  dc_total = dc + dh_total o (1 - tanh(c_t)^2);
+     *   dz = (dc_total g i(1-i), dc_total c_{t-1} f(1-f), dc_total i (1-g^2),
+     *         dh_total tanh(c_t) o(1-o));  dh_{t-1} = dz W_hh;  dc_{t-1} = dc_total f;
+     *   inactive rows: dz = 0, dh and dc pass through. Then as the SRN's.
+     * in:  dy [T,N,H], dhT, dcT [N,H], x [T,N,I], W_ih [4H,I], W_hh [4H,H],
+     *      hs, cs [T+1,N,H], gates [T,N,4H], lengths
+     * out: dx [T,N,I], dh0, dc0 [N,H], trace_dh, trace_dc [T,N,H] or NULL;
+     *      dW_ih [4H,I], dW_hh [4H,H], db_ih, db_hh [4H] accumulated */
+    const int T = a->steps, N = a->batch, I = a->input_size, H = a->hidden_size;
+    const int reverse = a->reverse, GH = 4 * H;
+    const REAL *x = a->x, *W_ih = a->W_ih, *W_hh = a->W_hh, *hs = a->hs;
+    REAL *dW_ih = a->dW_ih, *dW_hh = a->dW_hh, *db_ih = a->db_ih, *db_hh = a->db_hh;
+    const size_t NH = (size_t)N * H, TN = (size_t)T * N;
+    /* scratch: dz for all steps, W_hh packed, two dh buffers, dc, a column-sum
+     * row, the packed operand of the whole-sequence products */
+    FR_S(carver) c = FR_S(carve_begin)(a->ws, ws_needed != NULL);
+    REAL *dpre = FR_S(carve)(&c, TN * GH);
+    REAL *P = FR_S(carve)(&c, FR_PACK_ELEMS(GH, H));
+    REAL *dh_a = FR_S(carve)(&c, NH), *dh_b = FR_S(carve)(&c, NH);
+    REAL *dc = FR_S(carve)(&c, NH);
+    REAL *tmp = FR_S(carve)(&c, (size_t)GH);
+    size_t wg = FR_PACK_ELEMS(TN, I > H ? I : H), dxp = FR_PACK_ELEMS(GH, I);
+    REAL *Pw = FR_S(carve)(&c, wg > dxp ? wg : dxp);
+    CARVE_END(c);
+
+    fr_team team = *team_in;
+    FR_S(pack_par)(&team, P, W_hh, (size_t)H, (size_t)GH, H, 0);
+    FR_S(lstm_bwd_job) job = {P, a->dy, a->cs, a->gates, dpre, dc, a->trace_dh, a->trace_dc,
+                              {dh_a, dh_b}, a->lengths, T, N, H, reverse, T,
+                              FR_S(split_units)(&team, N, 4, H)};
+    memcpy(job.dh_buf[(T - 1) & 1], a->dhT, NH * sizeof(REAL));
+    memcpy(dc, a->dcT, NH * sizeof(REAL));
+    for (int k = T; k >= 0; k--) {
+        CHECK_INTERRUPT(ctx);
+        job.k = k;
+        fr_run(&team, FR_S(lstm_bwd_chunk), &job, job.sp.nchunks);
+    }
+    memcpy(a->dh0, job.dh_buf[1], NH * sizeof(REAL));
+    memcpy(a->dc0, dc, NH * sizeof(REAL));
+    const REAL *h_prevs = hs + (reverse ? NH : 0);
+    FR_S(weight_grad)(&team, dW_ih, I, dpre, GH, x, I, Pw, GH, I, TN);
+    FR_S(weight_grad)(&team, dW_hh, H, dpre, GH, h_prevs, H, Pw, GH, H, TN);
+    FR_S(colsum_add)(&team, db_ih, tmp, dpre, TN, GH, GH);
+    FR_S(colsum_add)(&team, db_hh, tmp, dpre, TN, GH, GH);
+    FR_S(input_grad)(&team, a->dx, dpre, W_ih, Pw, TN, I, GH);
+    return FASTRNN_OK;
+}

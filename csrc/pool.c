@@ -1,0 +1,306 @@
+/* The engine's own threads: see fr_pool.h for what they promise.
+ *
+ * Protocol. Each leader slot owns one job record. To start a job the leader
+ * writes its function and argument, publishes the claim word
+ * (generation, nchunks, next = 0) with release order, and bumps the mailbox
+ * sequence number of each team worker (waking it if it sleeps). Every thread
+ * takes chunks by compare-and-swap on the claim word: a chunk is taken only
+ * while the word still carries the generation and count read with it, so a
+ * worker that arrives late (after the job is done and the record reused)
+ * takes nothing it should not. The job's function and argument are read only
+ * after a successful claim, when the leader cannot be rewriting them: it
+ * waits for every claimed chunk to be done before it starts the next job.
+ *
+ * Only C99 + POSIX threads + GCC/Clang __atomic builtins.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include "fr_pool.h"
+
+#define MAX_WORKERS 255
+#define SPIN_NS 100000L        /* a worker spins this long for its next job, then sleeps */
+#define YIELD_AFTER_NS 20000L  /* a leader waiting this long for a chunk yields its CPU */
+#define STALL_NS 500000L       /* waiting this long beyond twice a chunk's time: the
+                                  worker holding it lost its CPU */
+#define BUSY_NS 250000000L     /* after a stall, run single-threaded this long */
+
+#define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* claim word: generation (24 bits) | nchunks (20 bits) | next chunk (20 bits) */
+#define CLAIM(gen, n, next) (((uint64_t)(gen) << 40) | ((uint64_t)(n) << 20) | (uint64_t)(next))
+#define CLAIM_GEN(w) ((uint32_t)((w) >> 40))
+#define CLAIM_N(w) ((int)(((w) >> 20) & 0xFFFFF))
+#define CLAIM_NEXT(w) ((int)((w) & 0xFFFFF))
+#define MAX_CHUNKS 0xFFFFF
+
+typedef struct {
+    uint64_t claim;        /* atomic */
+    int done;              /* atomic: chunks finished */
+    fr_chunk_fn fn;
+    void *arg;
+    char pad[64];
+} job_t;
+
+typedef struct {
+    unsigned seq;          /* atomic: bumped once per job published to this worker */
+    job_t *job;            /* the job of the latest seq */
+    int sleeping;          /* atomic */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char pad[64];
+} mailbox_t;
+
+static job_t jobs[MAX_WORKERS + 1] __attribute__((aligned(64)));          /* by leader slot */
+static job_t pair_jobs[MAX_WORKERS + 1] __attribute__((aligned(64)));     /* fr_parallel_pair's */
+static mailbox_t boxes[MAX_WORKERS + 1] __attribute__((aligned(64)));     /* by worker, from 1 */
+static int started;                   /* workers running (atomic) */
+static int outside_owner;             /* atomic: 1 while an outside thread leads the pool */
+static int64_t busy_until;            /* atomic */
+static pthread_mutex_t start_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static __thread int my_slot;          /* 0 outside the pool, else the worker's index */
+
+/* Take and run chunks of `job` until none are left; returns how many this thread ran. */
+static int work(job_t *job)
+{
+    int ran = 0;
+    for (;;) {
+        uint64_t w = LOAD(&job->claim);
+        int next = CLAIM_NEXT(w);
+        if (next >= CLAIM_N(w)) return ran;
+        if (!__atomic_compare_exchange_n(&job->claim, &w, w + 1, 0, __ATOMIC_ACQ_REL,
+                                         __ATOMIC_ACQUIRE))
+            continue;
+        job->fn(job->arg, next);
+        __atomic_add_fetch(&job->done, 1, __ATOMIC_RELEASE);
+        ran++;
+    }
+}
+
+static void *worker_main(void *p)
+{
+    const int me = (int)(intptr_t)p;
+    mailbox_t *box = &boxes[me];
+    unsigned last = 0;
+    my_slot = me;
+    for (;;) {
+        unsigned seq = LOAD(&box->seq);
+        if (seq == last) {
+            int64_t until = now_ns() + SPIN_NS;
+            int spins = 0;
+            while ((seq = LOAD(&box->seq)) == last) {
+                cpu_relax();
+                if (++spins % 64 == 0 && now_ns() > until) break;
+            }
+        }
+        if (seq == last) {  /* sleep until the next job (see publish() for the handshake) */
+            pthread_mutex_lock(&box->mu);
+            __atomic_store_n(&box->sleeping, 1, __ATOMIC_SEQ_CST);
+            while ((seq = __atomic_load_n(&box->seq, __ATOMIC_SEQ_CST)) == last)
+                pthread_cond_wait(&box->cv, &box->mu);
+            __atomic_store_n(&box->sleeping, 0, __ATOMIC_SEQ_CST);
+            pthread_mutex_unlock(&box->mu);
+        }
+        last = seq;
+        work(LOAD(&box->job));
+    }
+    return NULL;
+}
+
+static void publish(int worker, job_t *job)
+{
+    mailbox_t *box = &boxes[worker];
+    STORE(&box->job, job);
+    __atomic_add_fetch(&box->seq, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&box->sleeping, __ATOMIC_SEQ_CST)) {
+        pthread_mutex_lock(&box->mu);
+        pthread_cond_signal(&box->cv);
+        pthread_mutex_unlock(&box->mu);
+    }
+}
+
+/* In a child after fork() no worker exists: start afresh, leaving the old
+ * mutexes alone (another thread may have held one at the fork). */
+static void after_fork_in_child(void)
+{
+    for (int w = 0; w <= MAX_WORKERS; w++) {
+        boxes[w].seq = 0;
+        boxes[w].job = NULL;
+        boxes[w].sleeping = 0;
+        pthread_mutex_init(&boxes[w].mu, NULL);
+        pthread_cond_init(&boxes[w].cv, NULL);
+        memset(&jobs[w], 0, sizeof jobs[w]);
+        memset(&pair_jobs[w], 0, sizeof pair_jobs[w]);
+    }
+    started = 0;
+    outside_owner = 0;
+    busy_until = 0;
+    pthread_mutex_init(&start_mu, NULL);
+}
+
+static void init_once(void)
+{
+    for (int w = 0; w <= MAX_WORKERS; w++) {
+        pthread_mutex_init(&boxes[w].mu, NULL);
+        pthread_cond_init(&boxes[w].cv, NULL);
+    }
+    pthread_atfork(NULL, NULL, after_fork_in_child);
+}
+
+/* Make sure workers 1..n exist; returns how many do. */
+static int reserve(int n)
+{
+    if (n > MAX_WORKERS) n = MAX_WORKERS;
+    if (LOAD(&started) >= n) return n;
+    pthread_once(&once, init_once);
+    pthread_mutex_lock(&start_mu);
+    int have = started;
+    while (have < n) {
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 1 << 20);
+        int failed = pthread_create(&t, &attr, worker_main, (void *)(intptr_t)(have + 1));
+        pthread_attr_destroy(&attr);
+        if (failed) break;
+        have++;
+        STORE(&started, have);
+    }
+    pthread_mutex_unlock(&start_mu);
+    return have;
+}
+
+int fr_pool_size(void) { return LOAD(&started); }
+
+int fr_busy(void) { return now_ns() < LOAD(&busy_until); }
+
+void fr_note_stall(void) { STORE(&busy_until, now_ns() + BUSY_NS); }
+
+fr_team fr_team_acquire(int num_threads)
+{
+    fr_team team = {my_slot, 1, 0};
+    if (num_threads <= 1 || my_slot != 0 || fr_busy()) return team;
+    int expected = 0;
+    if (!__atomic_compare_exchange_n(&outside_owner, &expected, 1, 0, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_RELAXED))
+        return team;  /* another outside thread leads the pool: run alone */
+    team.nworkers = reserve(num_threads - 1);
+    if (team.nworkers == 0) STORE(&outside_owner, 0);
+    return team;
+}
+
+void fr_team_release(const fr_team *team)
+{
+    if (team->leader == 0 && team->nworkers > 0) STORE(&outside_owner, 0);
+}
+
+/* Start `job` with fn/arg over nchunks chunks, the first `taken` of them
+ * already claimed by the leader. */
+static void start_job(job_t *job, fr_chunk_fn fn, void *arg, int nchunks, int taken)
+{
+    uint32_t gen = (CLAIM_GEN(LOAD(&job->claim)) + 1) & 0xFFFFFF;
+    job->fn = fn;
+    job->arg = arg;
+    __atomic_store_n(&job->done, 0, __ATOMIC_RELAXED);
+    STORE(&job->claim, CLAIM(gen, nchunks, taken));
+}
+
+/* Wait until all `nchunks` of `job` are done, yielding the CPU if it takes
+ * long; returns 1 if the wait went on `limit_ns` past its start. */
+static int finish_job(job_t *job, int nchunks, int64_t limit_ns)
+{
+    if (LOAD(&job->done) == nchunks) return 0;
+    int64_t start = now_ns();
+    int spins = 0, stalled = 0;
+    while (LOAD(&job->done) < nchunks) {
+        cpu_relax();
+        if (++spins % 64 == 0) {
+            int64_t waited = now_ns() - start;
+            if (waited > YIELD_AFTER_NS) sched_yield();
+            if (waited > limit_ns) stalled = 1;
+        }
+    }
+    return stalled;
+}
+
+int fr_parallel(const fr_team *team, fr_chunk_fn fn, void *arg, int nchunks)
+{
+    if (team->nworkers <= 0 || nchunks <= 1 || nchunks > MAX_CHUNKS) {
+        for (int c = 0; c < nchunks; c++) fn(arg, c);
+        return 0;
+    }
+    job_t *job = &jobs[team->leader];
+    start_job(job, fn, arg, nchunks, 0);
+    int helpers = team->nworkers < nchunks - 1 ? team->nworkers : nchunks - 1;
+    for (int w = 0; w < helpers; w++) publish(team->first_worker + w, job);
+    int64_t start = now_ns();
+    int ran = work(job);
+    /* a worker's last chunk may start just before ours ends: twice the time
+     * of one of ours, plus STALL_NS, is longer than any wait on a running worker */
+    int64_t chunk_ns = ran ? (now_ns() - start) / ran : 0;
+    return finish_job(job, nchunks, 2 * chunk_ns + STALL_NS);
+}
+
+typedef struct {
+    fr_team_fn fn_a, fn_b;
+    void *arg_a, *arg_b;
+    fr_team team_b;        /* the second half, led by its first worker */
+} pair_t;
+
+/* chunk 1 of a pair job: fn_b, led by whoever runs it (the second half's
+ * designated leader, or the first half's leader once fn_a is done) with the
+ * second half's other workers */
+static void pair_chunk(void *p, int chunk)
+{
+    pair_t *pair = p;
+    if (chunk == 0) return;  /* chunk 0 is fn_a: the leader's own, see fr_parallel_pair */
+    fr_team team = {my_slot, pair->team_b.first_worker + 1, pair->team_b.nworkers - 1};
+    pair->fn_b(pair->arg_b, &team);
+}
+
+void fr_parallel_pair(const fr_team *team, fr_team_fn fn_a, void *arg_a, fr_team_fn fn_b,
+                      void *arg_b)
+{
+    if (team->nworkers <= 0) {
+        fn_a(arg_a, team);
+        fn_b(arg_b, team);
+        return;
+    }
+    int total = team->nworkers + 1, half = (total + 1) / 2;  /* threads for fn_a */
+    fr_team team_a = {team->leader, team->first_worker, half - 1};
+    pair_t pair = {fn_a, fn_b, arg_a, arg_b,
+                   {0, team->first_worker + half - 1, total - half}};
+    /* one job of 2 chunks: chunk 0 (fn_a) taken by this leader at once,
+     * chunk 1 (fn_b) by the second half's first worker, or by this leader
+     * if that worker has not started it by the time fn_a is done */
+    job_t *job = &pair_jobs[team->leader];
+    start_job(job, pair_chunk, &pair, 2, 1);
+    publish(pair.team_b.first_worker, job);
+    fn_a(arg_a, &team_a);
+    __atomic_add_fetch(&job->done, 1, __ATOMIC_RELEASE);
+    work(job);
+    finish_job(job, 2, INT64_MAX);
+}
