@@ -33,8 +33,9 @@ gradient has the layer's ``params_flat`` layout: ``W_ih``, ``W_hh``, ``b_ih``,
 import numpy as np
 
 from ..core import validation as V
-from ..core import functional as F
-from .diagnostics import _Spec, _cell_step, _layer_spec, _local_derivatives
+from ..core.cells import CellSpec, step_derivatives
+from ..core.layers import PARAM_KINDS, param_name
+from .walk import layer_spec
 
 __all__ = ["RTRL", "rtrl_cost"]
 
@@ -43,11 +44,9 @@ def rtrl_cost(cell, input_size, hidden_size, bias=True, batch=1):
     """RTRL's size for one configuration: a dict of ``state_size`` S, ``params`` P,
     ``sensitivity_floats`` (N*S*P, the memory carried) and ``madds_per_step``
     (N*S^2*P, the dominant term ``A_t @ S_{t-1}``)."""
-    if cell not in F.GATES:
-        raise ValueError(f"cell: expected one of {tuple(F.GATES)}, got {cell!r}")
+    G = CellSpec(cell).G
     I, H = V.check_positive_int("input_size", input_size), V.check_positive_int("hidden_size", hidden_size)
     N = V.check_positive_int("batch", batch)
-    G = F.GATES[cell]
     S = 2 * H if cell == "lstm" else H
     P = G * H * (I + H + (2 if bias else 0))
     return dict(state_size=S, params=P, sensitivity_floats=N * S * P,
@@ -76,14 +75,13 @@ class RTRL:
     """
 
     def __init__(self, layer):
-        spec = _layer_spec(layer)
+        spec = layer_spec(layer)
         if layer.num_layers != 1 or layer.num_directions != 1:
             raise ValueError("layer: RTRL runs forward in time on one cell; expected "
                              f"num_layers=1 and bidirectional=False, got num_layers="
                              f"{layer.num_layers}, bidirectional={layer.bidirectional}")
-        names = ["weight_ih_l0", "weight_hh_l0"] + (["bias_ih_l0", "bias_hh_l0"]
-                                                     if layer.bias else [])
-        self._setup(spec, [layer.params[n] for n in names], layer.bias)
+        kinds = PARAM_KINDS if layer.bias else PARAM_KINDS[:2]
+        self._setup(spec, [layer.params[param_name(kind)] for kind in kinds], layer.bias)
         self.layer = layer
 
     @classmethod
@@ -95,13 +93,8 @@ class RTRL:
         ``fastrnn.functional`` (``W_ih`` (G*H, I), ``W_hh`` (G*H, H), biases
         (G*H,) or both None).
         """
-        if cell not in F.GATES:
-            raise ValueError(f"cell: expected one of {tuple(F.GATES)}, got {cell!r}")
-        if nonlinearity not in F.NONLINEARITIES:
-            raise ValueError(f"nonlinearity: expected one of {F.NONLINEARITIES}, "
-                             f"got {nonlinearity!r}")
-        spec = _Spec(cell, nonlinearity, V.check_bool("residual", residual),
-                     V.check_bool("reset_after", reset_after))
+        spec = CellSpec(cell, nonlinearity, V.check_bool("residual", residual),
+                        V.check_bool("reset_after", reset_after))
         if (b_ih is None) != (b_hh is None):
             raise ValueError("b_ih, b_hh: expected both arrays or both None")
         arrays = [W_ih, W_hh] + ([] if b_ih is None else [b_ih, b_hh])
@@ -178,8 +171,10 @@ class RTRL:
         N, H = self.h.shape
         V.check_shape("x_t", x_t, (N, self.input_size), "(N, I)")
         W_ih, W_hh, b_ih, b_hh = self._weights()
-        rec = _cell_step(self.spec, x_t, self.h, self.c, W_ih, W_hh, b_ih, b_hh)
-        A, M_ih, M_hh, U = _local_derivatives(self.spec, rec, self.h, self.c, W_hh)
+        step = self.spec.step(x_t @ W_ih.T + self.spec.input_bias(b_ih, b_hh), self.h, self.c,
+                              W_hh, b_hh)
+        der = step_derivatives(self.spec, step, W_hh)
+        A, M_ih, M_hh, U = der.A, der.M_ih, der.M_hh, der.U
         G = self.spec.G
         S = self.state_size
         # direct terms: ds/dW_ih[r, j] = M_ih[:, r] x_j; ds/dW_hh[r, j] = M_hh[:, r] u_{block(r), j}
@@ -190,9 +185,9 @@ class RTRL:
         S_new = np.matmul(A, self.S)
         S_new += np.concatenate(blocks, axis=2)
         self.S = S_new
-        self.h = rec["h"]
+        self.h = step.h
         if self.cell == "lstm":
-            self.c = rec["c"]
+            self.c = step.c
         self.t += 1
         return self.h
 
