@@ -11,6 +11,7 @@ is an edge to ``fastrnn.core.functional``, ``from fastrnn import optim`` one to
 
 import ast
 import importlib
+import inspect
 import subprocess
 import sys
 from pathlib import Path
@@ -185,3 +186,30 @@ def test_short_module_names_import():
     res = subprocess.run([sys.executable, "-c", "\n".join(lines)], capture_output=True,
                          text=True, cwd=SRC.parent)
     assert res.returncode == 0, res.stderr
+
+
+def _documented(obj):
+    doc = inspect.getdoc(obj) or ""
+    return any(f"{section}\n---" in doc for section in ("Parameters", "Returns", "Attributes"))
+
+
+def test_lab_and_cells_have_numpydoc_docstrings():
+    """Every public function, class and method of fastrnn.lab and fastrnn.core.cells has a
+    numpydoc docstring (a Parameters, Returns or Attributes section)."""
+    modules = ["fastrnn.core.cells"] + [m for m in module_files() if m.startswith("fastrnn.lab.")]
+    missing = []
+    for name in modules:
+        module = importlib.import_module(name)
+        for attr in getattr(module, "__all__", ()):
+            obj = getattr(module, attr)
+            if getattr(obj, "__module__", None) != name or not callable(obj):
+                continue
+            if not _documented(obj):
+                missing.append(f"{name}.{attr}")
+            for meth_name, meth in vars(obj).items() if inspect.isclass(obj) else ():
+                meth = getattr(meth, "__func__", meth)
+                params = [] if not inspect.isfunction(meth) else \
+                    [p for p in inspect.signature(meth).parameters if p not in ("self", "cls")]
+                if not meth_name.startswith("_") and params and not _documented(meth):
+                    missing.append(f"{name}.{attr}.{meth_name}")
+    assert not missing, f"without numpydoc sections: {missing}"

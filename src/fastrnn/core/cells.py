@@ -8,7 +8,7 @@ Notation, per step: ``N`` sequences, ``H`` hidden units, ``G`` gate blocks
 (1 for the SRN, 4 for the LSTM, 3 for the GRU) stacked in PyTorch's order in
 ``W_hh`` (G*H, H) and the pre-activations (N, G*H). ``xg`` is the step's
 *input projection*: ``W_ih x_t`` plus the biases that do not depend on the
-state, :func:`input_bias` (``b_ih + b_hh`` for every cell except the GRU in
+state, :meth:`CellSpec.input_bias` (``b_ih + b_hh`` for every cell except the GRU in
 its reset-after form, whose ``b_hh`` is added to ``W_hh h`` inside the
 reset). An engine computes ``xg`` for all T steps with one matmul; the step
 functions here do the recurrent product and the cell.
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["sigmoid", "relu", "ACTIVATIONS", "GATE_NAMES", "GATE_ACTIVATION", "CellSpec",
-           "Step", "input_bias", "srn_step", "lstm_step", "gru_step", "srn_step_backward",
+           "Step", "srn_step", "lstm_step", "gru_step", "srn_step_backward",
            "lstm_cell_grad", "lstm_step_backward", "gru_step_backward", "StepDerivatives",
            "step_derivatives"]
 
@@ -147,12 +147,33 @@ class CellSpec:
         return GATE_NAMES[self.cell]
 
     def state_size(self, H):
-        """Size S of the state ``s``: ``H`` (``h``), or ``2H`` for the LSTM's ``[h; c]``."""
+        """Size S of the state ``s``: ``H`` (``h``), or ``2H`` for the LSTM's ``[h; c]``.
+
+        Parameters
+        ----------
+        H : int
+            Hidden size.
+
+        Returns
+        -------
+        int
+        """
         return 2 * H if self.cell == "lstm" else H
 
     def input_bias(self, b_ih, b_hh):
-        """The bias of this cell's input projection ``xg`` (see :func:`input_bias`)."""
-        return input_bias(self.cell, self.reset_after, b_ih, b_hh)
+        """The bias that joins this cell's input projection ``xg = W_ih x + bias``.
+
+        Parameters
+        ----------
+        b_ih, b_hh : ndarray, shape (G*H,)
+
+        Returns
+        -------
+        ndarray, shape (G*H,)
+            ``b_ih + b_hh``; for the reset-after GRU ``b_ih`` alone (its ``b_hh``
+            is inside the reset, see :func:`gru_step`).
+        """
+        return b_ih if self.cell == "gru" and self.reset_after else b_ih + b_hh
 
     def step(self, xg, h_prev, c_prev, W_hh, b_hh):
         """One step of this cell (:func:`srn_step`, :func:`lstm_step` or :func:`gru_step`).
@@ -242,25 +263,6 @@ class Step:
     aux: np.ndarray = None
 
 
-def input_bias(cell, reset_after, b_ih, b_hh):
-    """The bias that joins the input projection ``xg = W_ih x + bias``.
-
-    Parameters
-    ----------
-    cell : {"srn", "lstm", "gru"}
-    reset_after : bool
-        The GRU's form (ignored by the other cells).
-    b_ih, b_hh : ndarray, shape (G*H,)
-
-    Returns
-    -------
-    ndarray, shape (G*H,)
-        ``b_ih + b_hh``; for the reset-after GRU ``b_ih`` alone (its ``b_hh`` is
-        inside the reset, see :func:`gru_step`).
-    """
-    return b_ih if cell == "gru" and reset_after else b_ih + b_hh
-
-
 # --- forward steps --------------------------------------------------------------------
 
 def srn_step(xg, h_prev, W_hh, nonlinearity="tanh", residual=False):
@@ -329,7 +331,7 @@ def gru_step(xg, h_prev, W_hh, b_hh, reset_after=True):
     Parameters
     ----------
     xg : ndarray, shape (N, 3*H)
-        ``W_ih x_t + input_bias("gru", reset_after, b_ih, b_hh)``.
+        ``W_ih x_t + CellSpec("gru", reset_after=...).input_bias(b_ih, b_hh)``.
     h_prev : ndarray, shape (N, H)
     W_hh : ndarray, shape (3*H, H)
     b_hh : ndarray, shape (3*H,)

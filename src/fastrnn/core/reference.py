@@ -116,7 +116,7 @@ def srn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh", lengths=None
     """h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh);  residual: h_t = h_{t-1} + f(...)."""
     T, N, _ = x.shape
     mask = active_rows(lengths, T)
-    pre = project_inputs(x, W_ih, C.input_bias("srn", False, b_ih, b_hh))
+    pre = project_inputs(x, W_ih, b_ih + b_hh)
     hs = np.empty((T + 1,) + h0.shape, dtype=x.dtype)
     hs[T if reverse else 0] = h0
     y = np.empty(pre.shape, dtype=x.dtype)
@@ -173,7 +173,7 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
     T, N, _ = x.shape
     H = h0.shape[1]
     mask = active_rows(lengths, T)
-    pre = project_inputs(x, W_ih, C.input_bias("lstm", False, b_ih, b_hh))
+    pre = project_inputs(x, W_ih, b_ih + b_hh)
     hs = np.empty((T + 1, N, H), dtype=x.dtype)
     cs = np.empty((T + 1, N, H), dtype=x.dtype)
     hs[T if reverse else 0] = h0
@@ -237,7 +237,8 @@ def gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
     T, N, _ = x.shape
     H = h0.shape[1]
     mask = active_rows(lengths, T)
-    xg = project_inputs(x, W_ih, C.input_bias("gru", reset_after, b_ih, b_hh))
+    spec = C.CellSpec("gru", reset_after=reset_after)
+    xg = project_inputs(x, W_ih, spec.input_bias(b_ih, b_hh))
     hs = np.empty((T + 1, N, H), dtype=x.dtype)
     hs[T if reverse else 0] = h0
     gates = np.empty((T, N, 3 * H), dtype=x.dtype)

@@ -66,8 +66,27 @@ def run_gradflow(T=100, hidden=32, batch=32, seed=0, train_steps=0, gate_bias=1.
     problem at the same T (:func:`train_adding`: Adam, clipped, until it
     solves the task or for ``train_steps`` steps). The largest Lyapunov exponent comes
     from the Jacobians of the first ``lyap_seqs`` sequences (0 skips it).
-    Returns a dict: ``T``, ``rows`` (one per cell and stage), ``curves``
-    {(cell, stage): (lags, norms)}, ``toy`` (the one-unit recurrence).
+
+    Parameters
+    ----------
+    T, hidden, batch, seed : int
+        Sequence length, hidden units, sequences, seed.
+    train_steps : int, default 0
+        The training budget of the "trained" stage (0: initialization only).
+    gate_bias : float or None, default 1.0
+        The LSTM's forget-gate bias (:func:`make_cell`).
+    lyap_seqs : int, default 4
+    cells : tuple of str, default GRADFLOW_CELLS
+    lr : float, default 0.01
+        Adam's learning rate for the training.
+
+    Returns
+    -------
+    dict
+        The settings, ``rows`` (one dict per cell and stage: fitted ``rate``,
+        ``gamma``, relative norms, ``lyapunov``, ``rho``, ``test_mse``, ...),
+        ``curves`` ``{(cell, stage): (lags, norms)}`` and ``toy`` (the
+        one-unit recurrence at w = 1.01 and 0.99).
     """
     data = tasks.adding_problem(batch, T, seed=[seed, T, 3], dtype=np.float64)
     stages = ["init"] + (["trained"] if train_steps else [])
@@ -144,7 +163,17 @@ def _add_gate_bias_argument(p):
 
 
 def add_gradflow_arguments(p):
-    """Register the ``gradflow`` options on an argparse parser (or subparser); returns it."""
+    """Register the ``gradflow`` options on an argparse parser (or subparser).
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        ``p``.
+    """
     p.add_argument("--T", type=int, default=100, help="sequence length (default 100)")
     p.add_argument("--hidden", type=int, default=32, help="hidden units (default 32)")
     p.add_argument("--batch", type=int, default=32, help="sequences (default 32)")
@@ -159,7 +188,18 @@ def add_gradflow_arguments(p):
 
 
 def cmd_gradflow(a):
-    """Run ``gradflow`` from parsed arguments (see :func:`add_gradflow_arguments`)."""
+    """Run ``gradflow`` from parsed arguments and write its outputs.
+
+    Parameters
+    ----------
+    a : argparse.Namespace
+        As :func:`add_gradflow_arguments` defines it.
+
+    Returns
+    -------
+    int
+        The exit code, 0.
+    """
     if a.backend:
         set_backend(a.backend)
     start = time.time()
@@ -175,7 +215,18 @@ def cmd_gradflow(a):
 
 
 def main_gradflow(argv=None):
-    """``python -m fastrnn gradflow [options]``: see ``--help``. Returns the exit code."""
+    """``python -m fastrnn gradflow [options]`` (see ``--help``).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The options (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit code.
+    """
     p = argparse.ArgumentParser(prog="python -m fastrnn gradflow",
                                 description=GRADFLOW_DESCRIPTION)
     return cmd_gradflow(add_gradflow_arguments(p).parse_args(argv))
@@ -193,8 +244,29 @@ def _lag_job(args):
 
 def run_lag(lags=DEFAULT_LAGS, cells=("srn", "lstm", "gru"), seeds=(0, 1), steps=1000,
             clips=(1.0, None), jobs=1, **train_kw):
-    """Every (cell, lag, seed, clip) run of :func:`train_adding`; a list of result dicts
-    (without the per-step histories), in a fixed order whatever ``jobs`` is."""
+    """Every (cell, lag, seed, clip) run of :func:`train_adding` on the current engine.
+
+    Parameters
+    ----------
+    lags : tuple of int, default DEFAULT_LAGS
+        Sequence lengths T.
+    cells : tuple of str, default ("srn", "lstm", "gru")
+    seeds : iterable of int, default (0, 1)
+    steps : int, default 1000
+        The training budget.
+    clips : tuple of (float or None), default (1.0, None)
+        Max global gradient norms; None trains unclipped.
+    jobs : int, default 1
+        Worker processes; the results do not depend on it.
+    **train_kw
+        More :func:`train_adding` arguments (``hidden``, ``batch``, ``lr``, ...).
+
+    Returns
+    -------
+    list of dict
+        :func:`train_adding`'s results without ``losses`` and ``grad_norms``,
+        ordered by clip, cell, lag, seed.
+    """
     backend = get_backend()
     todo = [(backend, dict(cell=c, T=T, steps=steps, seed=s, clip=clip, **train_kw))
             for clip in clips for c in cells for T in lags for s in seeds]
@@ -205,10 +277,24 @@ def run_lag(lags=DEFAULT_LAGS, cells=("srn", "lstm", "gru"), seeds=(0, 1), steps
 
 
 def run_explode(rho=1.5, T=50, steps=200, lr=0.1, seed=0, hidden=32, batch=32, clip=1.0):
-    """An SRN (tanh) with ``W_hh`` at spectral radius ``rho``, plain SGD, unclipped and
-    clipped at global norm ``clip``; returns {"unclipped": result, "clipped": result}
-    (results of :func:`train_adding`, with per-step ``losses`` and ``grad_norms``)
-    plus the initial largest Lyapunov exponent of the trajectory."""
+    """An SRN (tanh) with ``W_hh`` at spectral radius ``rho`` trained by plain SGD,
+    unclipped and clipped at global norm ``clip``.
+
+    Parameters
+    ----------
+    rho : float, default 1.5
+    T, steps : int, default 50 and 200
+    lr : float, default 0.1
+    seed, hidden, batch : int
+    clip : float, default 1.0
+
+    Returns
+    -------
+    dict
+        ``"unclipped"`` and ``"clipped"``: :func:`train_adding` results with
+        per-step ``losses`` and ``grad_norms``; ``"lyapunov"``: the largest
+        Lyapunov exponent of the initial trajectory; ``"rho"``.
+    """
     out = {}
     for name, c in (("unclipped", None), ("clipped", clip)):
         out[name] = train_adding("srn", T, steps, seed=seed, hidden=hidden, batch=batch, lr=lr,
@@ -230,7 +316,17 @@ LAG_DESCRIPTION = (
 
 
 def add_lag_arguments(p):
-    """Register the ``lag`` options on an argparse parser (or subparser); returns it."""
+    """Register the ``lag`` options on an argparse parser (or subparser).
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        ``p``.
+    """
     p.add_argument("--lags", default=",".join(map(str, DEFAULT_LAGS)),
                    help="comma-separated sequence lengths (default 10,20,50,100,200)")
     p.add_argument("--cells", default="srn,lstm,gru",
@@ -261,7 +357,23 @@ def add_lag_arguments(p):
 
 
 def cmd_lag(a):
-    """Run ``lag`` from parsed arguments (see :func:`add_lag_arguments`)."""
+    """Run ``lag`` from parsed arguments and write its outputs.
+
+    Parameters
+    ----------
+    a : argparse.Namespace
+        As :func:`add_lag_arguments` defines it.
+
+    Returns
+    -------
+    int
+        The exit code, 0.
+
+    Raises
+    ------
+    SystemExit
+        For bad ``--lags`` or ``--cells``.
+    """
     if a.backend:
         set_backend(a.backend)
     if a.full:
@@ -298,6 +410,17 @@ def cmd_lag(a):
 
 
 def main_lag(argv=None):
-    """``python -m fastrnn lag [options]``: see ``--help``. Returns the exit code."""
+    """``python -m fastrnn lag [options]`` (see ``--help``).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The options (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit code.
+    """
     p = argparse.ArgumentParser(prog="python -m fastrnn lag", description=LAG_DESCRIPTION)
     return cmd_lag(add_lag_arguments(p).parse_args(argv))

@@ -101,7 +101,16 @@ class AddingModel:
                                           "readout.bias": np.zeros_like(self.b_out)})
 
     def predict(self, x):
-        """Predictions for inputs ``x`` (T, N, I): an (N, outputs) array (no cache kept)."""
+        """Predictions for a batch (no training cache is kept).
+
+        Parameters
+        ----------
+        x : ndarray, shape (T, N, I)
+
+        Returns
+        -------
+        ndarray, shape (N, outputs)
+        """
         y, _ = self.layer.forward(x, train=False)
         return y[-1] @ self.W_out.T + self.b_out
 

@@ -176,7 +176,18 @@ class PartWalk:
     mask: np.ndarray = None
 
     def active(self, t):
-        """The (N, 1) mask of step ``t``, or None when every row is active."""
+        """Which rows step ``t`` uses.
+
+        Parameters
+        ----------
+        t : int
+            The time index.
+
+        Returns
+        -------
+        ndarray of bool, shape (N, 1), or None
+            None when every row is active.
+        """
         return None if self.mask is None else self.mask[t]
 
 
