@@ -129,6 +129,15 @@ def _forget_bias(gate_bias):
     return f"LSTM forget-gate bias {gate_bias:g}"
 
 
+def _largest_norm(norms):
+    """The largest finite gradient norm of a run, and whether a non-finite one followed
+    (a float32 norm overflows past ~1.8e19 even while every gradient entry is finite)."""
+    norms = np.asarray(norms, dtype=np.float64)
+    finite = norms[np.isfinite(norms)]
+    text = fmt(float(finite.max())) if finite.size else "-"
+    return text if finite.size == norms.size else text + ", then non-finite"
+
+
 def write_gradflow(res, out, plot=True):
     """Write ``gradflow.md``, ``gradflow.csv`` and (with matplotlib) ``gradflow.png``.
 
@@ -264,9 +273,9 @@ def write_lag(results, explode, cfg, out, plot=True):
             f"T = {cfg['explode_T']} (largest Lyapunov exponent at init "
             f"{explode['lyapunov']:+.3f}/step):\n\n"
             + markdown_table(["run", "outcome", "largest gradient norm"],
-                              [["unclipped", final(un), fmt(float(np.nanmax(un["grad_norms"])))],
+                              [["unclipped", final(un), _largest_norm(un["grad_norms"])],
                                [f"clipped at {cfg['clip']:g}", final(cl),
-                                fmt(float(np.nanmax(cl["grad_norms"])))]]) + "\n")
+                                _largest_norm(cl["grad_norms"])]]) + "\n")
     os.makedirs(out, exist_ok=True)
     paths = [os.path.join(out, "lag.md")]
     with open(paths[0], "w") as fh:
