@@ -154,3 +154,10 @@ def test_subcommands_register_on_a_parser(tmp_path, capsys):
                      "0", "--lyap-seqs", "0", "--no-plot", "--out", str(tmp_path / "cli")]) == 0
     assert (tmp_path / "cli" / "gradflow.md").exists()
     assert "lag" in choices
+
+
+def test_lag_report_names_the_largest_finite_gradient_norm():
+    from fastrnn.lab.reporting import _largest_norm
+    assert _largest_norm([1.0, 29.5, 3.0]) == "29.5"
+    assert _largest_norm([1.0, 6.24e18, np.inf]) == "6.24e+18, then non-finite"
+    assert _largest_norm([np.nan]) == "-, then non-finite"
