@@ -8,6 +8,7 @@ from fastrnn import diagnostics as dg
 from fastrnn import functional as F
 from fastrnn import tasks
 from fastrnn.experiments import make_cell
+from fastrnn.lab.walk import walk_layer
 
 from conftest import CELL_VARIANTS, make_layer, variant_id
 
@@ -154,7 +155,7 @@ def test_layer_flow_obeys_the_jacobian_recursion(backend, variant):
     x = rng.standard_normal((T, N, I))
     lengths = np.array([7, 3, 5, 1])
     flow = dg.gradient_flow(layer, x, lengths=lengths, seed=3)
-    parts = dg._walk_layer(layer, x, lengths=lengths, dtype=np.float64)[0]
+    walks = walk_layer(layer, x, lengths=lengths, dtype=np.float64)[0]
     dy = dg.loss_at_steps(T, N, 2 * H, "last", lengths, seed=3)
     lstm = flow.dc is not None
     for d in (0, 1):
@@ -164,9 +165,9 @@ def test_layer_flow_obeys_the_jacobian_recursion(backend, variant):
         if lstm:   # state coordinates: the partial dL/dc_t (h_t held), not the total
             dc = flow.dc[k].copy()
             for t in range(T):
-                rec, act = parts[k][0][t], (t < lengths)[:, None]
-                tc = np.tanh(rec["c"])
-                dc[t] -= np.where(act, flow.dh[k][t] * rec["acts"][:, 3 * H:] * (1 - tc * tc), 0)
+                step, act = walks[k].steps[t], (t < lengths)[:, None]
+                tc = np.tanh(step.c)
+                dc[t] -= np.where(act, flow.dh[k][t] * step.acts[:, 3 * H:] * (1 - tc * tc), 0)
             ds = np.concatenate([ds, dc], axis=2)
         for t in range(T):
             nxt = t + 1 if d == 0 else t - 1

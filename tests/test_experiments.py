@@ -5,9 +5,12 @@ import csv
 import numpy as np
 import pytest
 
+from fastrnn import clip, optim, tasks
 from fastrnn import experiments as E
+from fastrnn.lab.reporting import figure_backend
+from fastrnn.lab.training import AddingModel
 
-HAVE_MPL = E._matplotlib() is not None
+HAVE_MPL = figure_backend() is not None
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -86,14 +89,40 @@ def test_short_training_solves_a_short_lag():
     assert r["success"] and r["steps_to_success"] <= 400 and r["test_mse"] < 1 / 60
 
 
-def test_clip_global_norm():
-    g = [np.array([3.0, 0.0]), np.array([[4.0]])]
-    assert E.clip_global_norm(g, 10.0) == pytest.approx(5.0)
-    np.testing.assert_array_equal(g[0], [3.0, 0.0])        # under the limit: unchanged
-    assert E.clip_global_norm(g, 1.0) == pytest.approx(5.0)
-    np.testing.assert_allclose(g[0], [0.6, 0.0])
-    np.testing.assert_allclose(g[1], [[0.8]])
-    assert E.clip_global_norm(g, None) == pytest.approx(1.0)
+def test_forget_bias_is_the_package_rule():
+    """fastrnn.init.lstm_forget_bias_: the b_ih forget block holds the bias, b_hh's is 0."""
+    H = 4
+    layer = E.make_cell("lstm", 2, H, seed=0, gate_bias=1.5)
+    np.testing.assert_array_equal(layer.params["bias_ih_l0"][H:2 * H], 1.5)
+    np.testing.assert_array_equal(layer.params["bias_hh_l0"][H:2 * H], 0.0)
+    pytorch = E.make_cell("lstm", 2, H, seed=0, gate_bias=None)
+    assert np.all(pytorch.params["bias_hh_l0"][H:2 * H] != 0)
+    with pytest.raises(ValueError, match="rho"):
+        E.make_cell("gru", 2, H, seed=0, rho=1.5)
+
+
+@pytest.mark.parametrize("optimizer,clip_at", [("adam", 0.05), ("sgd", None)])
+def test_training_steps_are_the_toolkits(optimizer, clip_at):
+    """Two steps of train_adding are, bit for bit, fastrnn.optim's update after
+    fastrnn.clip's global-norm clipping (or no clipping) on the same batches."""
+    kw = dict(T=6, seed=3, hidden=4, batch=4)
+    r = E.train_adding("gru", steps=2, optimizer=optimizer, clip=clip_at, lr=0.1,
+                       stop_early=False, return_model=True, **kw)
+    model = AddingModel(E.make_cell("gru", 2, 4, 3, dtype=np.float32), 1, 3)
+    opt = (optim.Adam if optimizer == "adam" else optim.SGD)(model.params, model.grads, lr=0.1)
+    stream = np.random.default_rng([3, 6, 1])
+    norms = []
+    for _ in range(2):
+        task = tasks.adding_problem(4, 6, seed=stream, dtype=np.float32)
+        model.loss_and_grads(task.x, task.y)
+        norms.append(clip.grad_norm(model.grads) if clip_at is None
+                     else clip.clip_grad_norm(model.grads, clip_at))
+        opt.step()
+    assert list(r["grad_norms"]) == norms
+    if clip_at is not None:
+        assert max(norms) > clip_at                      # the clipping did act
+    for name, p in model.params.items():
+        np.testing.assert_array_equal(r["model"].params[name], p, err_msg=name)
 
 
 def test_subcommands_register_on_a_parser(tmp_path, capsys):
@@ -125,3 +154,10 @@ def test_subcommands_register_on_a_parser(tmp_path, capsys):
                      "0", "--lyap-seqs", "0", "--no-plot", "--out", str(tmp_path / "cli")]) == 0
     assert (tmp_path / "cli" / "gradflow.md").exists()
     assert "lag" in choices
+
+
+def test_lag_report_names_the_largest_finite_gradient_norm():
+    from fastrnn.lab.reporting import _largest_norm
+    assert _largest_norm([1.0, 29.5, 3.0]) == "29.5"
+    assert _largest_norm([1.0, 6.24e18, np.inf]) == "6.24e+18, then non-finite"
+    assert _largest_norm([np.nan]) == "-, then non-finite"

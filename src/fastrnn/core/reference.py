@@ -32,6 +32,11 @@ prepares the arguments, engines only compute):
   indexed by time. For a step past a sequence's end this is the gradient
   passing through its frozen state. Diagnostics read it; None skips it.
 
+The per-step cell math (forward step, gate gradients, the gradient to the
+previous state) is ``fastrnn.core.cells``, shared with the diagnostics and
+RTRL; this module owns the time loop: masks, state slots, the caches and the
+whole-sequence products.
+
 State sequences are stored as ``hs`` of shape (T+1, N, H) indexed by time: the
 forward direction reads ``hs[t]`` and writes ``hs[t+1]`` at step t (``hs[0]``
 is h0); the reverse direction reads ``hs[t+1]`` and writes ``hs[t]`` (``hs[T]``
@@ -41,29 +46,10 @@ is h0). So the state that step t read is ``hs[:-1][t]`` forward and
 
 import numpy as np
 
+from . import cells as C
 from . import validation as V
 
 ENGINE_NAME = "numpy"
-
-
-# --- activations, and their derivatives written in terms of the output -----
-
-def sigmoid(z):
-    """Logistic function 1 / (1 + exp(-z)); exp overflow gives exactly 0."""
-    with np.errstate(over="ignore"):
-        return 1.0 / (1.0 + np.exp(-z))
-
-
-def relu(z):
-    return np.maximum(z, 0)
-
-
-ACTIVATIONS = {
-    # name: (f, f' expressed through a = f(z))
-    "tanh": (np.tanh, lambda a: 1 - a * a),
-    "relu": (relu, lambda a: (a > 0).astype(a.dtype)),
-    "sigmoid": (sigmoid, lambda a: a * (1 - a)),
-}
 
 
 # --- the time loop's bookkeeping --------------------------------------------
@@ -129,7 +115,6 @@ def srn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh", lengths=None
                 reverse=False, train=True, residual=False):
     """h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh);  residual: h_t = h_{t-1} + f(...)."""
     T, N, _ = x.shape
-    f = ACTIVATIONS[nonlinearity][0]
     mask = active_rows(lengths, T)
     pre = project_inputs(x, W_ih, b_ih + b_hh)
     hs = np.empty((T + 1,) + h0.shape, dtype=x.dtype)
@@ -140,12 +125,11 @@ def srn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh", lengths=None
     for t in time_steps(T, reverse):
         read, write = state_slots(t, reverse)
         m = None if mask is None else mask[t]
-        a = f(pre[t] + hs[read] @ W_hh.T)
-        h = hs[read] + a if residual else a
+        step = C.srn_step(pre[t], hs[read], W_hh, nonlinearity, residual)
         if residual:
-            acts[t] = a
-        hs[write] = keep_where(m, h, hs[read])
-        y[t] = keep_where(m, h, 0)
+            acts[t] = step.acts
+        hs[write] = keep_where(m, step.h, hs[read])
+        y[t] = keep_where(m, step.h, 0)
     cache = None
     if train:
         cache = dict(x=x, hs=hs, acts=acts, W_ih=W_ih, W_hh=W_hh, lengths=lengths,
@@ -157,9 +141,8 @@ def srn_backward(dy, dhT, cache, grads, trace=None):
     """BPTT for the SRN: dz_t = (dy_t + dh_t) * f'(z_t), dh_{t-1} = dz_t @ W_hh
     (+ (dy_t + dh_t) for the residual cell, through its identity path)."""
     x, hs, W_hh, reverse = cache["x"], cache["hs"], cache["W_hh"], cache["reverse"]
-    residual = cache["residual"]
+    residual, nonlinearity = cache["residual"], cache["nonlinearity"]
     T = x.shape[0]
-    df = ACTIVATIONS[cache["nonlinearity"]][1]
     mask = active_rows(cache["lengths"], T)
     dpre = np.zeros(dy.shape, dtype=dy.dtype)
     dh = dhT.copy()
@@ -170,9 +153,8 @@ def srn_backward(dy, dhT, cache, grads, trace=None):
         if trace is not None:
             trace["dh"][t] = dh_total
         a = cache["acts"][t] if residual else hs[write]
-        dz = keep_where(m, dh_total * df(a), 0)
-        dpre[t] = dz
-        dh_prev = dz @ W_hh + dh_total if residual else dz @ W_hh
+        dz, dh_prev = C.srn_step_backward(dh_total, a, W_hh, nonlinearity, residual)
+        dpre[t] = keep_where(m, dz, 0)
         dh = keep_where(m, dh_prev, dh_total)
     dx = accumulate_input_grads(grads, dpre, dpre, x, previous_states(hs, reverse),
                                 cache["W_ih"])
@@ -201,17 +183,11 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
     for t in time_steps(T, reverse):
         read, write = state_slots(t, reverse)
         m = None if mask is None else mask[t]
-        z = pre[t] + hs[read] @ W_hh.T
-        i = sigmoid(z[:, :H])
-        f = sigmoid(z[:, H:2 * H])
-        g = np.tanh(z[:, 2 * H:3 * H])
-        o = sigmoid(z[:, 3 * H:])
-        c = f * cs[read] + i * g
-        h = o * np.tanh(c)
-        gates[t] = np.concatenate([i, f, g, o], axis=1)
-        cs[write] = keep_where(m, c, cs[read])
-        hs[write] = keep_where(m, h, hs[read])
-        y[t] = keep_where(m, h, 0)
+        step = C.lstm_step(pre[t], hs[read], cs[read], W_hh)
+        gates[t] = step.acts
+        cs[write] = keep_where(m, step.c, cs[read])
+        hs[write] = keep_where(m, step.h, hs[read])
+        y[t] = keep_where(m, step.h, 0)
     cache = None
     if train:
         cache = dict(x=x, hs=hs, cs=cs, gates=gates, W_ih=W_ih, W_hh=W_hh,
@@ -232,23 +208,17 @@ def lstm_backward(dy, dhT, dcT, cache, grads, trace=None):
     for t in reversed(time_steps(T, reverse)):
         read, write = state_slots(t, reverse)
         m = None if mask is None else mask[t]
-        i, f, g, o = (gates[t, :, k * H:(k + 1) * H] for k in range(4))
         dh_total = dh + keep_where(m, dy[t], 0)
         tanh_c = np.tanh(cs[write])
-        dc_total = dc + dh_total * o * (1 - tanh_c * tanh_c)
+        dc_total = C.lstm_cell_grad(dh_total, dc, gates[t, :, 3 * H:], tanh_c)
         if trace is not None:
             trace["dh"][t] = dh_total
             trace["dc"][t] = keep_where(m, dc_total, dc)  # inactive: the frozen c's gradient
-        dz = np.concatenate([
-            dc_total * g * i * (1 - i),            # through i
-            dc_total * cs[read] * f * (1 - f),     # through f
-            dc_total * i * (1 - g * g),            # through g
-            dh_total * tanh_c * o * (1 - o),       # through o
-        ], axis=1)
-        dz = keep_where(m, dz, 0)
-        dpre[t] = dz
-        dh = keep_where(m, dz @ W_hh, dh_total)
-        dc = keep_where(m, dc_total * f, dc)
+        dz, dh_prev, dc_prev = C.lstm_step_backward(dh_total, dc_total, gates[t], tanh_c,
+                                                    cs[read], W_hh)
+        dpre[t] = keep_where(m, dz, 0)
+        dh = keep_where(m, dh_prev, dh_total)
+        dc = keep_where(m, dc_prev, dc)
     dx = accumulate_input_grads(grads, dpre, dpre, x, previous_states(hs, reverse),
                                 cache["W_ih"])
     return dx, dh, dc
@@ -267,10 +237,8 @@ def gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
     T, N, _ = x.shape
     H = h0.shape[1]
     mask = active_rows(lengths, T)
-    if reset_after:
-        xg = project_inputs(x, W_ih, b_ih)
-    else:
-        xg = project_inputs(x, W_ih, b_ih + b_hh)
+    spec = C.CellSpec("gru", reset_after=reset_after)
+    xg = project_inputs(x, W_ih, spec.input_bias(b_ih, b_hh))
     hs = np.empty((T + 1, N, H), dtype=x.dtype)
     hs[T if reverse else 0] = h0
     gates = np.empty((T, N, 3 * H), dtype=x.dtype)
@@ -280,23 +248,11 @@ def gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
     for t in time_steps(T, reverse):
         read, write = state_slots(t, reverse)
         m = None if mask is None else mask[t]
-        h_prev = hs[read]
-        if reset_after:
-            hg = h_prev @ W_hh.T + b_hh
-            r = sigmoid(xg[t, :, :H] + hg[:, :H])
-            z = sigmoid(xg[t, :, H:2 * H] + hg[:, H:2 * H])
-            aux[t] = hg[:, 2 * H:]
-            n = np.tanh(xg[t, :, 2 * H:] + r * aux[t])
-        else:
-            hg = h_prev @ W_hh[:2 * H].T
-            r = sigmoid(xg[t, :, :H] + hg[:, :H])
-            z = sigmoid(xg[t, :, H:2 * H] + hg[:, H:])
-            aux[t] = r * h_prev
-            n = np.tanh(xg[t, :, 2 * H:] + aux[t] @ W_hh[2 * H:].T)
-        h = (1 - z) * n + z * h_prev
-        gates[t] = np.concatenate([r, z, n], axis=1)
-        hs[write] = keep_where(m, h, h_prev)
-        y[t] = keep_where(m, h, 0)
+        step = C.gru_step(xg[t], hs[read], W_hh, b_hh, reset_after)
+        gates[t] = step.acts
+        aux[t] = step.aux
+        hs[write] = keep_where(m, step.h, hs[read])
+        y[t] = keep_where(m, step.h, 0)
     cache = None
     if train:
         cache = dict(x=x, hs=hs, gates=gates, aux=aux, W_ih=W_ih, W_hh=W_hh,
@@ -318,24 +274,11 @@ def gru_backward(dy, dhT, cache, grads, trace=None):
     dh = dhT.copy()
     for t in reversed(time_steps(T, reverse)):
         m = None if mask is None else mask[t]
-        r, z, n = (gates[t, :, k * H:(k + 1) * H] for k in range(3))
-        h_prev = h_prevs[t]
         dh_total = dh + keep_where(m, dy[t], 0)
         if trace is not None:
             trace["dh"][t] = dh_total
-        dn_pre = dh_total * (1 - z) * (1 - n * n)
-        dz_pre = dh_total * (h_prev - n) * z * (1 - z)
-        dh_prev = dh_total * z
-        if reset_after:
-            dr_pre = dn_pre * aux[t] * r * (1 - r)
-            dz_ih = np.concatenate([dr_pre, dz_pre, dn_pre], axis=1)
-            dz_hh = np.concatenate([dr_pre, dz_pre, dn_pre * r], axis=1)
-            dh_prev = dh_prev + dz_hh @ W_hh
-        else:
-            d_rh = dn_pre @ W_hh[2 * H:]           # gradient of r * h_prev
-            dr_pre = d_rh * h_prev * r * (1 - r)
-            dz_ih = dz_hh = np.concatenate([dr_pre, dz_pre, dn_pre], axis=1)
-            dh_prev = dh_prev + d_rh * r + dz_hh[:, :2 * H] @ W_hh[:2 * H]
+        dz_ih, dz_hh, dh_prev = C.gru_step_backward(dh_total, gates[t], aux[t], h_prevs[t],
+                                                    W_hh, reset_after)
         dgates_ih[t] = keep_where(m, dz_ih, 0)
         if reset_after:
             dgates_hh[t] = keep_where(m, dz_hh, 0)

@@ -12,16 +12,13 @@
   with spectral radius > 1 trained by plain SGD unclipped (it diverges) next
   to the clipped run (it trains).
 
-Both write a Markdown table (``*.md``), a CSV and, when matplotlib is
-installed (``pip install "fastrnn[lab]"``), PNG figures. The training loop here
-is deliberately small and self-contained: a linear readout of the last
-hidden state, mean squared error, Adam or SGD, and global-norm clipping over
-every parameter, written out below.
+This module runs them and wires the commands; the training run is
+``fastrnn.lab.training`` (the package's own optimizers, clipping and
+initializers) and the tables, CSV files and figures are ``fastrnn.lab.reporting``.
 """
 
 import argparse
 import contextlib
-import csv
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -30,172 +27,17 @@ import numpy as np
 
 from . import diagnostics as dg
 from . import tasks
+from .reporting import figure_backend, write_gradflow, write_lag
+from .training import CELL_LABELS, make_cell, train_adding
 from ..core.backend import get_backend, get_engine, set_backend
-from ..core.layers import GRU, LSTM, SRN
-from ..core.storage import mark_written
+from ..core.layers import param_name
 
-__all__ = ["make_cell", "train_adding", "clip_global_norm", "run_gradflow", "run_lag",
-           "run_explode", "add_gradflow_arguments", "cmd_gradflow", "main_gradflow",
-           "add_lag_arguments", "cmd_lag", "main_lag", "CELL_LABELS"]
+__all__ = ["make_cell", "train_adding", "run_gradflow", "run_lag", "run_explode",
+           "add_gradflow_arguments", "cmd_gradflow", "main_gradflow", "add_lag_arguments",
+           "cmd_lag", "main_lag", "CELL_LABELS", "GRADFLOW_CELLS", "DEFAULT_LAGS"]
 
-CELL_LABELS = {"srn": "SRN (tanh)", "residual": "residual SRN", "lstm": "LSTM", "gru": "GRU"}
 DEFAULT_LAGS = (10, 20, 50, 100, 200)
 
-
-# =============================================================================
-# models, a readout, an optimizer, clipping
-# =============================================================================
-
-def make_cell(cell, input_size, hidden_size, seed, dtype=np.float64, gate_bias=1.0, rho=None):
-    """A one-layer layer of ``cell`` ("srn", "residual", "lstm", "gru"), PyTorch's init.
-
-    ``gate_bias`` is added to the LSTM's forget-gate bias (the usual +1 of Gers
-    et al. 2000 and Jozefowicz et al. 2015; 0 keeps PyTorch's init).
-    ``rho``: rescale ``W_hh`` (SRN cells) to that spectral radius.
-    """
-    if cell in ("srn", "residual"):
-        layer = SRN(input_size, hidden_size, residual=cell == "residual", dtype=dtype, seed=seed)
-    elif cell == "lstm":
-        layer = LSTM(input_size, hidden_size, dtype=dtype, seed=seed)
-        H = hidden_size
-        layer.params["bias_hh_l0"][H:2 * H] += gate_bias
-    elif cell == "gru":
-        layer = GRU(input_size, hidden_size, dtype=dtype, seed=seed)
-    else:
-        raise ValueError(f"cell: expected one of {tuple(CELL_LABELS)}, got {cell!r}")
-    if rho is not None:
-        if layer.hidden_size != layer.params["weight_hh_l0"].shape[0]:
-            raise ValueError("rho: only for the SRN cells")
-        W = np.random.default_rng(seed).standard_normal((hidden_size, hidden_size))
-        layer.params["weight_hh_l0"][...] = W * (rho / dg.spectral_radius(W))
-    layer.mark_params_changed()       # the in-place writes above
-    return layer
-
-
-class _Model:
-    """``pred = W_out h_T + b_out`` on top of a layer; every parameter in ``self.params``."""
-
-    def __init__(self, layer, outputs, seed):
-        H, dtype = layer.hidden_size, layer.dtype
-        rng = np.random.default_rng(seed + 7919)
-        self.layer = layer
-        self.W_out = (rng.uniform(-1, 1, (outputs, H)) / np.sqrt(H)).astype(dtype)
-        self.b_out = np.zeros(outputs, dtype=dtype)
-        self.params = [layer.params_flat, self.W_out, self.b_out]
-
-    def predict(self, x):
-        y, _ = self.layer.forward(x, train=False)
-        return y[-1] @ self.W_out.T + self.b_out
-
-    def loss_and_grads(self, x, target):
-        """MSE at the last step; returns (loss, grads in the order of params)."""
-        y, _ = self.layer.forward(x, train=True)
-        hT = y[-1]
-        err = hT @ self.W_out.T + self.b_out - target
-        loss = float(np.mean(err.astype(np.float64) ** 2))
-        dpred = (2.0 / err.size) * err
-        dy = np.zeros_like(y)
-        dy[-1] = dpred @ self.W_out
-        self.layer.zero_grad()
-        self.layer.backward(dy)
-        return loss, [self.layer.grads_flat, dpred.T @ hT, dpred.sum(axis=0)]
-
-
-def clip_global_norm(grads, max_norm):
-    """Scale every gradient in place by ``min(1, max_norm / ||g||)``, ``||g||`` over all
-    of them (Pascanu et al. 2013); returns the norm before clipping (inf/NaN kept)."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        norm = float(np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads)))
-    if max_norm is not None and np.isfinite(norm) and norm > max_norm:
-        for g in grads:
-            g *= max_norm / norm
-    return norm
-
-
-class _Adam:
-    def __init__(self, params, lr, betas=(0.9, 0.999), eps=1e-8):
-        self.params, self.lr, self.b1, self.b2, self.eps = params, lr, betas[0], betas[1], eps
-        self.m = [np.zeros_like(p) for p in params]
-        self.v = [np.zeros_like(p) for p in params]
-        self.t = 0
-
-    def step(self, grads):
-        self.t += 1
-        c1, c2 = 1 - self.b1 ** self.t, 1 - self.b2 ** self.t
-        for p, g, m, v in zip(self.params, grads, self.m, self.v):
-            m *= self.b1
-            m += (1 - self.b1) * g
-            v *= self.b2
-            v += (1 - self.b2) * g * g
-            p -= self.lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
-            mark_written(p)           # the layer's params_flat: bump its param_version
-
-
-class _SGD:
-    def __init__(self, params, lr):
-        self.params, self.lr = params, lr
-
-    def step(self, grads):
-        for p, g in zip(self.params, grads):
-            p -= self.lr * g
-            mark_written(p)
-
-
-def train_adding(cell, T, steps, seed=0, hidden=32, batch=32, lr=1e-2, optimizer="adam",
-                 clip=1.0, threshold=0.1, eval_every=50, test_size=256, dtype=np.float32,
-                 gate_bias=1.0, rho=None, stop_early=True, return_model=False):
-    """Train ``cell`` on the adding problem at sequence length ``T`` for ``steps`` batches.
-
-    Success: the test mean squared error (``test_size`` fresh sequences) falls
-    below ``threshold`` times the baseline 1/6 (the model explains at least
-    ``1 - threshold`` of the target variance) at an evaluation within the
-    budget; with ``stop_early`` training stops there. ``clip``: max global
-    gradient norm, or None for no clipping. The data stream depends on
-    ``(seed, T)`` only, so every cell sees the same batches. Returns a dict
-    with ``success``, ``steps_to_success``, ``test_mse``, ``diverged``
-    (a non-finite loss), ``losses`` and ``grad_norms`` per step, and with
-    ``return_model`` the trained ``model`` (``model.layer`` is the layer).
-    """
-    layer = make_cell(cell, 2, hidden, seed, dtype=dtype, gate_bias=gate_bias, rho=rho)
-    model = _Model(layer, 1, seed)
-    opt = _Adam(model.params, lr) if optimizer == "adam" else _SGD(model.params, lr)
-    stream = np.random.default_rng([seed, T, 1])
-    test = tasks.adding_problem(test_size, T, seed=[seed, T, 2], dtype=dtype)
-    target = 1.0 / 6.0 * threshold
-    losses, norms = [], []
-    success_at, test_mse, diverged = None, float("nan"), False
-    with np.errstate(all="ignore"):
-        for step in range(1, steps + 1):
-            task = tasks.adding_problem(batch, T, seed=stream, dtype=dtype)
-            loss, grads = model.loss_and_grads(task.x, task.y)
-            norm = clip_global_norm(grads, clip)
-            losses.append(loss)
-            norms.append(norm)
-            if not (np.isfinite(loss) and np.isfinite(norm)):
-                diverged = True
-                break
-            opt.step(grads)
-            if step % eval_every == 0 or step == steps:
-                pred = model.predict(test.x)
-                test_mse = float(np.mean((pred.astype(np.float64) - test.y) ** 2))
-                if not np.isfinite(test_mse):
-                    diverged = True
-                    break
-                if test_mse < target and success_at is None:
-                    success_at = step
-                    if stop_early:
-                        break
-    res = dict(cell=cell, T=T, seed=seed, clip=clip, success=success_at is not None,
-               steps_to_success=success_at, test_mse=test_mse, diverged=diverged,
-               losses=np.array(losses), grad_norms=np.array(norms), steps=len(losses))
-    if return_model:
-        res["model"] = model
-    return res
-
-
-# =============================================================================
-# output helpers
-# =============================================================================
 
 def _limit_threads():
     """A context with one BLAS thread (threadpoolctl, when installed): the matrices here
@@ -208,44 +50,7 @@ def _limit_threads():
     return threadpool_limits(1)
 
 
-def _matplotlib():
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        return None
-    return Figure, FigureCanvasAgg
-
-
-def _save(fig, canvas_cls, path):
-    canvas_cls(fig)
-    fig.savefig(path, dpi=110)
-    return path
-
-
-def _markdown_table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def _write_csv(path, header, rows):
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(header)
-        w.writerows(rows)
-    return path
-
-
-def _fmt(v, spec=".3g"):
-    if v is None or (isinstance(v, float) and np.isnan(v)):
-        return "-"
-    return format(v, spec)
-
-
-# =============================================================================
-# gradflow
-# =============================================================================
+# --- gradflow ----------------------------------------------------------------------
 
 GRADFLOW_CELLS = ("srn", "residual", "lstm", "gru")
 
@@ -261,15 +66,33 @@ def run_gradflow(T=100, hidden=32, batch=32, seed=0, train_steps=0, gate_bias=1.
     problem at the same T (:func:`train_adding`: Adam, clipped, until it
     solves the task or for ``train_steps`` steps). The largest Lyapunov exponent comes
     from the Jacobians of the first ``lyap_seqs`` sequences (0 skips it).
-    Returns a dict: ``T``, ``rows`` (one per cell and stage), ``curves``
-    {(cell, stage): (lags, norms)}, ``toy`` (the one-unit recurrence).
+
+    Parameters
+    ----------
+    T, hidden, batch, seed : int
+        Sequence length, hidden units, sequences, seed.
+    train_steps : int, default 0
+        The training budget of the "trained" stage (0: initialization only).
+    gate_bias : float or None, default 1.0
+        The LSTM's forget-gate bias (:func:`make_cell`).
+    lyap_seqs : int, default 4
+    cells : tuple of str, default GRADFLOW_CELLS
+    lr : float, default 0.01
+        Adam's learning rate for the training.
+
+    Returns
+    -------
+    dict
+        The settings, ``rows`` (one dict per cell and stage: fitted ``rate``,
+        ``gamma``, relative norms, ``lyapunov``, ``rho``, ``test_mse``, ...),
+        ``curves`` ``{(cell, stage): (lags, norms)}`` and ``toy`` (the
+        one-unit recurrence at w = 1.01 and 0.99).
     """
     data = tasks.adding_problem(batch, T, seed=[seed, T, 3], dtype=np.float64)
     stages = ["init"] + (["trained"] if train_steps else [])
     rows, curves = [], {}
     for cell in cells:
         for stage in stages:
-            layer = make_cell(cell, 2, hidden, seed, dtype=np.float64, gate_bias=gate_bias)
             if stage == "trained":
                 r = train_adding(cell, T, train_steps, seed=seed, hidden=hidden, batch=batch,
                                  lr=lr, dtype=np.float64, gate_bias=gate_bias,
@@ -277,6 +100,7 @@ def run_gradflow(T=100, hidden=32, batch=32, seed=0, train_steps=0, gate_bias=1.
                 layer, mse = r["model"].layer, r["test_mse"]
                 trained_steps = r["steps"]
             else:
+                layer = make_cell(cell, 2, hidden, seed, dtype=np.float64, gate_bias=gate_bias)
                 mse = trained_steps = None
             flow = dg.gradient_flow(layer, data.x, steps="last", seed=seed)
             lags, norms = flow.by_lag(reduce="geomean")
@@ -289,7 +113,7 @@ def run_gradflow(T=100, hidden=32, batch=32, seed=0, train_steps=0, gate_bias=1.
             if lyap_seqs:
                 J = dg.step_jacobians(layer, data.x[:, :lyap_seqs])
                 lyap = float(np.mean(dg.lyapunov_exponents(J, num=1)[:, 0]))
-            rho = dg.spectral_radius(layer.params["weight_hh_l0"])
+            rho = dg.spectral_radius(layer.params[param_name("weight_hh")])
             rho = float(rho) if np.ndim(rho) == 0 else None
             def at(lag):
                 return float(norms[lag] / norms[0]) if lag < len(norms) else float("nan")
@@ -304,67 +128,6 @@ def run_gradflow(T=100, hidden=32, batch=32, seed=0, train_steps=0, gate_bias=1.
         toy.append(dict(w=w, T=1000, h_T=hT, expected=w ** 1000, dL_dh0=dh0))
     return dict(T=T, hidden=hidden, batch=batch, seed=seed, train_steps=train_steps,
                 gate_bias=gate_bias, rows=rows, curves=curves, toy=toy)
-
-
-def _gradflow_outputs(res, out, plot=True):
-    header = ["cell", "weights", "fitted rate / step", "gamma = e^rate", "decades / 100 steps",
-              "rel. norm at lag 10", "at lag 50", f"at lag {res['T'] - 1}",
-              "largest Lyapunov exp.", "rho(W_hh)"]
-    rows = []
-    for r in res["rows"]:
-        stage = "init" if r["stage"] == "init" else \
-            f"trained {r['trained_steps']} steps (test MSE {r['test_mse']:.3g})"
-        rate = _fmt(r["rate"], ".4f") + (f" (c: {_fmt(r['rate_c'], '.4f')})"
-                                         if r["rate_c"] is not None else "")
-        rows.append([CELL_LABELS[r["cell"]], stage, rate, _fmt(r["gamma"], ".4f"),
-                     _fmt(r["decades_per_100"], ".2f"), _fmt(r["rel_10"]), _fmt(r["rel_50"]),
-                     _fmt(r["rel_end"]), _fmt(r["lyapunov"], ".4f"), _fmt(r["rho"], ".3f")])
-    toy_rows = [[f"w = {t['w']}", t["T"], _fmt(t["h_T"], ".6g"), _fmt(t["expected"], ".6g"),
-                 _fmt(t["dL_dh0"], ".6g")] for t in res["toy"]]
-    text = (f"# gradflow: ||dL_T/dh_k|| against lag T-k\n\n"
-            f"T = {res['T']}, hidden = {res['hidden']}, batch = {res['batch']}, "
-            f"seed = {res['seed']}, LSTM forget-gate bias +{res['gate_bias']}, "
-            f"engine = {get_backend()}. Norms relative to lag 0, geometric mean over the batch.\n\n"
-            + _markdown_table(header, rows)
-            + "\n\nThe one-unit linear toy h_t = w h_{t-1}, h_0 = 1, run on the engine:\n\n"
-            + _markdown_table(["toy", "T", "h_T (engine)", "w^T", "dh_T/dh_0 (engine BPTT)"],
-                              toy_rows) + "\n")
-    os.makedirs(out, exist_ok=True)
-    paths = [os.path.join(out, "gradflow.md")]
-    with open(paths[0], "w") as fh:
-        fh.write(text)
-    curve_rows = []
-    for (cell, stage), (lags, norms) in res["curves"].items():
-        curve_rows += [[cell, stage, int(l), repr(float(v))] for l, v in zip(lags, norms)]
-    paths.append(_write_csv(os.path.join(out, "gradflow.csv"),
-                            ["cell", "stage", "lag", "norm_geomean"], curve_rows))
-    mpl = _matplotlib() if plot else None
-    if mpl is not None:
-        Figure, Canvas = mpl
-        stages = sorted({s for _, s in res["curves"]}, key=["init", "trained"].index)
-        fig = Figure(figsize=(6.2 * len(stages), 4.4))
-        colors = {"srn": "C3", "residual": "C2", "lstm": "C0", "gru": "C1"}
-        for i, stage in enumerate(stages):
-            ax = fig.add_subplot(1, len(stages), i + 1)
-            for r in res["rows"]:
-                if r["stage"] != stage:
-                    continue
-                lags, norms = res["curves"][(r["cell"], stage)]
-                with np.errstate(divide="ignore"):
-                    ax.plot(lags, np.log10(norms / norms[0]), color=colors[r["cell"]],
-                            label=f"{CELL_LABELS[r['cell']]}: rate {r['rate']:+.3f}/step"
-                            + ("" if stage == "init" else
-                               f" ({r['trained_steps']} steps, MSE {r['test_mse']:.2g})"))
-            ax.set_xlabel("lag T - k (steps)")
-            ax.set_ylabel("log10 ||dL_T/dh_k|| / ||dL_T/dh_T||")
-            title = "at initialization" if stage == "init" else \
-                f"after training on the adding problem (<= {res['train_steps']} steps)"
-            ax.set_title(f"gradient flow, {title}", fontsize=10)
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
-        fig.tight_layout()
-        paths.append(_save(fig, Canvas, os.path.join(out, "gradflow.png")))
-    return text, paths
 
 
 GRADFLOW_HELP = "gradient flow ||dL_T/dh_k|| against lag for SRN, residual SRN, LSTM, GRU (< 1 min)"
@@ -383,8 +146,34 @@ def _add_output_arguments(p):
     return p
 
 
+def _gate_bias(text):
+    """``--gate-bias``: a number, or "pytorch" for PyTorch's initialization (None)."""
+    if text.strip().lower() == "pytorch":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'pytorch', got {text!r}") from None
+
+
+def _add_gate_bias_argument(p):
+    p.add_argument("--gate-bias", type=_gate_bias, default=1.0,
+                   help="the LSTM's forget-gate bias, set by fastrnn.init.lstm_forget_bias_ "
+                        "(default 1.0; 'pytorch' keeps PyTorch's initialization)")
+
+
 def add_gradflow_arguments(p):
-    """Register the ``gradflow`` options on an argparse parser (or subparser); returns it."""
+    """Register the ``gradflow`` options on an argparse parser (or subparser).
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        ``p``.
+    """
     p.add_argument("--T", type=int, default=100, help="sequence length (default 100)")
     p.add_argument("--hidden", type=int, default=32, help="hidden units (default 32)")
     p.add_argument("--batch", type=int, default=32, help="sequences (default 32)")
@@ -392,39 +181,58 @@ def add_gradflow_arguments(p):
     p.add_argument("--train-steps", type=int, default=1000,
                    help="also measure after training on the adding problem until solved or "
                         "for at most this many steps (default 1000; 0 = initialization only)")
-    p.add_argument("--gate-bias", type=float, default=1.0,
-                   help="added to the LSTM forget-gate bias (default 1.0; 0 = PyTorch's init)")
+    _add_gate_bias_argument(p)
     p.add_argument("--lyap-seqs", type=int, default=4,
                    help="sequences for the Lyapunov exponent (default 4; 0 skips)")
     return _add_output_arguments(p)
 
 
 def cmd_gradflow(a):
-    """Run ``gradflow`` from parsed arguments (see :func:`add_gradflow_arguments`)."""
+    """Run ``gradflow`` from parsed arguments and write its outputs.
+
+    Parameters
+    ----------
+    a : argparse.Namespace
+        As :func:`add_gradflow_arguments` defines it.
+
+    Returns
+    -------
+    int
+        The exit code, 0.
+    """
     if a.backend:
         set_backend(a.backend)
     start = time.time()
     with _limit_threads():
         res = run_gradflow(a.T, a.hidden, a.batch, a.seed, a.train_steps, a.gate_bias,
                            a.lyap_seqs)
-    text, paths = _gradflow_outputs(res, a.out, plot=not a.no_plot)
+    text, paths = write_gradflow(res, a.out, plot=not a.no_plot)
     print(text)
-    if not a.no_plot and _matplotlib() is None:
+    if not a.no_plot and figure_backend() is None:
         print("(matplotlib is not installed: tables only; pip install \"fastrnn[lab]\")")
     print("wrote " + ", ".join(paths) + f" in {time.time() - start:.1f} s")
     return 0
 
 
 def main_gradflow(argv=None):
-    """``python -m fastrnn gradflow [options]``: see ``--help``. Returns the exit code."""
+    """``python -m fastrnn gradflow [options]`` (see ``--help``).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The options (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit code.
+    """
     p = argparse.ArgumentParser(prog="python -m fastrnn gradflow",
                                 description=GRADFLOW_DESCRIPTION)
     return cmd_gradflow(add_gradflow_arguments(p).parse_args(argv))
 
 
-# =============================================================================
-# lag
-# =============================================================================
+# --- lag ---------------------------------------------------------------------------
 
 def _lag_job(args):
     backend, kw = args
@@ -436,8 +244,29 @@ def _lag_job(args):
 
 def run_lag(lags=DEFAULT_LAGS, cells=("srn", "lstm", "gru"), seeds=(0, 1), steps=1000,
             clips=(1.0, None), jobs=1, **train_kw):
-    """Every (cell, lag, seed, clip) run of :func:`train_adding`; a list of result dicts
-    (without the per-step histories), in a fixed order whatever ``jobs`` is."""
+    """Every (cell, lag, seed, clip) run of :func:`train_adding` on the current engine.
+
+    Parameters
+    ----------
+    lags : tuple of int, default DEFAULT_LAGS
+        Sequence lengths T.
+    cells : tuple of str, default ("srn", "lstm", "gru")
+    seeds : iterable of int, default (0, 1)
+    steps : int, default 1000
+        The training budget.
+    clips : tuple of (float or None), default (1.0, None)
+        Max global gradient norms; None trains unclipped.
+    jobs : int, default 1
+        Worker processes; the results do not depend on it.
+    **train_kw
+        More :func:`train_adding` arguments (``hidden``, ``batch``, ``lr``, ...).
+
+    Returns
+    -------
+    list of dict
+        :func:`train_adding`'s results without ``losses`` and ``grad_norms``,
+        ordered by clip, cell, lag, seed.
+    """
     backend = get_backend()
     todo = [(backend, dict(cell=c, T=T, steps=steps, seed=s, clip=clip, **train_kw))
             for clip in clips for c in cells for T in lags for s in seeds]
@@ -448,10 +277,24 @@ def run_lag(lags=DEFAULT_LAGS, cells=("srn", "lstm", "gru"), seeds=(0, 1), steps
 
 
 def run_explode(rho=1.5, T=50, steps=200, lr=0.1, seed=0, hidden=32, batch=32, clip=1.0):
-    """An SRN (tanh) with ``W_hh`` at spectral radius ``rho``, plain SGD, unclipped and
-    clipped at global norm ``clip``; returns {"unclipped": result, "clipped": result}
-    (results of :func:`train_adding`, with per-step ``losses`` and ``grad_norms``)
-    plus the initial largest Lyapunov exponent of the trajectory."""
+    """An SRN (tanh) with ``W_hh`` at spectral radius ``rho`` trained by plain SGD,
+    unclipped and clipped at global norm ``clip``.
+
+    Parameters
+    ----------
+    rho : float, default 1.5
+    T, steps : int, default 50 and 200
+    lr : float, default 0.1
+    seed, hidden, batch : int
+    clip : float, default 1.0
+
+    Returns
+    -------
+    dict
+        ``"unclipped"`` and ``"clipped"``: :func:`train_adding` results with
+        per-step ``losses`` and ``grad_norms``; ``"lyapunov"``: the largest
+        Lyapunov exponent of the initial trajectory; ``"rho"``.
+    """
     out = {}
     for name, c in (("unclipped", None), ("clipped", clip)):
         out[name] = train_adding("srn", T, steps, seed=seed, hidden=hidden, batch=batch, lr=lr,
@@ -464,98 +307,6 @@ def run_explode(rho=1.5, T=50, steps=200, lr=0.1, seed=0, hidden=32, batch=32, c
     return out
 
 
-def _lag_outputs(results, explode, cfg, out, plot=True):
-    cells = list(dict.fromkeys(r["cell"] for r in results))
-    lags = sorted({r["T"] for r in results})
-    clips = list(dict.fromkeys(r["clip"] for r in results))
-    def label(clip):
-        return "unclipped" if clip is None else f"clip {clip:g}"
-    header = ["cell", "clipping"] + [f"T={T}" for T in lags]
-    rows, rate = [], {}
-    for clip in clips:
-        for c in cells:
-            row = [CELL_LABELS[c], label(clip)]
-            for T in lags:
-                rs = [r for r in results if r["cell"] == c and r["T"] == T and r["clip"] == clip]
-                ok = sum(r["success"] for r in rs)
-                rate[(c, clip, T)] = ok / len(rs)
-                med = [r["steps_to_success"] for r in rs if r["success"]]
-                extra = f" ({int(np.median(med))})" if med else ""
-                div = sum(r["diverged"] for r in rs)
-                row.append(f"{ok}/{len(rs)}{extra}" + (f", {div} diverged" if div else ""))
-            rows.append(row)
-    un, cl = explode["unclipped"], explode["clipped"]
-    def final(r):
-        return "non-finite at step %d" % r["steps"] if r["diverged"] else \
-            "loss %.3g after %d steps" % (float(np.mean(r["losses"][-10:])), r["steps"])
-    text = (f"# lag: success on the adding problem against sequence length T\n\n"
-            f"Successful seeds / seeds (median steps to success). Success: test MSE < "
-            f"{cfg['threshold']:g} x 1/6 within {cfg['steps']} steps of batch {cfg['batch']} "
-            f"(Adam, lr {cfg['lr']:g}), hidden {cfg['hidden']}, LSTM forget-gate bias "
-            f"+{cfg['gate_bias']:g}, engine {get_backend()}.\n\n"
-            + _markdown_table(header, rows)
-            + f"\n\nSpectral radius {explode['rho']:g} SRN (tanh), plain SGD lr {cfg['explode_lr']:g}, "
-            f"T = {cfg['explode_T']} (largest Lyapunov exponent at init "
-            f"{explode['lyapunov']:+.3f}/step):\n\n"
-            + _markdown_table(["run", "outcome", "largest gradient norm"],
-                              [["unclipped", final(un), _fmt(float(np.nanmax(un["grad_norms"])))],
-                               [f"clipped at {cfg['clip']:g}", final(cl),
-                                _fmt(float(np.nanmax(cl["grad_norms"])))]]) + "\n")
-    os.makedirs(out, exist_ok=True)
-    paths = [os.path.join(out, "lag.md")]
-    with open(paths[0], "w") as fh:
-        fh.write(text)
-    keys = ["cell", "T", "seed", "clip", "success", "steps_to_success", "test_mse", "diverged",
-            "steps"]
-    paths.append(_write_csv(os.path.join(out, "lag.csv"), keys,
-                            [[r[k] for k in keys] for r in results]))
-    mpl = _matplotlib() if plot else None
-    if mpl is not None:
-        Figure, Canvas = mpl
-        colors = {"srn": "C3", "residual": "C2", "lstm": "C0", "gru": "C1"}
-        fig = Figure(figsize=(8.6, 4.4))
-        ax = fig.add_subplot(1, 1, 1)
-        for i, clip in enumerate(clips):
-            for j, c in enumerate(cells):
-                # a small vertical offset per line keeps coinciding curves visible
-                off = 0.012 * (j - (len(cells) - 1) / 2) - 0.025 * i
-                ax.plot(lags, [rate[(c, clip, T)] + off for T in lags], marker="o",
-                        color=colors[c], linestyle="-" if clip is not None else "--",
-                        markerfacecolor="white" if clip is None else colors[c],
-                        label=f"{CELL_LABELS[c]}, {label(clip)}")
-        ax.set_xscale("log")
-        ax.set_xticks(lags)
-        ax.set_xticklabels([str(T) for T in lags])
-        ax.set_ylim(-0.08, 1.05)
-        ax.set_xlabel("sequence length T (first marked number > T/2 steps back)")
-        ax.set_ylabel("fraction of seeds solved")
-        ax.set_title(f"adding problem, {cfg['steps']} steps budget, "
-                     f"{len({r['seed'] for r in results})} seeds", fontsize=10)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
-        fig.tight_layout()
-        paths.append(_save(fig, Canvas, os.path.join(out, "lag.png")))
-        fig = Figure(figsize=(10, 3.8))
-        for i, (key, ylabel) in enumerate((("losses", "training loss (MSE)"),
-                                           ("grad_norms", "gradient norm before clipping"))):
-            ax = fig.add_subplot(1, 2, i + 1)
-            for name, color in (("unclipped", "C3"), ("clipped", "C0")):
-                v = np.asarray(explode[name][key], dtype=np.float64)
-                ax.plot(np.arange(1, len(v) + 1), v, color=color, label=name)
-                if explode[name]["diverged"]:
-                    ax.axvline(len(v), color=color, linestyle=":", label=f"{name}: non-finite")
-            ax.set_yscale("log")
-            ax.set_xlabel("training step")
-            ax.set_ylabel(ylabel)
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
-        fig.suptitle(f"SRN with spectral radius {explode['rho']:g}: plain SGD, unclipped vs "
-                     f"clipped at {cfg['clip']:g}", fontsize=10)
-        fig.tight_layout()
-        paths.append(_save(fig, Canvas, os.path.join(out, "explode.png")))
-    return text, paths
-
-
 LAG_HELP = "adding-problem success rate against lag, with and without clipping (minutes)"
 LAG_DESCRIPTION = (
     "Success rate of SRN, LSTM and GRU on the adding problem against sequence length under one "
@@ -565,7 +316,17 @@ LAG_DESCRIPTION = (
 
 
 def add_lag_arguments(p):
-    """Register the ``lag`` options on an argparse parser (or subparser); returns it."""
+    """Register the ``lag`` options on an argparse parser (or subparser).
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        ``p``.
+    """
     p.add_argument("--lags", default=",".join(map(str, DEFAULT_LAGS)),
                    help="comma-separated sequence lengths (default 10,20,50,100,200)")
     p.add_argument("--cells", default="srn,lstm,gru",
@@ -580,8 +341,7 @@ def add_lag_arguments(p):
     p.add_argument("--no-unclipped", action="store_true", help="skip the unclipped runs")
     p.add_argument("--threshold", type=float, default=0.1,
                    help="success: test MSE below this fraction of the baseline 1/6 (default 0.1)")
-    p.add_argument("--gate-bias", type=float, default=1.0,
-                   help="added to the LSTM forget-gate bias (default 1.0)")
+    _add_gate_bias_argument(p)
     p.add_argument("--rho", type=float, default=1.5,
                    help="spectral radius of the exploding SRN (default 1.5)")
     p.add_argument("--explode-T", type=int, default=50,
@@ -597,7 +357,23 @@ def add_lag_arguments(p):
 
 
 def cmd_lag(a):
-    """Run ``lag`` from parsed arguments (see :func:`add_lag_arguments`)."""
+    """Run ``lag`` from parsed arguments and write its outputs.
+
+    Parameters
+    ----------
+    a : argparse.Namespace
+        As :func:`add_lag_arguments` defines it.
+
+    Returns
+    -------
+    int
+        The exit code, 0.
+
+    Raises
+    ------
+    SystemExit
+        For bad ``--lags`` or ``--cells``.
+    """
     if a.backend:
         set_backend(a.backend)
     if a.full:
@@ -625,15 +401,26 @@ def cmd_lag(a):
     cfg = dict(threshold=a.threshold, steps=a.steps, batch=a.batch, lr=a.lr, hidden=a.hidden,
                gate_bias=a.gate_bias, clip=a.clip, explode_lr=a.explode_lr,
                explode_T=a.explode_T)
-    text, paths = _lag_outputs(results, explode, cfg, a.out, plot=not a.no_plot)
+    text, paths = write_lag(results, explode, cfg, a.out, plot=not a.no_plot)
     print(text)
-    if not a.no_plot and _matplotlib() is None:
+    if not a.no_plot and figure_backend() is None:
         print("(matplotlib is not installed: tables only; pip install \"fastrnn[lab]\")")
     print("wrote " + ", ".join(paths) + f" in {time.time() - start:.1f} s")
     return 0
 
 
 def main_lag(argv=None):
-    """``python -m fastrnn lag [options]``: see ``--help``. Returns the exit code."""
+    """``python -m fastrnn lag [options]`` (see ``--help``).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The options (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit code.
+    """
     p = argparse.ArgumentParser(prog="python -m fastrnn lag", description=LAG_DESCRIPTION)
     return cmd_lag(add_lag_arguments(p).parse_args(argv))

@@ -26,30 +26,53 @@ numbers for a configuration.
 The parameters are the layer's own arrays (``fastrnn.SRN/LSTM/GRU`` with one
 layer and one direction, or the four functional arrays), read at every step,
 so updates made in place by anyone are seen at the next step; the flat
-gradient has the layer's ``params_flat`` layout: ``W_ih``, ``W_hh``, ``b_ih``,
-``b_hh`` flattened in that order.
+gradient is ``W_ih``, ``W_hh``, ``b_ih``, ``b_hh`` flattened in that order
+(:meth:`RTRL.split` names its parts).
 """
 
 import numpy as np
 
 from ..core import validation as V
-from ..core import functional as F
+from ..core.cells import CellSpec, step_derivatives
+from ..core.layers import PARAM_KINDS, param_name
 from ..core.storage import mark_written
-from .diagnostics import _Spec, _cell_step, _layer_spec, _local_derivatives
+from .walk import layer_spec
 
 __all__ = ["RTRL", "rtrl_cost"]
 
 
 def rtrl_cost(cell, input_size, hidden_size, bias=True, batch=1):
-    """RTRL's size for one configuration: a dict of ``state_size`` S, ``params`` P,
-    ``sensitivity_floats`` (N*S*P, the memory carried) and ``madds_per_step``
-    (N*S^2*P, the dominant term ``A_t @ S_{t-1}``)."""
-    if cell not in F.GATES:
-        raise ValueError(f"cell: expected one of {tuple(F.GATES)}, got {cell!r}")
+    """RTRL's size for one configuration.
+
+    Parameters
+    ----------
+    cell : {"srn", "lstm", "gru"}
+    input_size, hidden_size : int
+    bias : bool, default True
+    batch : int, default 1
+        Sequences N run together.
+
+    Returns
+    -------
+    dict
+        ``state_size`` S, ``params`` P, ``sensitivity_floats`` (N*S*P, the
+        memory carried) and ``madds_per_step`` (N*S^2*P, the dominant term
+        ``A_t @ S_{t-1}``).
+
+    Raises
+    ------
+    ValueError
+        For an unknown cell or a size that is not a positive int.
+
+    Examples
+    --------
+    >>> rtrl_cost("srn", 1, 32)["madds_per_step"]
+    1146880
+    """
+    spec = CellSpec(cell)
     I, H = V.check_positive_int("input_size", input_size), V.check_positive_int("hidden_size", hidden_size)
     N = V.check_positive_int("batch", batch)
-    G = F.GATES[cell]
-    S = 2 * H if cell == "lstm" else H
+    G, S = spec.G, spec.state_size(H)
     P = G * H * (I + H + (2 if bias else 0))
     return dict(state_size=S, params=P, sensitivity_floats=N * S * P,
                 madds_per_step=N * S * S * P)
@@ -71,20 +94,44 @@ class RTRL:
             dh = dloss_dh(h)                    # your loss at this step
             rt.sgd(dh, lr)                      # or g = rt.grad(dh)
 
-    Attributes: ``cell``, ``params`` (list of the shared arrays), ``h``, ``c``
-    (LSTM), ``S`` (N, S, P) the sensitivities, ``t`` steps taken since
-    :meth:`reset`. Computation is in the parameters' dtype.
+    Computation is in the parameters' dtype.
+
+    Parameters
+    ----------
+    layer : fastrnn.SRN, fastrnn.LSTM or fastrnn.GRU
+        One layer, one direction; its parameters are shared, not copied.
+
+    Attributes
+    ----------
+    cell : str
+    spec : fastrnn.core.cells.CellSpec
+    params : list of ndarray
+        The shared arrays W_ih (G*H, I), W_hh (G*H, H)[, b_ih, b_hh (G*H,)].
+    num_params : int
+        P, the length of the flat gradient.
+    h, c : ndarray, shape (N, H)
+        The current state (``c`` the LSTM's cell state, else None).
+    S : ndarray, shape (N, S, P)
+        The sensitivities ``ds_t/dtheta``.
+    t : int
+        Steps taken since :meth:`reset`.
+
+    Raises
+    ------
+    TypeError
+        If ``layer`` is not a fastrnn recurrent layer.
+    ValueError
+        If it has more than one layer or direction.
     """
 
     def __init__(self, layer):
-        spec = _layer_spec(layer)
+        spec = layer_spec(layer)
         if layer.num_layers != 1 or layer.num_directions != 1:
             raise ValueError("layer: RTRL runs forward in time on one cell; expected "
                              f"num_layers=1 and bidirectional=False, got num_layers="
                              f"{layer.num_layers}, bidirectional={layer.bidirectional}")
-        names = ["weight_ih_l0", "weight_hh_l0"] + (["bias_ih_l0", "bias_hh_l0"]
-                                                     if layer.bias else [])
-        self._setup(spec, [layer.params[n] for n in names], layer.bias)
+        kinds = PARAM_KINDS if layer.bias else PARAM_KINDS[:2]
+        self._setup(spec, [layer.params[param_name(kind)] for kind in kinds], layer.bias)
         self.layer = layer
 
     @classmethod
@@ -92,17 +139,30 @@ class RTRL:
                      residual=False, reset_after=True):
         """RTRL over functional-layout arrays (kept by reference, not copied).
 
-        They must be C-contiguous float arrays of one dtype with the shapes of
-        ``fastrnn.functional`` (``W_ih`` (G*H, I), ``W_hh`` (G*H, H), biases
-        (G*H,) or both None).
+        Parameters
+        ----------
+        cell : {"srn", "lstm", "gru"}
+        W_ih : ndarray, shape (G*H, I)
+        W_hh : ndarray, shape (G*H, H)
+        b_ih, b_hh : ndarray, shape (G*H,), or both None
+            All C-contiguous float arrays of one dtype.
+        nonlinearity, residual, reset_after
+            The cell's options, as in ``fastrnn.functional``.
+
+        Returns
+        -------
+        RTRL
+            With ``layer`` None (:meth:`accumulate` then needs ``out``).
+
+        Raises
+        ------
+        TypeError
+            For an array that is not a C-contiguous float ndarray of the common dtype.
+        ValueError
+            For an unknown cell or nonlinearity, a wrong shape, or one bias only.
         """
-        if cell not in F.GATES:
-            raise ValueError(f"cell: expected one of {tuple(F.GATES)}, got {cell!r}")
-        if nonlinearity not in F.NONLINEARITIES:
-            raise ValueError(f"nonlinearity: expected one of {F.NONLINEARITIES}, "
-                             f"got {nonlinearity!r}")
-        spec = _Spec(cell, nonlinearity, V.check_bool("residual", residual),
-                     V.check_bool("reset_after", reset_after))
+        spec = CellSpec(cell, nonlinearity, V.check_bool("residual", residual),
+                        V.check_bool("reset_after", reset_after))
         if (b_ih is None) != (b_hh is None):
             raise ValueError("b_ih, b_hh: expected both arrays or both None")
         arrays = [W_ih, W_hh] + ([] if b_ih is None else [b_ih, b_hh])
@@ -144,8 +204,24 @@ class RTRL:
     # --- state ----------------------------------------------------------------
 
     def reset(self, N=1, h0=None, c0=None):
-        """Start ``N`` sequences from ``h0`` (``c0``) (zeros by default), with zero
-        sensitivities (the initial state is a constant, not a parameter)."""
+        """Start ``N`` sequences with zero sensitivities (the initial state is a constant).
+
+        Parameters
+        ----------
+        N : int, default 1
+        h0, c0 : array_like, shape (N, H), optional
+            The initial state (copied; zeros by default); ``c0`` for the LSTM only.
+
+        Returns
+        -------
+        RTRL
+            ``self``.
+
+        Raises
+        ------
+        ValueError
+            For a bad ``N`` or state shape.
+        """
         N = V.check_positive_int("N", N)
         H = self.hidden_size
         def init(name, s):
@@ -168,10 +244,25 @@ class RTRL:
         return W_ih, W_hh, z, z
 
     def step(self, x_t):
-        """Advance every sequence by one input ``x_t`` (N, I); returns ``h_t`` (N, H).
+        """Advance every sequence by one input, updating ``S_t = A_t S_{t-1} + B_t``.
 
-        Uses the parameters as they are now and updates the sensitivities
-        ``S_t = A_t S_{t-1} + B_t``.
+        Uses the parameters as they are now.
+
+        Parameters
+        ----------
+        x_t : array_like, shape (N, I)
+
+        Returns
+        -------
+        ndarray, shape (N, H)
+            ``h_t`` (the object RTRL keeps; copy it to keep it past the next step).
+
+        Raises
+        ------
+        RuntimeError
+            Before :meth:`reset`.
+        ValueError, TypeError
+            For a bad ``x_t``.
         """
         if self.S is None:
             raise RuntimeError("step: call reset(N) first")
@@ -179,8 +270,10 @@ class RTRL:
         N, H = self.h.shape
         V.check_shape("x_t", x_t, (N, self.input_size), "(N, I)")
         W_ih, W_hh, b_ih, b_hh = self._weights()
-        rec = _cell_step(self.spec, x_t, self.h, self.c, W_ih, W_hh, b_ih, b_hh)
-        A, M_ih, M_hh, U = _local_derivatives(self.spec, rec, self.h, self.c, W_hh)
+        step = self.spec.step(x_t @ W_ih.T + self.spec.input_bias(b_ih, b_hh), self.h, self.c,
+                              W_hh, b_hh)
+        der = step_derivatives(self.spec, step, W_hh)
+        A, M_ih, M_hh, U = der.A, der.M_ih, der.M_hh, der.U
         G = self.spec.G
         S = self.state_size
         # direct terms: ds/dW_ih[r, j] = M_ih[:, r] x_j; ds/dW_hh[r, j] = M_hh[:, r] u_{block(r), j}
@@ -191,17 +284,31 @@ class RTRL:
         S_new = np.matmul(A, self.S)
         S_new += np.concatenate(blocks, axis=2)
         self.S = S_new
-        self.h = rec["h"]
+        self.h = step.h
         if self.cell == "lstm":
-            self.c = rec["c"]
+            self.c = step.c
         self.t += 1
         return self.h
 
     def forward(self, x, h0=None, c0=None):
-        """Reset and run a whole sequence ``x`` (T, N, I); returns ``y`` (T, N, H).
+        """Reset and run a whole sequence.
 
         Not the fast path (use the layer for that): this is for checking and
         for feeding a stream chunk by chunk (call :meth:`step` to continue).
+
+        Parameters
+        ----------
+        x : array_like, shape (T, N, I)
+        h0, c0 : array_like, shape (N, H), optional
+
+        Returns
+        -------
+        ndarray, shape (T, N, H)
+
+        Raises
+        ------
+        ValueError
+            If ``x`` is not 3-d (or as :meth:`reset`, :meth:`step`).
         """
         x = V.as_float_array("x", x, self.dtype)
         if x.ndim != 3:
@@ -212,9 +319,27 @@ class RTRL:
     # --- gradients --------------------------------------------------------------
 
     def grad(self, dh, dc=None):
-        """``dL_t/dtheta`` (P,) for a loss at the current step with ``dL/dh_t = dh`` (N, H)
-        (and ``dL/dc_t = dc`` for the LSTM's cell state, holding h_t fixed), summed
-        over the N sequences, in the flat layout."""
+        """The gradient of a loss at the current step, summed over the sequences.
+
+        Parameters
+        ----------
+        dh : array_like, shape (N, H)
+            ``dL/dh_t``.
+        dc : array_like, shape (N, H), optional
+            LSTM only: ``dL/dc_t`` holding ``h_t`` fixed (default 0).
+
+        Returns
+        -------
+        ndarray, shape (P,)
+            ``dL_t/dtheta`` in the flat layout W_ih, W_hh[, b_ih, b_hh] (:meth:`split`).
+
+        Raises
+        ------
+        RuntimeError
+            Before :meth:`reset`.
+        ValueError
+            For a bad shape, or ``dc`` for a cell without a cell state.
+        """
         if self.S is None:
             raise RuntimeError("grad: call reset(N) and step(x_t) first")
         N, H = self.h.shape
@@ -231,8 +356,17 @@ class RTRL:
         return np.einsum("ns,nsp->p", ds, self.S)
 
     def split(self, flat):
-        """The flat (P,) gradient as a dict ``dW_ih, dW_hh, db_ih, db_hh`` of views
-        (biases None without bias), as ``fastrnn.functional`` names them."""
+        """A flat gradient as named views, as ``fastrnn.functional`` names them.
+
+        Parameters
+        ----------
+        flat : ndarray, shape (P,)
+
+        Returns
+        -------
+        dict
+            ``dW_ih``, ``dW_hh``, ``db_ih``, ``db_hh`` (views; biases None without bias).
+        """
         out, off = {}, 0
         keys = ["dW_ih", "dW_hh", "db_ih", "db_hh"]
         for key, a in zip(keys, self.params):
@@ -243,19 +377,47 @@ class RTRL:
         return out
 
     def accumulate(self, dh, dc=None, out=None):
-        """Add ``grad(dh, dc)`` into ``out`` (P,) (default: the layer's ``grads_flat``)."""
+        """Add ``grad(dh, dc)`` into ``out``, or into the layer's ``grads``.
+
+        Parameters
+        ----------
+        dh, dc
+            As :meth:`grad`.
+        out : ndarray, shape (P,), optional
+            Default: the layer's gradients (``layer.grads``, by name).
+
+        Returns
+        -------
+        ndarray, shape (P,)
+            ``out``, or the layer's ``grads_flat``.
+
+        Raises
+        ------
+        ValueError
+            Without ``out`` for an RTRL made by :meth:`from_weights`, or for a
+            wrong ``out`` shape.
+        """
         g = self.grad(dh, dc)
         if out is None:
             if self.layer is None:
                 raise ValueError("out: expected a (P,) array (no layer to accumulate into)")
-            out = self.layer.grads_flat
+            for kind, part in zip(PARAM_KINDS, self.split(g).values()):
+                if part is not None:
+                    self.layer.grads[param_name(kind)] += part
+            return self.layer.grads_flat
         if out.shape != (self.num_params,):
             raise ValueError(f"out: expected shape ({self.num_params},), got {V.fmt_shape(out.shape)}")
         out += g
         return out
 
     def apply(self, flat_update, scale=-1.0):
-        """``param += scale * update`` in place on the shared arrays (SGD: ``scale=-lr``)."""
+        """``param += scale * update`` in place on the shared arrays (SGD: ``scale=-lr``).
+
+        Parameters
+        ----------
+        flat_update : ndarray, shape (P,)
+        scale : float, default -1.0
+        """
         off = 0
         for a in self.params:
             a += (scale * flat_update[off:off + a.size]).reshape(a.shape).astype(a.dtype,
@@ -267,7 +429,18 @@ class RTRL:
         """One online step: the gradient of the loss at this step, then ``theta -= lr * g``.
 
         The sensitivities are kept as they are (Williams & Zipser's
-        approximation, exact as ``lr -> 0``). Returns the gradient.
+        approximation, exact as ``lr -> 0``).
+
+        Parameters
+        ----------
+        dh : array_like, shape (N, H)
+        lr : float
+        dc : array_like, shape (N, H), optional
+
+        Returns
+        -------
+        ndarray, shape (P,)
+            The gradient applied.
         """
         g = self.grad(dh, dc)
         self.apply(g, -float(lr))

@@ -33,13 +33,21 @@ __all__ = ["Task", "adding_problem", "copy_problem", "latching_problem", "parity
 class Task:
     """A generated batch of a long-lag problem.
 
-    ``x``: (T, N, I) inputs. ``y``: targets, (N, O) for a loss at the last step
-    (``loss="last"``) or (T, N) class indices for a loss at every step
-    (``loss="every"``). ``kind``: "regression" (mean squared error),
-    "binary" (targets 0/1, logistic loss) or "classification" (integer
-    classes, cross-entropy). ``baseline``: the expected loss of the best
-    predictor that ignores the inputs. ``info``: generator-specific arrays
-    (marker positions, the symbols to copy, ...).
+    Parameters
+    ----------
+    name : str
+    x : ndarray, shape (T, N, I)
+        Inputs, time-major.
+    y : ndarray, shape (N, O) or (T, N)
+        Targets: (N, O) for a loss at the last step (``loss="last"``), (T, N)
+        class indices for a loss at every step (``loss="every"``).
+    kind : {"regression", "binary", "classification"}
+        Mean squared error, logistic loss on 0/1 targets, or cross-entropy.
+    loss : {"last", "every"}
+    baseline : float
+        The expected loss of the best predictor that ignores the inputs.
+    info : dict
+        Generator-specific arrays (marker positions, the symbols to copy, ...).
     """
     name: str
     x: np.ndarray
@@ -51,10 +59,12 @@ class Task:
 
     @property
     def T(self):
+        """Sequence length."""
         return self.x.shape[0]
 
     @property
     def N(self):
+        """Number of sequences."""
         return self.x.shape[1]
 
     def batch_first(self):
@@ -78,6 +88,35 @@ def adding_problem(N, T, seed=None, dtype=np.float64):
     in the second half ``[T//2, T)``, so the first marked value must be kept
     for more than ``T/2`` steps (the lag is ``T - first``). Predicting the
     mean (1.0) gives the baseline mean squared error ``1/6 ~ 0.167``.
+
+    Parameters
+    ----------
+    N : int
+        Sequences.
+    T : int
+        Sequence length, at least 2.
+    seed : int, sequence of int, numpy.random.Generator or None
+        The random source (a Generator is drawn from and advanced).
+    dtype : {float32, float64}, default float64
+
+    Returns
+    -------
+    Task
+        ``x`` (T, N, 2), ``y`` (N, 1); ``info``: ``first``, ``second`` (N,) the
+        marked steps and ``lag`` (N,) = ``T - first``.
+
+    Raises
+    ------
+    ValueError
+        If ``T < 2`` or ``N < 1``.
+    TypeError
+        For a dtype other than float32/float64.
+
+    Examples
+    --------
+    >>> task = adding_problem(4, 10, seed=0)
+    >>> task.x.shape, task.y.shape, task.baseline == 1 / 6
+    ((10, 4, 2), (4, 1), True)
     """
     N, T = V.check_positive_int("N", N), V.check_positive_int("T", T)
     if T < 2:
@@ -107,6 +146,30 @@ def copy_problem(N, delay, length=10, n_symbols=8, seed=None, dtype=np.float64):
     ``y`` (T, N) holds the target class at every step (blank except the last
     ``length``); the loss is cross-entropy at every step. Baseline (blanks,
     then a uniform guess): ``length * ln(n_symbols) / T``.
+
+    Parameters
+    ----------
+    N : int
+        Sequences.
+    delay : int
+        Steps between the last symbol shown and the first to write back.
+    length : int, default 10
+        Symbols to remember.
+    n_symbols : int, default 8
+    seed : int, sequence of int, numpy.random.Generator or None
+        The random source (a Generator is drawn from and advanced).
+    dtype : {float32, float64}, default float64
+
+    Returns
+    -------
+    Task
+        ``x`` (T, N, n_symbols + 2) one-hot, ``y`` (T, N) int classes; ``info``:
+        ``symbols`` (length, N), ``inputs`` (T, N), ``recall_steps``, ``n_classes``.
+
+    Raises
+    ------
+    ValueError
+        If a size is not a positive int.
     """
     N = V.check_positive_int("N", N)
     delay = V.check_positive_int("delay", delay)
@@ -132,6 +195,27 @@ def latching_problem(N, T, L=3, noise=0.2, seed=None, dtype=np.float64):
     The class c in {0, 1} sets the first ``L`` inputs to ``2c - 1`` (+ noise);
     the other ``T - L`` inputs are Gaussian noise with std ``noise``. The
     network must latch the class for ``T - L`` steps. Baseline: ``ln 2``.
+
+    Parameters
+    ----------
+    N, T : int
+        Sequences and sequence length.
+    L : int, default 3
+        Steps carrying the class, ``L <= T``.
+    noise : float, default 0.2
+    seed : int, sequence of int, numpy.random.Generator or None
+        The random source (a Generator is drawn from and advanced).
+    dtype : {float32, float64}, default float64
+
+    Returns
+    -------
+    Task
+        ``x`` (T, N, 1), ``y`` (N, 1) in {0, 1}.
+
+    Raises
+    ------
+    ValueError
+        If ``L > T`` or a size is not a positive int.
     """
     N, T, L = (V.check_positive_int(n, v) for n, v in (("N", N), ("T", T), ("L", L)))
     if L > T:
@@ -152,6 +236,27 @@ def parity_problem(N, T, n_bits=2, noise=0.2, seed=None, dtype=np.float64):
     other ``T - n_bits`` inputs are Gaussian noise with std ``noise``.
     ``n_bits = T`` with ``noise=0`` is the parity of the whole sequence.
     Baseline: ``ln 2``.
+
+    Parameters
+    ----------
+    N, T : int
+        Sequences and sequence length.
+    n_bits : int, default 2
+        Bits whose parity is the class, ``n_bits <= T``.
+    noise : float, default 0.2
+    seed : int, sequence of int, numpy.random.Generator or None
+        The random source (a Generator is drawn from and advanced).
+    dtype : {float32, float64}, default float64
+
+    Returns
+    -------
+    Task
+        ``x`` (T, N, 1), ``y`` (N, 1) in {0, 1}; ``info``: ``bits`` (n_bits, N).
+
+    Raises
+    ------
+    ValueError
+        If ``n_bits > T`` or a size is not a positive int.
     """
     N, T = V.check_positive_int("N", N), V.check_positive_int("T", T)
     n_bits = V.check_positive_int("n_bits", n_bits)
@@ -175,6 +280,14 @@ class LinearToy:
     no bias, so any engine computes it. ``L = h_T`` gives ``dL/dh_k = w^(T-k)``
     for the state after step k-1 (time index k-1 of the trace), and
     ``dL/dh_0 = w^T``.
+
+    Parameters
+    ----------
+    w : float
+        The recurrent weight (> 0).
+    T : int
+        Steps.
+    dtype : numpy dtype
     """
     w: float
     T: int
@@ -182,10 +295,12 @@ class LinearToy:
 
     @property
     def x(self):
+        """The (T, 1, 1) zero input."""
         return np.zeros((self.T, 1, 1), dtype=self.dtype)
 
     @property
     def h0(self):
+        """The (1, 1) initial state, 1."""
         return np.ones((1, 1), dtype=self.dtype)
 
     @property
@@ -202,7 +317,20 @@ class LinearToy:
         return float(self.w) ** (self.T - 1 - np.arange(self.T, dtype=np.float64))
 
     def run(self, backend=None):
-        """Forward and backward on an engine: ``(h_T, flow (T,), dL/dh_0)``."""
+        """Forward and backward of ``L = h_T`` on an engine.
+
+        Parameters
+        ----------
+        backend : {"c", "numpy"}, optional
+            The engine (default: the current one).
+
+        Returns
+        -------
+        h_T : float
+        flow : ndarray, shape (T,)
+            ``dL/dh`` of the state written at each step, indexed by time.
+        dL_dh0 : float
+        """
         W_ih, W_hh = self.weights
         _, hT, cache = F.srn_forward(self.x, self.h0, W_ih, W_hh, nonlinearity="relu",
                                      backend=backend)
@@ -211,8 +339,29 @@ class LinearToy:
 
 
 def linear_toy(w, T=1000, dtype=np.float64):
-    """The textbook toy (seeds 001): ``linear_toy(1.01).expected_final() ~ 2.1e4``,
-    ``linear_toy(0.99).expected_final() ~ 4.3e-5``. ``w`` must be positive."""
+    """The textbook's one-unit toy ``h_t = w h_{t-1}``, ``h_0 = 1``.
+
+    Parameters
+    ----------
+    w : float
+        The recurrent weight, positive and finite.
+    T : int, default 1000
+    dtype : {float32, float64}, default float64
+
+    Returns
+    -------
+    LinearToy
+
+    Raises
+    ------
+    ValueError
+        If ``w`` is not positive and finite, or ``T`` not a positive int.
+
+    Examples
+    --------
+    >>> round(linear_toy(1.01).expected_final(), 1), f"{linear_toy(0.99).expected_final():.3g}"
+    (20959.2, '4.32e-05')
+    """
     if not np.isfinite(w) or w <= 0:
         raise ValueError(f"w: expected a positive finite weight, got {w}")
     return LinearToy(float(w), V.check_positive_int("T", T), _float_dtype(dtype))

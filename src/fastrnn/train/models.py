@@ -356,7 +356,7 @@ class SequenceClassifier(_Pattern):
         rnn = self.rnn
         y, final = rnn.forward(self._embed(emb, x, train), state=state, lengths=lengths,
                                train=train)
-        D, H = rnn.num_directions, rnn.hidden_size
+        D = rnn.num_directions
         ta = self._time_axis(rnn)
         T, N = y.shape[ta], y.shape[1 - ta]
         if self.pool == "last":
