@@ -22,14 +22,15 @@ Engines: ``set_backend("c" | "numpy")``, ``get_backend()``, or the
 
 import sys as _sys
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402
 
 from .core import functional, layers  # noqa: E402
 from .core.backend import c_engine_available, get_backend, set_backend  # noqa: E402
 from .core.layers import GRU, LSTM, SRN  # noqa: E402
+from .core.threads import get_num_threads, set_num_threads  # noqa: E402
 
 __all__ = ["SRN", "LSTM", "GRU", "functional", "set_backend", "get_backend",
-           "c_engine_available", "__version__"]
+           "c_engine_available", "set_num_threads", "get_num_threads", "__version__"]
 
 # --- the training toolkit -----------------------------------------------------------
 from .train import clip, distributed, init, io, losses, models, nn, optim, tbptt  # noqa: E402

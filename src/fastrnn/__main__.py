@@ -66,19 +66,24 @@ class _PlainProgress:
         pass
 
 
-def _blas_threads(n):
-    """Limit the BLAS thread pools to n threads (threadpoolctl, when installed; else a no-op).
-
-    The demo's matrices are small: one thread is about as fast as two on an
-    idle machine and several times faster on a busy one (no oversubscription).
-    """
-    if n is None or n <= 0:
-        return contextlib.nullcontext()
+@contextlib.contextmanager
+def _threads(n):
+    """Run with n threads: the C engine's, and NumPy's BLAS through threadpoolctl when
+    installed. None or 0 leaves both as they are (the engine: every CPU available)."""
+    if not n:
+        yield
+        return
+    previous = fastrnn.set_num_threads(n)
     try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=n)
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            yield
+        else:
+            with threadpool_limits(limits=n, user_api="blas"):
+                yield
+    finally:
+        fastrnn.set_num_threads(previous)
 
 
 def _char_model(vocab_size, cell, hidden, embed, dtype, seed):
@@ -115,7 +120,7 @@ def _batchify(ids, batch):
 
 
 def cmd_demo(args):
-    with _blas_threads(args.threads):
+    with _threads(args.threads):
         return _demo(args)
 
 
@@ -174,7 +179,7 @@ def _demo(args):
     dp = None
     if dist:                          # rank 0's weights everywhere; 1 thread per rank per core
         dp = dist.DataParallel(model, optimizer=opt,
-                               num_threads=None if args.threads > 0 else "auto")
+                               num_threads=None if args.threads else "auto")
         x, y = dp.shard(x, axis=1), dp.shard(y, axis=1)
     tb = fastrnn.TruncatedBPTT(model, window=args.seq_len)
     say = print if not args.quiet and (dp is None or dp.is_root) else (lambda *a, **k: None)
@@ -267,14 +272,31 @@ def cmd_info(args):
     print(f"fastrnn {fastrnn.__version__}")
     print(f"backend: {fastrnn.get_backend()} (C engine available: "
           f"{fastrnn.c_engine_available()})")
+    engine = fastrnn.core.threads.engine_threads_info()
+    if engine["isa"] is not None:
+        print(f"C engine: {engine['threads']} threads (FASTRNN_NUM_THREADS / "
+              f"fastrnn.set_num_threads; {engine['workers_started']} workers started), "
+              f"kernels for {engine['isa']}, its own matrix products (no BLAS)")
     print(f"numpy {np.__version__}")
-    for mod in ("scipy", "tqdm", "torch"):
+    print(f"BLAS (NumPy's, used by the numpy engine): {_blas_description()}")
+    for mod in ("tqdm", "torch"):
         try:
             m = __import__(mod)
             print(f"{mod} {getattr(m, '__version__', '?')}")
         except ImportError:
             print(f"{mod}: not installed")
     return 0
+
+
+def _blas_description():
+    try:
+        import threadpoolctl
+    except ImportError:
+        return "unknown (pip install threadpoolctl to see it)"
+    found = [f"{i.get('internal_api')} {i.get('version') or ''} ({i.get('num_threads')} "
+             f"threads, {i.get('filepath')})" for i in threadpoolctl.threadpool_info()
+             if i.get("user_api") == "blas"]
+    return "; ".join(found) or "none found"
 
 
 class UsageError(Exception):
@@ -311,9 +333,10 @@ def build_parser():
     d.add_argument("--lr", type=float, default=5e-3, help="Adam learning rate (default 5e-3)")
     d.add_argument("--clip", type=float, default=1.0, help="max gradient norm (default 1.0)")
     d.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    d.add_argument("--threads", type=int, default=1,
-                   help="BLAS threads, via threadpoolctl when installed (default 1; 0 = "
-                        "leave the BLAS default)")
+    d.add_argument("--threads", type=int, default=None,
+                   help="threads of the engine (and of NumPy's BLAS, via threadpoolctl when "
+                        "installed); default: every CPU this process may use, shared among "
+                        "the ranks of a machine under MPI")
     d.add_argument("--backend", choices=("c", "numpy"), default=None,
                    help="engine (default: the current one, C when built)")
     d.add_argument("--corpus", default=None, help="a UTF-8 text file (default: the shipped one)")

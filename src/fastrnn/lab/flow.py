@@ -13,7 +13,6 @@ from .walk import layer_spec, time_major
 __all__ = ["loss_at_steps", "GradientFlow", "fit_decay", "backward_with_flow",
            "gradient_flow"]
 
-
 def loss_at_steps(T, N, width, steps="last", lengths=None, seed=None, dtype=np.float64):
     """``dy`` of a loss ``L = sum_{t in steps} <v_{t,n}, y_{t,n}>`` placed at chosen steps.
 
@@ -69,7 +68,6 @@ def loss_at_steps(T, N, width, steps="last", lengths=None, seed=None, dtype=np.f
             v = np.ones(width) if rng is None else rng.standard_normal(width)
             dy[t, n] += v / np.linalg.norm(v)
     return dy
-
 
 class GradientFlow:
     """``dL/dh_k`` (and ``dL/dc_k``) for every step k of every (layer, direction) part.
@@ -211,7 +209,6 @@ class GradientFlow:
         fit = fit_decay(lags, vals, min_lag=min_lag, max_lag=max_lag)
         return fit["rate"], fit["gamma"]
 
-
 def fit_decay(lags, norms, min_lag=1, max_lag=None):
     """Least-squares fit ``ln(norm) = intercept + rate * lag`` over the finite positive norms.
 
@@ -245,9 +242,6 @@ def fit_decay(lags, norms, min_lag=1, max_lag=None):
     rate, intercept = np.polyfit(lags[keep], np.log(norms[keep]), 1)
     return dict(rate=float(rate), gamma=float(np.exp(rate)), intercept=float(intercept),
                 decades_per_100=float(rate * 100 / np.log(10)), n_points=int(keep.sum()))
-
-
-
 
 def backward_with_flow(layer, dy, dstate=None, accumulate=True):
     """``layer.backward(dy, dstate)`` that also returns the gradient flow.
@@ -285,7 +279,6 @@ def backward_with_flow(layer, dy, dstate=None, accumulate=True):
     dh_parts = [t["dh"] for t in traces]
     dc_parts = [t["dc"] for t in traces] if spec.cell == "lstm" else None
     return dx_out, dstate0, GradientFlow(spec.cell, L, D, dh_parts, dc_parts)
-
 
 def gradient_flow(layer, x, steps="last", state=None, lengths=None, dy=None, seed=None):
     """Forward ``x`` through ``layer`` and backward a loss at ``steps``; the gradient flow.

@@ -41,7 +41,6 @@ returns the header (``meta`` included) without loading arrays.
 """
 
 import errno
-import inspect
 import json
 import os
 import struct
@@ -51,8 +50,12 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .._version import __version__
 from ..core.storage import shapes_only
+from . import models  # noqa: F401  (its classes register themselves for build)
 from .files import check_path, write_atomically
+from .optim import Optimizer
+from .registry import build, describe, register
 
 FORMAT = "fastrnn"
 FORMAT_VERSION = 1
@@ -60,105 +63,7 @@ _HEADER_KEY = "__fastrnn__"
 
 __all__ = ["save", "load", "read_header", "describe", "build", "register", "FORMAT_VERSION"]
 
-_extra_classes = {}
-
-
-def register(cls):
-    """Make a ``Model`` subclass rebuildable by ``load`` (it needs ``get_config``/``from_config``)."""
-    if not (hasattr(cls, "get_config") and hasattr(cls, "from_config")):
-        raise TypeError(f"register: expected a class with get_config and from_config, "
-                        f"got {cls!r}")
-    _extra_classes[cls.__name__] = cls
-    return cls
-
-
-def _classes():
-    from ..core import layers
-    from . import models, nn
-    found = {"SRN": layers.SRN, "LSTM": layers.LSTM, "GRU": layers.GRU,
-             "Linear": nn.Linear, "Embedding": nn.Embedding,
-             "Sequential": models.Sequential, "SequenceClassifier": models.SequenceClassifier,
-             "SequenceTagger": models.SequenceTagger, "Seq2Seq": models.Seq2Seq}
-    found.update(_extra_classes)
-    return found
-
-
-def _jsonable(value):
-    if isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic)):
-        return np.dtype(value).name
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, (np.bool_,)):
-        return bool(value)
-    if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def describe(module):
-    """``{"class": name, "config": {...}}``: what ``build`` needs to make the same module anew.
-
-    Modules with ``get_config()`` give their own; recurrent layers are
-    described by their constructor's arguments, read back from the attributes
-    of the same names.
-    """
-    cls = type(module)
-    if hasattr(module, "get_config"):
-        return {"class": cls.__name__, "config": module.get_config()}
-    if cls.__name__ in ("SRN", "LSTM", "GRU"):
-        config = {}
-        for name in inspect.signature(cls.__init__).parameters:
-            if name in ("self", "seed", "init") or not hasattr(module, name):
-                continue
-            config[name] = _jsonable(getattr(module, name))
-        return {"class": cls.__name__, "config": config}
-    raise TypeError(f"describe: cannot describe a {cls.__name__} (no get_config)")
-
-
-def build(description):
-    """The module that ``describe`` described (fresh parameters).
-
-    Parameters
-    ----------
-    description : dict
-        ``{"class": name, "config": {...}}`` as ``describe`` returns it; the
-        class is one of fastrnn's layers and models or a ``register``-ed one.
-
-    Returns
-    -------
-    object
-        A new module.
-
-    Raises
-    ------
-    ValueError
-        For a description that is not such a dict, or an unknown class.
-    TypeError, ValueError
-        Whatever the class's constructor raises for its configuration.
-    """
-    if not isinstance(description, Mapping) or "class" not in description:
-        raise ValueError(f"build: expected a {{'class': ..., 'config': ...}} dict, "
-                         f"got {description!r}")
-    classes = _classes()
-    name = description["class"]
-    if not isinstance(name, str) or name not in classes:
-        raise ValueError(f"build: unknown class {name!r}; known: {sorted(classes)} (register "
-                         "your Model subclass with fastrnn.io.register, or load into an object)")
-    cls = classes[name]
-    config = description.get("config") or {}
-    if not isinstance(config, Mapping) or not all(isinstance(k, str) for k in config):
-        raise ValueError(f"build: {name}: expected a config dict with string keys, "
-                         f"got {config!r}")
-    config = dict(config)
-    if hasattr(cls, "from_config"):
-        return cls.from_config(config)
-    return cls(**config)
-
-
 def _kind(obj):
-    from .optim import Optimizer
     if isinstance(obj, Optimizer):
         return "optimizer"
     if hasattr(obj, "state_dict") and isinstance(getattr(obj, "params", None), Mapping):
@@ -223,7 +128,6 @@ def save(obj, path, meta=None):
     file at ``path`` is the old checkpoint or the new one. The new file has
     the permissions a plain write would give (see the module doc).
     """
-    from .. import __version__
     path = check_path(path, "save")
     kind = _kind(obj)
     header = {"format": FORMAT, "version": FORMAT_VERSION, "fastrnn_version": __version__,
@@ -545,7 +449,6 @@ def load(path, into=None):
             raise ValueError(f"load: {path!r} holds a dict of arrays, not parameters of a "
                              f"{type(into).__name__}; call load(path) without into")
         elif kind == "optimizer" and into is not None:
-            from .optim import Optimizer
             if not isinstance(into, Optimizer):
                 raise ValueError(f"load: {path!r} holds a {header['class']} optimizer's state, "
                                  f"got into={type(into).__name__}")

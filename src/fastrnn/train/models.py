@@ -36,6 +36,7 @@ import numpy as np
 from ..core import validation as V
 from ..core.module import Module, PrefixedViews, check_seed, coerce_parameter
 from .nn import Embedding, Linear
+from .registry import build, describe, register
 
 __all__ = ["Model", "Sequential", "SequenceClassifier", "SequenceTagger", "Seq2Seq",
            "length_mask"]
@@ -209,6 +210,7 @@ class Model:
         return f"{type(self).__name__}(\n{body}\n)"
 
 
+@register
 class Sequential(Model):
     """Modules run in a chain: ``Sequential(Embedding(V, E), LSTM(E, H), Linear(H, V))``.
 
@@ -280,12 +282,10 @@ class Sequential(Model):
         return dh, d0
 
     def get_config(self):
-        from .io import describe
         return {"modules": [describe(m) for m in self.layers]}
 
     @classmethod
     def from_config(cls, config):
-        from .io import build
         return cls(*[build(c) for c in config["modules"]])
 
 
@@ -327,6 +327,7 @@ class _Pattern(Model):
         return np.argmax(self.forward(*args, **kwargs), axis=-1)
 
 
+@register
 class SequenceClassifier(_Pattern):
     """Sequence to one class: ``Linear(features)`` with features from the RNN.
 
@@ -391,19 +392,18 @@ class SequenceClassifier(_Pattern):
         return dx if emb is None else emb.backward(dx)
 
     def get_config(self):
-        from .io import describe
         emb = getattr(self, "embedding", None)
         return {"rnn": describe(self.rnn), "num_classes": self.num_classes, "pool": self.pool,
                 "embedding": None if emb is None else describe(emb)}
 
     @classmethod
     def from_config(cls, config):
-        from .io import build
         emb = config.get("embedding")
         return cls(build(config["rnn"]), config["num_classes"], pool=config["pool"],
                    embedding=None if emb is None else build(emb))
 
 
+@register
 class SequenceTagger(_Pattern):
     """Synchronous sequence to sequence: a class per step, ``Linear(y_t)``.
 
@@ -432,19 +432,18 @@ class SequenceTagger(_Pattern):
         return dx if emb is None else emb.backward(dx)
 
     def get_config(self):
-        from .io import describe
         emb = getattr(self, "embedding", None)
         return {"rnn": describe(self.rnn), "num_classes": self.num_classes,
                 "embedding": None if emb is None else describe(emb)}
 
     @classmethod
     def from_config(cls, config):
-        from .io import build
         emb = config.get("embedding")
         return cls(build(config["rnn"]), config["num_classes"],
                    embedding=None if emb is None else build(emb))
 
 
+@register
 class Seq2Seq(_Pattern):
     """Asynchronous encoder-decoder (Sutskever et al. 2014; Cho et al. 2014).
 
@@ -583,7 +582,6 @@ class Seq2Seq(_Pattern):
         return tokens.T.copy() if bf else tokens
 
     def get_config(self):
-        from .io import describe
         emb = getattr(self, "src_embedding", None)
         return {"encoder": describe(self.encoder), "decoder": describe(self.decoder),
                 "num_classes": self.num_classes, "start_token": self.start_token,
@@ -593,7 +591,6 @@ class Seq2Seq(_Pattern):
 
     @classmethod
     def from_config(cls, config):
-        from .io import build
         emb = config.get("src_embedding")
         return cls(build(config["encoder"]), build(config["decoder"]), config["num_classes"],
                    config["start_token"], config["end_token"],

@@ -3,6 +3,8 @@
 import os
 import sys
 
+from ...core.threads import set_num_threads
+
 __all__ = ["require_mpi", "launched_by_mpiexec", "install_abort_hook", "local_size",
            "threads_per_rank", "limit_threads"]
 
@@ -157,10 +159,7 @@ def limit_threads(n):
         The BLAS limiter (its ``restore_original_limits()`` undoes it), None
         without threadpoolctl (then a RuntimeWarning says BLAS is not limited).
     """
-    import fastrnn
-    set_num_threads = getattr(fastrnn, "set_num_threads", None)
-    if callable(set_num_threads):
-        set_num_threads(n)
+    set_num_threads(n)
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
