@@ -212,8 +212,9 @@ cdef int _check_status(int status, str where) except -1:
     raise RuntimeError(f"{where}: the C kernel failed with status {status}")
 
 
-cdef int _run(fastrnn_rnn *a, int pass_, int typenum, str where) except -1:
-    """Size and allocate the workspace, run the pass without the GIL, raise on failure.
+cdef int _run(fastrnn_rnn *a, int count, int pass_, int typenum, str where) except -1:
+    """Size and allocate the workspaces, run the pass on ``count`` recurrences at once (the
+    directions of a layer run concurrently) without the GIL, raise on failure.
 
     From the main thread the call watches SIGINT: an interrupted kernel returns
     at a step boundary having touched no accumulated gradient, the pending
@@ -221,11 +222,14 @@ cdef int _run(fastrnn_rnn *a, int pass_, int typenum, str where) except -1:
     the pass is run again from the start."""
     global _interrupt_flag
     cdef fastrnn_ctx ctx = _ctx
-    a.ws_size = fastrnn_workspace_size(a, pass_, &ctx)
-    if a.ws_size == 0:
-        _check_status(FASTRNN_EINVAL, where)
-    ws = _empty((<cnp.npy_intp>a.ws_size,), typenum)
-    a.ws = cnp.PyArray_DATA(<cnp.ndarray>ws)
+    cdef int i
+    workspaces = []
+    for i in range(count):
+        a[i].ws_size = fastrnn_workspace_size(&a[i], pass_, &ctx)
+        if a[i].ws_size == 0:
+            _check_status(FASTRNN_EINVAL, where)
+        workspaces.append(_empty((<cnp.npy_intp>a[i].ws_size,), typenum))
+        a[i].ws = cnp.PyArray_DATA(<cnp.ndarray>workspaces[i])
     cdef bint f64 = typenum == cnp.NPY_FLOAT64
     cdef bint watching = False
     cdef int status
@@ -238,11 +242,11 @@ cdef int _run(fastrnn_rnn *a, int pass_, int typenum, str where) except -1:
         while True:
             with nogil:
                 if pass_ == FASTRNN_FORWARD:
-                    status = (fastrnn_forward_f64(a, 1, &ctx) if f64
-                              else fastrnn_forward_f32(a, 1, &ctx))
+                    status = (fastrnn_forward_f64(a, count, &ctx) if f64
+                              else fastrnn_forward_f32(a, count, &ctx))
                 else:
-                    status = (fastrnn_backward_f64(a, 1, &ctx) if f64
-                              else fastrnn_backward_f32(a, 1, &ctx))
+                    status = (fastrnn_backward_f64(a, count, &ctx) if f64
+                              else fastrnn_backward_f32(a, count, &ctx))
             if status != FASTRNN_EINTR:
                 break
             _interrupt_flag = 0
@@ -270,6 +274,63 @@ cdef int _nl_code(str where, object nonlinearity) except -1:
 
 # --- the two passes --------------------------------------------------------------
 
+cdef object _setup_forward(fastrnn_rnn *a, int *typenum_out, str where, cell, x, h0, c0,
+                           W_ih, W_hh, b_ih, b_hh, lengths, bint reverse, bint train,
+                           nonlinearity, bint residual, bint reset_after):
+    """Check the arguments of one forward and fill ``a``; returns ``(y, hT, cT, cache)``,
+    allocated and not yet computed."""
+    memset(a, 0, sizeof(a[0]))
+    a[0].cell = _cell_code(where, cell)
+    cdef int G = fastrnn_gates(a[0].cell), typenum = _typenum_of(where, x)
+    typenum_out[0] = typenum
+    cdef bint lstm = a[0].cell == FASTRNN_LSTM, gru = a[0].cell == FASTRNN_GRU
+    if cnp.PyArray_NDIM(<cnp.ndarray>x) != 3 or not cnp.PyArray_Check(W_hh) \
+            or cnp.PyArray_NDIM(<cnp.ndarray>W_hh) != 2:
+        raise ValueError(f"{where}: x: expected a 3-d array (T, N, I) and W_hh a 2-d array "
+                         f"(G*H, H), got {_describe(x)} and {_describe(W_hh)}")
+    check_sizes(x.shape[0], x.shape[1], x.shape[2], W_hh.shape[1], G,
+                cnp.PyArray_ITEMSIZE(<cnp.ndarray>x))
+    cdef int T = x.shape[0], N = x.shape[1], I = x.shape[2], H = W_hh.shape[1], GH = G * H
+    a[0].steps, a[0].batch, a[0].input_size, a[0].hidden_size = T, N, I, H
+    a[0].nonlinearity = _nl_code(where, nonlinearity) if a[0].cell == FASTRNN_SRN else 0
+    a[0].residual = residual and a[0].cell == FASTRNN_SRN
+    a[0].reset_after = reset_after if gru else 0
+    a[0].reverse = reverse
+    a[0].x = _buffer(where, "x", x, typenum, (T, N, I))
+    a[0].h0 = _buffer(where, "h0", h0, typenum, (N, H))
+    a[0].W_ih = _buffer(where, "W_ih", W_ih, typenum, (GH, I))
+    a[0].W_hh = _buffer(where, "W_hh", W_hh, typenum, (GH, H))
+    a[0].b_ih = _buffer(where, "b_ih", b_ih, typenum, (GH,))
+    a[0].b_hh = _buffer(where, "b_hh", b_hh, typenum, (GH,))
+    a[0].lengths = _lengths(where, lengths, T, N)
+    if lstm:
+        a[0].c0 = _buffer(where, "c0", c0, typenum, (N, H))
+    y = _empty((T, N, H), typenum)
+    hT = _empty((N, H), typenum)
+    cT = _empty((N, H), typenum) if lstm else None
+    a[0].y, a[0].hT = cnp.PyArray_DATA(<cnp.ndarray>y), cnp.PyArray_DATA(<cnp.ndarray>hT)
+    if lstm:
+        a[0].cT = cnp.PyArray_DATA(<cnp.ndarray>cT)
+    cache = None
+    if train:
+        cache = dict(cell=cell, nonlinearity=nonlinearity, residual=bool(a[0].residual),
+                     reset_after=bool(a[0].reset_after), reverse=bool(reverse), x=x, W_ih=W_ih,
+                     W_hh=W_hh, lengths=lengths, hs=_empty((T + 1, N, H), typenum),
+                     cs=_empty((T + 1, N, H), typenum) if lstm else None,
+                     gates=_empty((T, N, GH), typenum) if lstm or gru else None,
+                     aux=_empty((T, N, H), typenum) if gru or a[0].residual else None)
+        a[0].hs = cnp.PyArray_DATA(<cnp.ndarray>cache["hs"])
+        if cache["cs"] is not None:
+            a[0].cs = cnp.PyArray_DATA(<cnp.ndarray>cache["cs"])
+        if cache["gates"] is not None:
+            a[0].gates = cnp.PyArray_DATA(<cnp.ndarray>cache["gates"])
+        if cache["aux"] is not None:
+            a[0].aux = cnp.PyArray_DATA(<cnp.ndarray>cache["aux"])
+    return y, hT, cT, cache
+
+
+
+
 def forward(cell, x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, bint reverse=False,
             bint train=True, nonlinearity="tanh", bint residual=False, bint reset_after=True):
     """One recurrence (one layer, one direction) forward: see csrc/fastrnn.h.
@@ -283,54 +344,93 @@ def forward(cell, x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, bint reverse=
     """
     where = f"{cell}_forward"
     cdef fastrnn_rnn a
-    memset(&a, 0, sizeof(a))
-    a.cell = _cell_code(where, cell)
-    cdef int G = fastrnn_gates(a.cell), typenum = _typenum_of(where, x)
-    cdef bint lstm = a.cell == FASTRNN_LSTM, gru = a.cell == FASTRNN_GRU
+    cdef int typenum
+    out = _setup_forward(&a, &typenum, where, cell, x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths,
+                         reverse, train, nonlinearity, residual, reset_after)
+    _run(&a, 1, FASTRNN_FORWARD, typenum, where)
+    return out
+
+
+def forward_directions(cell, x, states, weights, lengths=None, bint train=True,
+                       nonlinearity="tanh", bint residual=False, bint reset_after=True):
+    """Both directions of a bidirectional layer at once (they run concurrently).
+
+    ``states`` is ``[(h0, c0), (h0, c0)]`` and ``weights`` ``[(W_ih, W_hh, b_ih,
+    b_hh), (...)]``, forward direction first (the second runs in reverse);
+    returns ``[(y, hT, cT, cache), (...)]`` as ``forward`` does for each.
+    """
+    where = f"{cell}_forward"
+    cdef fastrnn_rnn a[2]
+    cdef int typenum[2]
+    cdef int d
+    outs = []
+    for d in range(2):
+        W_ih, W_hh, b_ih, b_hh = weights[d]
+        outs.append(_setup_forward(&a[d], &typenum[d], where, cell, x, states[d][0],
+                                   states[d][1], W_ih, W_hh, b_ih, b_hh, lengths, d == 1, train,
+                                   nonlinearity, residual, reset_after))
+    _run(a, 2, FASTRNN_FORWARD, typenum[0], where)
+    return outs
+
+
+cdef object _setup_backward(fastrnn_rnn *a, int *typenum_out, str where, cache, dy, dhT, dcT,
+                            dW_ih, dW_hh, db_ih, db_hh, trace_dh, trace_dc):
+    """Check the arguments of one backward (the cache's arrays again: it is reachable
+    from Python) and fill ``a``; returns ``(dx, dh0, dc0)``, allocated."""
+    if not isinstance(cache, dict):
+        raise TypeError(f"backward: cache: expected the dict of a forward with train=True, "
+                        f"got {type(cache).__name__}")
+    cell = cache.get("cell")
+    memset(a, 0, sizeof(a[0]))
+    a[0].cell = _cell_code(where, cell)
+    x, W_hh = cache.get("x"), cache.get("W_hh")
+    cdef int G = fastrnn_gates(a[0].cell), typenum = _typenum_of(where, x)
+    typenum_out[0] = typenum
+    cdef bint lstm = a[0].cell == FASTRNN_LSTM, gru = a[0].cell == FASTRNN_GRU
     if cnp.PyArray_NDIM(<cnp.ndarray>x) != 3 or not cnp.PyArray_Check(W_hh) \
             or cnp.PyArray_NDIM(<cnp.ndarray>W_hh) != 2:
-        raise ValueError(f"{where}: x: expected a 3-d array (T, N, I) and W_hh a 2-d array "
-                         f"(G*H, H), got {_describe(x)} and {_describe(W_hh)}")
+        raise ValueError(f"{where}: cache: expected x a 3-d array (T, N, I) and W_hh a 2-d "
+                         f"array (G*H, H), got {_describe(x)} and {_describe(W_hh)}")
     check_sizes(x.shape[0], x.shape[1], x.shape[2], W_hh.shape[1], G,
                 cnp.PyArray_ITEMSIZE(<cnp.ndarray>x))
     cdef int T = x.shape[0], N = x.shape[1], I = x.shape[2], H = W_hh.shape[1], GH = G * H
-    a.steps, a.batch, a.input_size, a.hidden_size = T, N, I, H
-    a.nonlinearity = _nl_code(where, nonlinearity) if a.cell == FASTRNN_SRN else 0
-    a.residual = residual and a.cell == FASTRNN_SRN
-    a.reset_after = reset_after if gru else 0
-    a.reverse = reverse
-    a.x = _buffer(where, "x", x, typenum, (T, N, I))
-    a.h0 = _buffer(where, "h0", h0, typenum, (N, H))
-    a.W_ih = _buffer(where, "W_ih", W_ih, typenum, (GH, I))
-    a.W_hh = _buffer(where, "W_hh", W_hh, typenum, (GH, H))
-    a.b_ih = _buffer(where, "b_ih", b_ih, typenum, (GH,))
-    a.b_hh = _buffer(where, "b_hh", b_hh, typenum, (GH,))
-    a.lengths = _lengths(where, lengths, T, N)
+    a[0].steps, a[0].batch, a[0].input_size, a[0].hidden_size = T, N, I, H
+    a[0].nonlinearity = _nl_code(where, cache.get("nonlinearity")) if a[0].cell == FASTRNN_SRN else 0
+    a[0].residual = bool(cache.get("residual")) and a[0].cell == FASTRNN_SRN
+    a[0].reset_after = bool(cache.get("reset_after")) if gru else 0
+    a[0].reverse = bool(cache.get("reverse"))
+    a[0].x = _buffer(where, "cache['x']", x, typenum, (T, N, I))
+    a[0].W_ih = _buffer(where, "cache['W_ih']", cache.get("W_ih"), typenum, (GH, I))
+    a[0].W_hh = _buffer(where, "cache['W_hh']", W_hh, typenum, (GH, H))
+    a[0].lengths = _lengths(where, cache.get("lengths"), T, N)
+    a[0].hs = _buffer(where, "cache['hs']", cache.get("hs"), typenum, (T + 1, N, H))
     if lstm:
-        a.c0 = _buffer(where, "c0", c0, typenum, (N, H))
-    y = _empty((T, N, H), typenum)
-    hT = _empty((N, H), typenum)
-    cT = _empty((N, H), typenum) if lstm else None
-    a.y, a.hT = cnp.PyArray_DATA(<cnp.ndarray>y), cnp.PyArray_DATA(<cnp.ndarray>hT)
+        a[0].cs = _buffer(where, "cache['cs']", cache.get("cs"), typenum, (T + 1, N, H))
+    if lstm or gru:
+        a[0].gates = _buffer(where, "cache['gates']", cache.get("gates"), typenum, (T, N, GH))
+    if gru or a[0].residual:
+        a[0].aux = _buffer(where, "cache['aux']", cache.get("aux"), typenum, (T, N, H))
+    a[0].dy = _buffer(where, "dy", dy, typenum, (T, N, H))
+    a[0].dhT = _buffer(where, "dhT", dhT, typenum, (N, H))
     if lstm:
-        a.cT = cnp.PyArray_DATA(<cnp.ndarray>cT)
-    cache = None
-    if train:
-        cache = dict(cell=cell, nonlinearity=nonlinearity, residual=bool(a.residual),
-                     reset_after=bool(a.reset_after), reverse=bool(reverse), x=x, W_ih=W_ih,
-                     W_hh=W_hh, lengths=lengths, hs=_empty((T + 1, N, H), typenum),
-                     cs=_empty((T + 1, N, H), typenum) if lstm else None,
-                     gates=_empty((T, N, GH), typenum) if lstm or gru else None,
-                     aux=_empty((T, N, H), typenum) if gru or a.residual else None)
-        a.hs = cnp.PyArray_DATA(<cnp.ndarray>cache["hs"])
-        if cache["cs"] is not None:
-            a.cs = cnp.PyArray_DATA(<cnp.ndarray>cache["cs"])
-        if cache["gates"] is not None:
-            a.gates = cnp.PyArray_DATA(<cnp.ndarray>cache["gates"])
-        if cache["aux"] is not None:
-            a.aux = cnp.PyArray_DATA(<cnp.ndarray>cache["aux"])
-    _run(&a, FASTRNN_FORWARD, typenum, where)
-    return y, hT, cT, cache
+        a[0].dcT = _buffer(where, "dcT", dcT, typenum, (N, H))
+    a[0].dW_ih = _buffer(where, "dW_ih", dW_ih, typenum, (GH, I), True)
+    a[0].dW_hh = _buffer(where, "dW_hh", dW_hh, typenum, (GH, H), True)
+    a[0].db_ih = _buffer(where, "db_ih", db_ih, typenum, (GH,), True)
+    a[0].db_hh = _buffer(where, "db_hh", db_hh, typenum, (GH,), True)
+    if trace_dh is not None:
+        a[0].trace_dh = _buffer(where, "trace_dh", trace_dh, typenum, (T, N, H), True)
+    if trace_dc is not None and lstm:
+        a[0].trace_dc = _buffer(where, "trace_dc", trace_dc, typenum, (T, N, H), True)
+    dx = _empty((T, N, I), typenum)
+    dh0 = _empty((N, H), typenum)
+    dc0 = _empty((N, H), typenum) if lstm else None
+    a[0].dx, a[0].dh0 = cnp.PyArray_DATA(<cnp.ndarray>dx), cnp.PyArray_DATA(<cnp.ndarray>dh0)
+    if lstm:
+        a[0].dc0 = cnp.PyArray_DATA(<cnp.ndarray>dc0)
+    return dx, dh0, dc0
+
+
 
 
 def backward(cache, dy, dhT, dcT, dW_ih, dW_hh, db_ih, db_hh, trace_dh=None, trace_dc=None):
@@ -342,60 +442,36 @@ def backward(cache, dy, dhT, dcT, dW_ih, dW_hh, db_ih, db_hh, trace_dh=None, tra
     dW_ih, dW_hh, db_ih, db_hh are ADDED into; trace_dh/trace_dc (T, N, H) are
     filled when given. Returns fresh ``(dx, dh0, dc0)`` (dc0 None except LSTM).
     """
-    if not isinstance(cache, dict):
-        raise TypeError(f"backward: cache: expected the dict of a forward with train=True, "
-                        f"got {type(cache).__name__}")
-    cell = cache.get("cell")
-    where = f"{cell}_backward"
+    where = f"{cache.get('cell') if isinstance(cache, dict) else None}_backward"
     cdef fastrnn_rnn a
-    memset(&a, 0, sizeof(a))
-    a.cell = _cell_code(where, cell)
-    x, W_hh = cache.get("x"), cache.get("W_hh")
-    cdef int G = fastrnn_gates(a.cell), typenum = _typenum_of(where, x)
-    cdef bint lstm = a.cell == FASTRNN_LSTM, gru = a.cell == FASTRNN_GRU
-    if cnp.PyArray_NDIM(<cnp.ndarray>x) != 3 or not cnp.PyArray_Check(W_hh) \
-            or cnp.PyArray_NDIM(<cnp.ndarray>W_hh) != 2:
-        raise ValueError(f"{where}: cache: expected x a 3-d array (T, N, I) and W_hh a 2-d "
-                         f"array (G*H, H), got {_describe(x)} and {_describe(W_hh)}")
-    check_sizes(x.shape[0], x.shape[1], x.shape[2], W_hh.shape[1], G,
-                cnp.PyArray_ITEMSIZE(<cnp.ndarray>x))
-    cdef int T = x.shape[0], N = x.shape[1], I = x.shape[2], H = W_hh.shape[1], GH = G * H
-    a.steps, a.batch, a.input_size, a.hidden_size = T, N, I, H
-    a.nonlinearity = _nl_code(where, cache.get("nonlinearity")) if a.cell == FASTRNN_SRN else 0
-    a.residual = bool(cache.get("residual")) and a.cell == FASTRNN_SRN
-    a.reset_after = bool(cache.get("reset_after")) if gru else 0
-    a.reverse = bool(cache.get("reverse"))
-    a.x = _buffer(where, "cache['x']", x, typenum, (T, N, I))
-    a.W_ih = _buffer(where, "cache['W_ih']", cache.get("W_ih"), typenum, (GH, I))
-    a.W_hh = _buffer(where, "cache['W_hh']", W_hh, typenum, (GH, H))
-    a.lengths = _lengths(where, cache.get("lengths"), T, N)
-    a.hs = _buffer(where, "cache['hs']", cache.get("hs"), typenum, (T + 1, N, H))
-    if lstm:
-        a.cs = _buffer(where, "cache['cs']", cache.get("cs"), typenum, (T + 1, N, H))
-    if lstm or gru:
-        a.gates = _buffer(where, "cache['gates']", cache.get("gates"), typenum, (T, N, GH))
-    if gru or a.residual:
-        a.aux = _buffer(where, "cache['aux']", cache.get("aux"), typenum, (T, N, H))
-    a.dy = _buffer(where, "dy", dy, typenum, (T, N, H))
-    a.dhT = _buffer(where, "dhT", dhT, typenum, (N, H))
-    if lstm:
-        a.dcT = _buffer(where, "dcT", dcT, typenum, (N, H))
-    a.dW_ih = _buffer(where, "dW_ih", dW_ih, typenum, (GH, I), True)
-    a.dW_hh = _buffer(where, "dW_hh", dW_hh, typenum, (GH, H), True)
-    a.db_ih = _buffer(where, "db_ih", db_ih, typenum, (GH,), True)
-    a.db_hh = _buffer(where, "db_hh", db_hh, typenum, (GH,), True)
-    if trace_dh is not None:
-        a.trace_dh = _buffer(where, "trace_dh", trace_dh, typenum, (T, N, H), True)
-    if trace_dc is not None and lstm:
-        a.trace_dc = _buffer(where, "trace_dc", trace_dc, typenum, (T, N, H), True)
-    dx = _empty((T, N, I), typenum)
-    dh0 = _empty((N, H), typenum)
-    dc0 = _empty((N, H), typenum) if lstm else None
-    a.dx, a.dh0 = cnp.PyArray_DATA(<cnp.ndarray>dx), cnp.PyArray_DATA(<cnp.ndarray>dh0)
-    if lstm:
-        a.dc0 = cnp.PyArray_DATA(<cnp.ndarray>dc0)
-    _run(&a, FASTRNN_BACKWARD, typenum, where)
-    return dx, dh0, dc0
+    cdef int typenum
+    out = _setup_backward(&a, &typenum, where, cache, dy, dhT, dcT, dW_ih, dW_hh, db_ih, db_hh,
+                          trace_dh, trace_dc)
+    _run(&a, 1, FASTRNN_BACKWARD, typenum, where)
+    return out
+
+
+def backward_directions(caches, dys, final_grads, grads, traces):
+    """Both directions of a bidirectional layer at once: the lists hold, per
+    direction, what ``backward`` takes (``final_grads[d]`` is ``(dhT, dcT)``,
+    ``grads[d]`` ``(dW_ih, dW_hh, db_ih, db_hh)``, ``traces[d]`` ``(trace_dh,
+    trace_dc)``); returns ``[(dx, dh0, dc0), (...)]``."""
+    cache = caches[0]
+    where = f"{cache.get('cell') if isinstance(cache, dict) else None}_backward"
+    cdef fastrnn_rnn a[2]
+    cdef int typenum[2]
+    cdef int d
+    outs = []
+    for d in range(2):
+        dhT, dcT = final_grads[d]
+        dW_ih, dW_hh, db_ih, db_hh = grads[d]
+        trace_dh, trace_dc = traces[d]
+        outs.append(_setup_backward(&a[d], &typenum[d], where, caches[d], dys[d], dhT, dcT,
+                                    dW_ih, dW_hh, db_ih, db_hh, trace_dh, trace_dc))
+    if typenum[0] != typenum[1]:
+        raise ValueError(f"{where}: the two directions have different dtypes")
+    _run(a, 2, FASTRNN_BACKWARD, typenum[0], where)
+    return outs
 
 
 # --- test hooks --------------------------------------------------------------------

@@ -74,3 +74,32 @@ def lstm_backward(dy, dhT, dcT, cache, grads, trace=None):
 def gru_backward(dy, dhT, cache, grads, trace=None):
     """BPTT for the GRU in either form; adds into ``grads``, returns fresh (dx, dh0)."""
     return _backward(cache, dy, dhT, None, grads, trace)[:2]
+
+
+# --- both directions of a bidirectional layer at once (an optional part of the engine
+# contract: engines without it run the directions one after the other) ----------------
+
+def _finals(cell, hT, cT):
+    return [hT, cT] if cell.kind == "lstm" else [hT]
+
+
+def forward_directions(cell, x, states, weights, lengths, train):
+    """The forward of both directions, concurrently on halves of the engine's threads.
+
+    ``cell`` a ``functional.Cell``; ``states`` and ``weights`` per direction as
+    ``functional.engine_forward`` takes them. Returns ``[(y, finals, cache)] * 2``.
+    """
+    outs = _ext.forward_directions(
+        cell.kind, x, [(s[0], s[1] if len(s) > 1 else None) for s in states], weights,
+        lengths, train, cell.nonlinearity, cell.residual, cell.reset_after)
+    return [(y, _finals(cell, hT, cT), cache) for y, hT, cT, cache in outs]
+
+
+def backward_directions(cell, caches, dys, final_grads, grads, traces):
+    """The backward of both directions, concurrently; returns ``[(dx, initial_grads)] * 2``."""
+    traces = [t or {} for t in traces]
+    outs = _ext.backward_directions(
+        caches, dys, [(g[0], g[1] if len(g) > 1 else None) for g in final_grads],
+        [(g["dW_ih"], g["dW_hh"], g["db_ih"], g["db_hh"]) for g in grads],
+        [(t.get("dh"), t.get("dc")) for t in traces])
+    return [(dx, _finals(cell, dh0, dc0)) for dx, dh0, dc0 in outs]

@@ -115,6 +115,32 @@ def engine_backward(engine, cell, cache, dy, final_grads, grads, trace=None):
     return dx, [dh0]
 
 
+def engine_forward_layer(engine, cell, x, states, weights, lengths, train):
+    """Every direction of one layer: ``states`` and ``weights`` hold one
+    ``engine_forward`` argument per direction (the second runs in reverse).
+
+    Two directions run concurrently where the engine can (the C engine's
+    ``forward_directions``), else one after the other; the same results either
+    way. Returns ``[(y, finals, cache)]``, one per direction.
+    """
+    both = getattr(engine, "forward_directions", None) if len(states) == 2 else None
+    if both is not None:
+        return both(cell, x, states, weights, lengths, train)
+    return [engine_forward(engine, cell, x, states[d], weights[d], lengths, d == 1, train)
+            for d in range(len(states))]
+
+
+def engine_backward_layer(engine, cell, caches, dys, final_grads, grads, traces):
+    """Every direction's backward of one layer, concurrently where the engine can; the
+    arguments hold one ``engine_backward`` argument per direction. Returns
+    ``[(dx, initial_grads)]``, one per direction."""
+    both = getattr(engine, "backward_directions", None) if len(caches) == 2 else None
+    if both is not None:
+        return both(cell, caches, dys, final_grads, grads, traces)
+    return [engine_backward(engine, cell, caches[d], dys[d], final_grads[d], grads[d],
+                            traces[d]) for d in range(len(caches))]
+
+
 class RNNCache:
     """What a ``*_forward`` with ``train=True`` keeps for its ``*_backward``.
 

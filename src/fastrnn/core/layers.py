@@ -158,17 +158,17 @@ class _RNNBase(Module):
         finals = [[None] * (self.num_layers * D) for _ in range(self._num_states)]
         caches = []
         for layer in range(self.num_layers):
-            outputs = []
-            for direction in range(D):
-                k = layer * D + direction
-                y, final, cache = F.engine_forward(
-                    engine, cell, layer_input, [s[k] for s in init],
-                    self._weights(layer, direction), lengths, direction == 1, train)
-                outputs.append(y)
+            ks = [layer * D + direction for direction in range(D)]
+            states = [[s[k] for s in init] for k in ks]
+            weights = [self._weights(layer, direction) for direction in range(D)]
+            results = F.engine_forward_layer(engine, cell, layer_input, states, weights,
+                                             lengths, train)
+            for k, (y, final, cache) in zip(ks, results):
                 for j in range(self._num_states):
                     finals[j][k] = final[j]
                 caches.append(cache)
-            layer_input = outputs[0] if D == 1 else np.concatenate(outputs, axis=2)
+            layer_input = (results[0][0] if D == 1
+                           else np.concatenate([y for y, _, _ in results], axis=2))
         self._cache = (cell, engine, caches, T, N) if train else None
         return self._from_time_major(layer_input), self._pack_state(finals)
 
@@ -213,21 +213,22 @@ class _RNNBase(Module):
         try:
             upstream = dy_tm
             for layer in reversed(range(self.num_layers)):
-                dx = None
-                for direction in range(D):
-                    k = layer * D + direction
-                    dy_k = upstream if D == 1 else np.ascontiguousarray(
-                        upstream[:, :, direction * H:(direction + 1) * H])
-                    if trace:
+                ks = [layer * D + direction for direction in range(D)]
+                dys = [upstream] if D == 1 else [
+                    np.ascontiguousarray(upstream[:, :, d * H:(d + 1) * H]) for d in range(D)]
+                finals_k = [[s[k] for s in final_grads] for k in ks]
+                sinks = [self._grad_sinks(layer, d, accumulate) for d in range(D)]
+                if trace:
+                    for k in ks:
                         traces[k] = {key: np.empty((T, N, H), self.dtype)
                                      for key in ("dh", "dc")[:self._num_states]}
-                    dx_k, initial = F.engine_backward(
-                        engine, cell, caches[k], dy_k, [s[k] for s in final_grads],
-                        self._grad_sinks(layer, direction, accumulate), traces and traces[k])
+                trace_k = [traces[k] if trace else None for k in ks]
+                results = F.engine_backward_layer(engine, cell, [caches[k] for k in ks], dys,
+                                                  finals_k, sinks, trace_k)
+                for k, (_, initial) in zip(ks, results):
                     for j in range(self._num_states):
                         dstate0[j][k] = initial[j]
-                    dx = dx_k if dx is None else dx + dx_k
-                upstream = dx
+                upstream = results[0][0] if D == 1 else results[0][0] + results[1][0]
         except BaseException:
             if saved is not None:
                 self.grads_flat[...] = saved
