@@ -108,6 +108,8 @@ int fastrnn_get_num_threads(void) { return __atomic_load_n(&num_threads, __ATOMI
 
 int fastrnn_pool_size(void) { return fr_pool_size(); }
 
+int fastrnn_pool_stalls(void) { return fr_stalls(); }
+
 /* --- the passes ----------------------------------------------------------------- */
 
 typedef struct {

@@ -52,6 +52,7 @@ void fr_parallel_pair(const fr_team *team, fr_team_fn fn_a, void *arg_a, fr_team
  * alone (the same results, as fast as one thread can be on a busy machine). */
 int fr_busy(void);
 void fr_note_stall(void);
+int fr_stalls(void);  /* how many stalls were noted so far */
 
 /* Workers started so far (for tests and `info`). */
 int fr_pool_size(void);

@@ -25,8 +25,8 @@
 #define MAX_WORKERS 255
 #define SPIN_NS 100000L        /* a worker spins this long for its next job, then sleeps */
 #define YIELD_AFTER_NS 20000L  /* a leader waiting this long for a chunk yields its CPU */
-#define STALL_NS 500000L       /* waiting this long beyond twice a chunk's time: the
-                                  worker holding it lost its CPU */
+#define STALL_NS 500000L       /* after waiting this long for a chunk, check whether the
+                                  worker holding it is off its CPU */
 #define BUSY_NS 250000000L     /* after a stall, run single-threaded this long */
 
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
@@ -67,6 +67,8 @@ typedef struct {
     unsigned seq;          /* atomic: bumped once per job published to this worker */
     job_t *job;            /* the job of the latest seq */
     int sleeping;          /* atomic */
+    int in_chunk;          /* atomic: 1 while computing a chunk */
+    pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     char pad[64];
@@ -78,22 +80,28 @@ static mailbox_t boxes[MAX_WORKERS + 1] __attribute__((aligned(64)));     /* by 
 static int started;                   /* workers running (atomic) */
 static int outside_owner;             /* atomic: 1 while an outside thread leads the pool */
 static int64_t busy_until;            /* atomic */
+static int stalls;                    /* atomic: fr_note_stall calls so far */
 static pthread_mutex_t start_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static __thread int my_slot;          /* 0 outside the pool, else the worker's index */
 
-/* Take and run chunks of `job` until none are left; returns how many this thread ran. */
-static int work(job_t *job)
+/* Take and run chunks of `job` until none are left; returns how many this thread ran.
+ * A worker marks itself in_chunk meanwhile (for stalled()). */
+static int work(job_t *job, int *in_chunk)
 {
     int ran = 0;
     for (;;) {
         uint64_t w = LOAD(&job->claim);
         int next = CLAIM_NEXT(w);
         if (next >= CLAIM_N(w)) return ran;
+        if (in_chunk) __atomic_store_n(in_chunk, 1, __ATOMIC_RELAXED);
         if (!__atomic_compare_exchange_n(&job->claim, &w, w + 1, 0, __ATOMIC_ACQ_REL,
-                                         __ATOMIC_ACQUIRE))
+                                         __ATOMIC_ACQUIRE)) {
+            if (in_chunk) __atomic_store_n(in_chunk, 0, __ATOMIC_RELAXED);
             continue;
+        }
         job->fn(job->arg, next);
+        if (in_chunk) __atomic_store_n(in_chunk, 0, __ATOMIC_RELAXED);
         __atomic_add_fetch(&job->done, 1, __ATOMIC_RELEASE);
         ran++;
     }
@@ -124,7 +132,7 @@ static void *worker_main(void *p)
             pthread_mutex_unlock(&box->mu);
         }
         last = seq;
-        work(LOAD(&box->job));
+        work(LOAD(&box->job), &box->in_chunk);
     }
     return NULL;
 }
@@ -149,6 +157,7 @@ static void after_fork_in_child(void)
         boxes[w].seq = 0;
         boxes[w].job = NULL;
         boxes[w].sleeping = 0;
+        boxes[w].in_chunk = 0;
         pthread_mutex_init(&boxes[w].mu, NULL);
         pthread_cond_init(&boxes[w].cv, NULL);
         memset(&jobs[w], 0, sizeof jobs[w]);
@@ -157,6 +166,7 @@ static void after_fork_in_child(void)
     started = 0;
     outside_owner = 0;
     busy_until = 0;
+    stalls = 0;
     pthread_mutex_init(&start_mu, NULL);
 }
 
@@ -186,6 +196,7 @@ static int reserve(int n)
         int failed = pthread_create(&t, &attr, worker_main, (void *)(intptr_t)(have + 1));
         pthread_attr_destroy(&attr);
         if (failed) break;
+        boxes[have + 1].thread = t;
         have++;
         STORE(&started, have);
     }
@@ -197,7 +208,13 @@ int fr_pool_size(void) { return LOAD(&started); }
 
 int fr_busy(void) { return now_ns() < LOAD(&busy_until); }
 
-void fr_note_stall(void) { STORE(&busy_until, now_ns() + BUSY_NS); }
+void fr_note_stall(void)
+{
+    STORE(&busy_until, now_ns() + BUSY_NS);
+    __atomic_add_fetch(&stalls, 1, __ATOMIC_RELAXED);
+}
+
+int fr_stalls(void) { return LOAD(&stalls); }
 
 fr_team fr_team_acquire(int num_threads)
 {
@@ -228,22 +245,55 @@ static void start_job(job_t *job, fr_chunk_fn fn, void *arg, int nchunks, int ta
     STORE(&job->claim, CLAIM(gen, nchunks, taken));
 }
 
+/* CPU time a worker has run, in ns (-1 if unknown). */
+static int64_t worker_cpu_ns(int worker)
+{
+    clockid_t clock;
+    struct timespec ts;
+    if (pthread_getcpuclockid(boxes[worker].thread, &clock) != 0 ||
+        clock_gettime(clock, &ts) != 0)
+        return -1;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Whether a worker of the team that is inside a chunk has been off its CPU:
+ * over a window of `window_ns`, it ran for less than half of it. A worker that
+ * is merely slow (page faults, a large chunk) keeps running and is not one. */
+static int stalled(const fr_team *team, int64_t window_ns)
+{
+    int64_t before[MAX_WORKERS + 1];
+    for (int i = 0; i < team->nworkers; i++) before[i] = worker_cpu_ns(team->first_worker + i);
+    int64_t start = now_ns();
+    while (now_ns() - start < window_ns) sched_yield();
+    int64_t wall = now_ns() - start;
+    for (int i = 0; i < team->nworkers; i++) {
+        int w = team->first_worker + i;
+        if (!LOAD(&boxes[w].in_chunk) || before[i] < 0) continue;
+        int64_t ran = worker_cpu_ns(w) - before[i];
+        if (ran >= 0 && ran < wall / 2) return 1;
+    }
+    return 0;
+}
+
 /* Wait until all `nchunks` of `job` are done, yielding the CPU if it takes
- * long; returns 1 if the wait went on `limit_ns` past its start. */
-static int finish_job(job_t *job, int nchunks, int64_t limit_ns)
+ * long; returns 1 if a worker holding a chunk was found off its CPU. */
+static int finish_job(job_t *job, int nchunks, const fr_team *team)
 {
     if (LOAD(&job->done) == nchunks) return 0;
     int64_t start = now_ns();
-    int spins = 0, stalled = 0;
+    int spins = 0, stall = 0, checked = 0;
     while (LOAD(&job->done) < nchunks) {
         cpu_relax();
         if (++spins % 64 == 0) {
             int64_t waited = now_ns() - start;
             if (waited > YIELD_AFTER_NS) sched_yield();
-            if (waited > limit_ns) stalled = 1;
+            if (!checked && waited > STALL_NS && team) {
+                checked = 1;  /* once per job: the check itself takes STALL_NS */
+                stall = stalled(team, STALL_NS);
+            }
         }
     }
-    return stalled;
+    return stall;
 }
 
 int fr_parallel(const fr_team *team, fr_chunk_fn fn, void *arg, int nchunks)
@@ -256,12 +306,8 @@ int fr_parallel(const fr_team *team, fr_chunk_fn fn, void *arg, int nchunks)
     start_job(job, fn, arg, nchunks, 0);
     int helpers = team->nworkers < nchunks - 1 ? team->nworkers : nchunks - 1;
     for (int w = 0; w < helpers; w++) publish(team->first_worker + w, job);
-    int64_t start = now_ns();
-    int ran = work(job);
-    /* a worker's last chunk may start just before ours ends: twice the time
-     * of one of ours, plus STALL_NS, is longer than any wait on a running worker */
-    int64_t chunk_ns = ran ? (now_ns() - start) / ran : 0;
-    return finish_job(job, nchunks, 2 * chunk_ns + STALL_NS);
+    work(job, NULL);
+    return finish_job(job, nchunks, team);
 }
 
 typedef struct {
@@ -301,6 +347,6 @@ void fr_parallel_pair(const fr_team *team, fr_team_fn fn_a, void *arg_a, fr_team
     publish(pair.team_b.first_worker, job);
     fn_a(arg_a, &team_a);
     __atomic_add_fetch(&job->done, 1, __ATOMIC_RELEASE);
-    work(job);
-    finish_job(job, 2, INT64_MAX);
+    work(job, NULL);
+    finish_job(job, 2, NULL);
 }

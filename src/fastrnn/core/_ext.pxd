@@ -74,6 +74,7 @@ cdef extern from "fastrnn.h" nogil:
     int fastrnn_set_num_threads(int n)
     int fastrnn_get_num_threads()
     int fastrnn_pool_size()
+    int fastrnn_pool_stalls()
     int fastrnn_sigint_watch(volatile int *flag)
     void fastrnn_sigint_unwatch()
 

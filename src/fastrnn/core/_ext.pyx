@@ -78,6 +78,11 @@ def pool_size():
     return fastrnn_pool_size()
 
 
+def pool_stalls():
+    """How many times a call found its workers stalled (a busy machine) and went on alone."""
+    return fastrnn_pool_stalls()
+
+
 # --- instruction sets ----------------------------------------------------------
 
 def available_isas():

@@ -208,8 +208,11 @@ class _RNNBase(Module):
         dstate0 = [[None] * (self.num_layers * D) for _ in range(self._num_states)]
         traces = [None] * (self.num_layers * D) if trace else None
         # what to restore if anything below raises (Ctrl-C included): the passes
-        # add into the gradients one after another
-        saved = self.grads_flat.copy() if accumulate else None
+        # add into the gradients one after another. One pass of the C engine needs
+        # no copy: it adds into the gradients only after its last step, where an
+        # interrupt no longer stops it (the NumPy engine can be stopped anywhere).
+        one_c_pass = self.num_layers == 1 and engine.ENGINE_NAME == "c"
+        saved = self.grads_flat.copy() if accumulate and not one_c_pass else None
         try:
             upstream = dy_tm
             for layer in reversed(range(self.num_layers)):
