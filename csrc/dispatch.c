@@ -74,9 +74,10 @@ static int check(const fastrnn_rnn *a, int pass)
         return FASTRNN_EINVAL;
     const int lstm = a->cell == FASTRNN_LSTM, gru = a->cell == FASTRNN_GRU;
     const int residual = a->cell == FASTRNN_SRN && a->residual;
-    if (!a->x || !a->W_ih || !a->W_hh) return FASTRNN_EINVAL;
+    if (!a->x) return FASTRNN_EINVAL;
     if (pass == FASTRNN_FORWARD) {
-        if (!a->h0 || !a->b_ih || !a->b_hh || !a->y || !a->hT) return FASTRNN_EINVAL;
+        if (!a->packed && (!a->W_ih || !a->W_hh || !a->b_ih || !a->b_hh)) return FASTRNN_EINVAL;
+        if (!a->h0 || !a->y || !a->hT) return FASTRNN_EINVAL;
         if (lstm && (!a->c0 || !a->cT)) return FASTRNN_EINVAL;
         if (a->hs) {  /* training: the cell's whole cache */
             if (lstm && (!a->cs || !a->gates)) return FASTRNN_EINVAL;
@@ -85,7 +86,8 @@ static int check(const fastrnn_rnn *a, int pass)
         }
         return FASTRNN_OK;
     }
-    if (!a->dy || !a->dhT || !a->hs || !a->dx || !a->dh0) return FASTRNN_EINVAL;
+    if (!a->W_ih || !a->W_hh || !a->dy || !a->dhT || !a->hs || !a->dx || !a->dh0)
+        return FASTRNN_EINVAL;
     if (!a->dW_ih || !a->dW_hh || !a->db_ih || !a->db_hh) return FASTRNN_EINVAL;
     if (lstm && (!a->dcT || !a->dc0 || !a->cs || !a->gates)) return FASTRNN_EINVAL;
     if (gru && (!a->gates || !a->aux)) return FASTRNN_EINVAL;
@@ -152,6 +154,49 @@ size_t fastrnn_workspace_size(const fastrnn_rnn *a, int pass, const fastrnn_ctx 
     size_t need = 0;
     if (!k || k->pass[pass][a->cell](a, ctx, &alone, &need) != FASTRNN_OK) return 0;
     return need;
+}
+
+/* a check of what packing reads: the sizes and the weights */
+static int check_pack(const fastrnn_rnn *a)
+{
+    const int G = fastrnn_gates(a->cell);
+    if (G == 0 || a->input_size < 1 || a->hidden_size < 1) return FASTRNN_EINVAL;
+    if ((long long)G * a->hidden_size > INT_MAX) return FASTRNN_EINVAL;
+    if (!a->W_ih || !a->W_hh || !a->b_ih || !a->b_hh) return FASTRNN_EINVAL;
+    return FASTRNN_OK;
+}
+
+size_t fastrnn_packed_size(const fastrnn_rnn *a, const fastrnn_ctx *ctx)
+{
+    const fr_kernels *k = ctx ? kernels(ctx->isa, 0) : NULL;
+    fr_team alone = {0, 1, 0};
+    size_t need = 0;
+    if (!a || !k || check_pack(a) != FASTRNN_OK || k->pack(a, &alone, NULL, 0, &need))
+        return 0;
+    return need;
+}
+
+static int pack(const fastrnn_rnn *a, void *packed, size_t size, const fastrnn_ctx *ctx,
+                int f64)
+{
+    if (!a || !ctx || check_pack(a) != FASTRNN_OK) return FASTRNN_EINVAL;
+    const fr_kernels *k = kernels(ctx->isa, f64);
+    if (!k) return FASTRNN_EISA;
+    fr_team team = fr_team_acquire(ctx->num_threads > 0 ? ctx->num_threads
+                                                        : fastrnn_get_num_threads());
+    int status = k->pack(a, &team, packed, size, NULL);
+    fr_team_release(&team);
+    return status;
+}
+
+int fastrnn_pack_f32(const fastrnn_rnn *a, void *packed, size_t size, const fastrnn_ctx *ctx)
+{
+    return pack(a, packed, size, ctx, 0);
+}
+
+int fastrnn_pack_f64(const fastrnn_rnn *a, void *packed, size_t size, const fastrnn_ctx *ctx)
+{
+    return pack(a, packed, size, ctx, 1);
 }
 
 int fastrnn_forward_f32(const fastrnn_rnn *a, int count, const fastrnn_ctx *ctx)

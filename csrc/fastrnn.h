@@ -43,7 +43,7 @@
 
 /* The kernel ABI: bumped whenever a struct below or an entry point changes.
  * The Cython layer compares it with what the compiled C reports. */
-#define FASTRNN_ABI_VERSION 5
+#define FASTRNN_ABI_VERSION 6
 
 /* Status codes */
 #define FASTRNN_OK 0
@@ -104,9 +104,11 @@ int fastrnn_pool_stalls(void);
  *   the recurrence  cell, nonlinearity (SRN), residual (SRN), reset_after (GRU),
  *                   reverse, steps T, batch N, input_size I, hidden_size H,
  *                   lengths ([N] or NULL, 1 <= lengths[n] <= T)
- *   parameters      W_ih [GH,I], W_hh [GH,H], b_ih [GH], b_hh [GH] (zeros for no bias)
+ *   parameters      W_ih [GH,I], W_hh [GH,H], b_ih [GH], b_hh [GH] (zeros for no bias);
+ *                   a forward may take them packed instead (packed, packed_size)
  *   forward in      x [T,N,I] (zero at inactive rows), h0 [N,H], c0 [N,H] (LSTM)
- *   forward out     y [T,N,H] (exactly 0 at inactive rows), hT [N,H], cT [N,H] (LSTM)
+ *   forward out     y [T,N,H] (exactly 0 at inactive rows), hT [N,H], cT [N,H] (LSTM);
+ *                   hT may be h0 and cT c0 (the state updated in place: a stream)
  *   training cache  written by a forward with hs != NULL, read by the backward:
  *                   hs [T+1,N,H]; cs [T+1,N,H] (LSTM); gates [T,N,GH] (LSTM, GRU:
  *                   gates after their nonlinearities); aux [T,N,H] (residual SRN:
@@ -125,6 +127,8 @@ typedef struct fastrnn_rnn {
     int steps, batch, input_size, hidden_size;   /* T, N, I, H */
     const int64_t *lengths;
     const void *W_ih, *W_hh, *b_ih, *b_hh;
+    const void *packed;         /* forward only: NULL, or the weights as fastrnn_pack_*() */
+    size_t packed_size;         /* packed them (then W_ih .. b_hh are not read), elements */
     const void *x, *h0, *c0;
     void *y, *hT, *cT;
     void *hs, *cs, *gates, *aux;
@@ -154,6 +158,18 @@ int fastrnn_gates(int cell);
  * so it cannot disagree with what the kernel uses. A forward with no cache
  * needs O(N*G*H + G*H*(H+I)) whatever T is. */
 size_t fastrnn_workspace_size(const fastrnn_rnn *a, int pass, const fastrnn_ctx *ctx);
+
+/* Packed weights: the forward's weights in the layout its kernels read, made
+ * once and reused by every later forward of the same weights (a stream, or
+ * inference while the parameters are unchanged). fastrnn_packed_size: the
+ * elements the buffer needs for the cell and sizes of `a` with this context's
+ * instruction set (0 if `a` is invalid); fastrnn_pack_*: fill it from a's
+ * W_ih, W_hh, b_ih, b_hh. The buffer records what it was packed for; a
+ * forward given a buffer packed for another cell, size, element type or
+ * instruction set returns FASTRNN_EINVAL. */
+size_t fastrnn_packed_size(const fastrnn_rnn *a, const fastrnn_ctx *ctx);
+int fastrnn_pack_f32(const fastrnn_rnn *a, void *packed, size_t size, const fastrnn_ctx *ctx);
+int fastrnn_pack_f64(const fastrnn_rnn *a, void *packed, size_t size, const fastrnn_ctx *ctx);
 
 /* The passes, on `count` recurrences at once (1, or 2: the directions of a
  * bidirectional layer, which then run concurrently on halves of the threads).

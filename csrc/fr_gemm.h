@@ -299,13 +299,18 @@ static void FR_S(pack_par)(fr_team *team, REAL *P, const REAL *B, size_t ldb, si
     fr_run(team, FR_S(pack_chunk), &j, (Nc + NR - 1) / NR);
 }
 
+/* Work below this many multiply-adds stays on one thread: sharing it costs
+ * more than it saves (a job is a few hundred nanoseconds of handshakes). */
+#define FR_PAR_MIN_MACS 32768.0
+
 /* C [M, Nc] (+)= A [M, K] . P in blocks of 64 rows (a block of A stays in L2
- * while the panels stream), a block per chunk. */
+ * while the panels stream), a block per chunk; with fewer row blocks than
+ * threads (a few steps, or one: a stream) in blocks of panels instead. */
 typedef struct {
     REAL *C;
     const REAL *A, *P;
     size_t M;
-    int ldc, lda, beta, Nc, K;
+    int ldc, lda, beta, Nc, K, panels;  /* panels per chunk when split by columns */
 } FR_S(rows_job);
 
 static void FR_S(rows_chunk)(void *p, int c)
@@ -317,11 +322,27 @@ static void FR_S(rows_chunk)(void *p, int c)
                 NULL, j->beta, mc, j->Nc, j->K);
 }
 
+static void FR_S(cols_chunk)(void *p, int c)
+{
+    FR_S(rows_job) *j = p;
+    int j0 = c * j->panels * NR;
+    int nc = j->Nc - j0 < j->panels * NR ? j->Nc - j0 : j->panels * NR;
+    FR_S(rgemm)(j->C + j0, j->ldc, j->A, j->lda, j->P + (size_t)j0 * j->K, NULL, j->beta,
+                (int)j->M, nc, j->K);
+}
+
 static void FR_S(gemm_rows)(fr_team *team, REAL *C, int ldc, const REAL *A, int lda,
                             const REAL *P, int beta, size_t M, int Nc, int K)
 {
-    FR_S(rows_job) j = {C, A, P, M, ldc, lda, beta, Nc, K};
-    fr_run(team, FR_S(rows_chunk), &j, (int)((M + 63) / 64));
+    FR_S(rows_job) j = {C, A, P, M, ldc, lda, beta, Nc, K, 0};
+    int row_blocks = (int)((M + 63) / 64), threads = team->nworkers + 1;
+    if (row_blocks >= threads || (double)M * Nc * K < FR_PAR_MIN_MACS) {
+        fr_run(team, FR_S(rows_chunk), &j, row_blocks);
+        return;
+    }
+    int np = (Nc + NR - 1) / NR, want = 4 * threads < np ? 4 * threads : np;
+    j.panels = (np + want - 1) / want;
+    fr_run(team, FR_S(cols_chunk), &j, (np + j.panels - 1) / j.panels);
 }
 
 /* Weight gradients: C [M, Nc] (ldc) += At^T . B over K = T*N rows, with At

@@ -133,36 +133,33 @@ static int FR_X(gru_fwd)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, const fr_
      * out: y [T,N,H], hT [N,H]; hs [T+1,N,H], gates [T,N,3H], aux [T,N,H] or all NULL */
     const int T = a->steps, N = a->batch, I = a->input_size, H = a->hidden_size;
     const int reverse = a->reverse, reset_after = a->reset_after;
-    const REAL *x = a->x, *h0 = a->h0, *W_ih = a->W_ih, *W_hh = a->W_hh;
-    const REAL *b_ih = a->b_ih, *b_hh = a->b_hh;
+    const REAL *x = a->x, *h0 = a->h0;
     REAL *y = a->y, *hT = a->hT, *hs = a->hs, *gates = a->gates, *aux = a->aux;
     const int train = hs != NULL, GH = 3 * H;
     const size_t NH = (size_t)N * H, NG = (size_t)N * GH;
     const int CH = T < FASTRNN_CHUNK_STEPS ? T : FASTRNN_CHUNK_STEPS;
-    /* scratch: W_hh packed (per gate), W_ih packed; reset_after: hg [N,3H];
-     * reset_before: the summed bias [3H]; inference: the gate pre-activations
-     * of one chunk of steps, the state's second buffer and, reset_before,
-     * aux [N,H] */
+    /* scratch: the packed weights (unless given); reset_after: hg [N,3H];
+     * inference: the gate pre-activations of one chunk of steps, the state's
+     * second buffer and, reset_before, aux [N,H] */
     FR_S(carver) c = FR_S(carve_begin)(a->ws, ws_needed != NULL);
-    REAL *P = FR_S(carve)(&c, 3 * FR_PACK_ELEMS(H, H));
-    REAL *Pih = FR_S(carve)(&c, FR_PACK_ELEMS(I, GH));
+    FR_S(weights) w;
+    if (!FR_S(weights_get)(&w, &c, a)) return FASTRNN_EINVAL;
     REAL *hg = reset_after ? FR_S(carve)(&c, NG) : NULL;
-    REAL *bias = reset_after ? NULL : FR_S(carve)(&c, (size_t)GH);
     REAL *chunk = train ? NULL : FR_S(carve)(&c, (size_t)CH * NG);
     REAL *h_other = train ? NULL : FR_S(carve)(&c, NH);
     REAL *aux_ws = train || reset_after ? NULL : FR_S(carve)(&c, NH);
     CARVE_END(c);
 
     fr_team team = *team_in;
-    FR_S(pack_gates)(&team, P, W_hh, 0, 3, H);
-    FR_S(pack_par)(&team, Pih, W_ih, (size_t)I, (size_t)I, GH, 1);
-    if (!reset_after)
-        for (int j = 0; j < GH; j++) bias[j] = b_ih[j] + b_hh[j];
-    FR_S(gru_fwd_step) st = {P, reset_after ? b_hh : bias, b_ih, NULL, NULL, hg, NULL, NULL, NULL,
+    if (!a->packed) FR_S(weights_fill)(&team, &w, a);
+    const REAL *Pih = w.Pih;
+    /* reset_after adds b_hh inside the product, b_ih in the pass; reset_before
+     * adds their sum before the products (the reference's order) */
+    FR_S(gru_fwd_step) st = {w.P, reset_after ? w.b_hh : w.bias, w.b_ih, NULL, NULL, hg, NULL, NULL, NULL,
                              a->lengths, 0, N, H, reset_after, 0,
                              FR_S(split_units)(&team, N, 3, H)};
     REAL *h_cur = train ? hs + (reverse ? (size_t)T * NH : 0) : hT;
-    memcpy(h_cur, h0, NH * sizeof(REAL));
+    if (h_cur != h0) memcpy(h_cur, h0, NH * sizeof(REAL));
     if (train) FR_S(project)(&team, gates, x, Pih, 0, T, N, I, GH);
     int chunk_steps = train ? T : CH;
     for (int s0 = 0; s0 < T; s0 += chunk_steps) {

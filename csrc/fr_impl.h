@@ -142,9 +142,8 @@ static int FR_S(carve_end)(const FR_S(carver) *c, const fastrnn_rnn *a, size_t *
 
 /* A step's work split by hidden units: chunk c covers units
  * [c*units, min(H, (c+1)*units)), whole panels of NR units each; about four
- * chunks per thread, or one when the step (N*G*H*H multiply-adds) is too
- * small for threads to pay. */
-#define FR_STEP_MIN_MACS 32768.0
+ * chunks per thread, or one when the step (N*G*H*H multiply-adds) is below
+ * FR_PAR_MIN_MACS. */
 
 typedef struct {
     int nchunks, units;
@@ -154,7 +153,7 @@ static FR_S(split) FR_S(split_units)(const fr_team *team, int N, int G, int H)
 {
     int np = (H + NR - 1) / NR;
     int want = 4 * (team->nworkers + 1);
-    if (team->nworkers == 0 || (double)N * G * H * H < FR_STEP_MIN_MACS) want = 1;
+    if (team->nworkers == 0 || (double)N * G * H * H < FR_PAR_MIN_MACS) want = 1;
     if (want > np) want = np;
     int per = (np + want - 1) / want;
     FR_S(split) s = {(np + per - 1) / per, per * NR};
@@ -178,6 +177,92 @@ static void FR_S(pack_gates)(fr_team *team, REAL *P, const REAL *W_hh, int g0, i
     for (int g = g0; g < g1; g++)
         FR_S(pack_par)(team, GATE_PANELS(P, g - g0, H), W_hh + (size_t)g * H * H, (size_t)H,
                        (size_t)H, H, 1);
+}
+
+/* The forward's weights in the layout the kernels read, one plan for every
+ * cell: W_hh packed per gate block (GATE_PANELS), W_ih packed (pack_bt: Nc = GH,
+ * K = I), the summed bias b_ih + b_hh, and b_ih, b_hh themselves. A forward
+ * packs them into its workspace, or reads a packed buffer made once by
+ * fastrnn_pack_*(): then it never reads the raw parameters. A packed buffer
+ * starts with a header (what it was packed for: the cell, the sizes, the
+ * instruction set's panel width, the element size), checked before use. */
+typedef struct {
+    REAL *P, *Pih, *bias, *b_ih, *b_hh;
+} FR_S(weights);
+
+#define FR_HEADER_ELEMS 16   /* the header: 8 int64 fields, in the first 64 bytes */
+
+static FR_S(weights) FR_S(weights_plan)(FR_S(carver) *c, int G, int I, int H)
+{
+    FR_S(weights) w;
+    w.P = FR_S(carve)(c, (size_t)G * FR_PACK_ELEMS(H, H));
+    w.Pih = FR_S(carve)(c, FR_PACK_ELEMS(I, (size_t)G * H));
+    w.bias = FR_S(carve)(c, (size_t)G * H);
+    w.b_ih = FR_S(carve)(c, (size_t)G * H);
+    w.b_hh = FR_S(carve)(c, (size_t)G * H);
+    return w;
+}
+
+static void FR_S(weights_header)(int64_t *h, const fastrnn_rnn *a)
+{
+    int64_t fields[8] = {0x66726e6e70616b31LL /* "frnnpak1" */, FASTRNN_ABI_VERSION, a->cell,
+                         a->input_size, a->hidden_size, NR, (int64_t)sizeof(REAL), 0};
+    memcpy(h, fields, sizeof fields);
+}
+
+static void FR_S(weights_fill)(fr_team *team, const FR_S(weights) *w, const fastrnn_rnn *a)
+{
+    const int G = fastrnn_gates(a->cell), I = a->input_size, H = a->hidden_size, GH = G * H;
+    const REAL *b_ih = a->b_ih, *b_hh = a->b_hh;
+    FR_S(pack_gates)(team, w->P, a->W_hh, 0, G, H);
+    FR_S(pack_par)(team, w->Pih, a->W_ih, (size_t)I, (size_t)I, GH, 1);
+    for (int j = 0; j < GH; j++) w->bias[j] = b_ih[j] + b_hh[j];
+    memcpy(w->b_ih, b_ih, (size_t)GH * sizeof(REAL));
+    memcpy(w->b_hh, b_hh, (size_t)GH * sizeof(REAL));
+}
+
+/* The forward's weights: carved from the workspace (to be filled), or found
+ * in the caller's packed buffer after checking its header and size (0 if it
+ * does not fit this call). */
+static int FR_S(weights_get)(FR_S(weights) *w, FR_S(carver) *c, const fastrnn_rnn *a)
+{
+    const int G = fastrnn_gates(a->cell);
+    if (!a->packed) {
+        *w = FR_S(weights_plan)(c, G, a->input_size, a->hidden_size);
+        return 1;
+    }
+    int64_t want[8];
+    FR_S(weights_header)(want, a);
+    REAL *base = (REAL *)a->packed;
+    FR_S(carver) p = FR_S(carve_begin)(base + FR_HEADER_ELEMS, 0);
+    FR_S(carver) count = FR_S(carve_begin)(NULL, 1);
+    FR_S(weights_plan)(&count, G, a->input_size, a->hidden_size);
+    if (memcmp(base, want, sizeof want) != 0 ||
+        a->packed_size < FR_HEADER_ELEMS + count.used + 16)
+        return 0;
+    *w = FR_S(weights_plan)(&p, G, a->input_size, a->hidden_size);
+    return 1;
+}
+
+/* fastrnn_pack_*: the packed buffer for the forward of `a` (its weights, sizes
+ * and cell); with ws_needed, only its size in elements. */
+static int FR_X(pack)(const fastrnn_rnn *a, const fr_team *team_in, void *packed, size_t size,
+                      size_t *ws_needed)
+{
+    const int G = fastrnn_gates(a->cell);
+    FR_S(carver) count = FR_S(carve_begin)(NULL, 1);
+    FR_S(weights_plan)(&count, G, a->input_size, a->hidden_size);
+    size_t need = FR_HEADER_ELEMS + count.used + 16;
+    if (ws_needed) { *ws_needed = need; return FASTRNN_OK; }
+    if (!packed || size < need) return FASTRNN_EINVAL;
+    FR_S(weights_header)((int64_t *)packed, a);
+    memset((REAL *)packed + 8 * sizeof(int64_t) / sizeof(REAL), 0,
+           (FR_HEADER_ELEMS - 8 * sizeof(int64_t) / sizeof(REAL)) * sizeof(REAL));
+    FR_S(carver) c = FR_S(carve_begin)((REAL *)packed + FR_HEADER_ELEMS, 0);
+    FR_S(weights) w = FR_S(weights_plan)(&c, G, a->input_size, a->hidden_size);
+    fr_team team = *team_in;
+    FR_S(weights_fill)(&team, &w, a);
+    return FASTRNN_OK;
 }
 
 /* the input projection of steps [t0, t0 + nt): out = x_t . W_ih^T (no bias),
@@ -266,6 +351,7 @@ static int FR_X(rgemm)(void *C_, int ldc, void *ws, const void *A_, int lda, con
 const fr_kernels FR_X(kernels) = {
     {{FR_X(srn_fwd), FR_X(lstm_fwd), FR_X(gru_fwd)},
      {FR_X(srn_bwd), FR_X(lstm_bwd), FR_X(gru_bwd)}},
+    FR_X(pack),
     FR_X(vmath),
     FR_X(rgemm),
 };
@@ -303,4 +389,5 @@ const fr_kernels FR_X(kernels) = {
 #undef UNIT_RANGE
 #undef GATE_PANELS
 #undef PANEL_AT
-#undef FR_STEP_MIN_MACS
+#undef FR_PAR_MIN_MACS
+#undef FR_HEADER_ELEMS

@@ -30,6 +30,9 @@ typedef int (*fr_pass_fn)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, const fr
  * behind the void pointers). */
 typedef struct fr_kernels {
     fr_pass_fn pass[2][3];  /* [FASTRNN_FORWARD, FASTRNN_BACKWARD][FASTRNN_SRN, _LSTM, _GRU] */
+    /* the forward's weights packed once (fastrnn_pack_*); ws_needed: its size only */
+    int (*pack)(const fastrnn_rnn *a, const fr_team *team, void *packed, size_t size,
+                size_t *ws_needed);
     int (*vmath)(void *out, const void *in, size_t n, int f);
     int (*rgemm)(void *C, int ldc, void *ws, const void *A, int lda, const void *B,
                  int trans_b, int beta, int M, int Nc, int K);

@@ -75,28 +75,25 @@ static int FR_X(lstm_fwd)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, const fr
      * out: y [T,N,H], hT, cT [N,H]; hs, cs [T+1,N,H], gates [T,N,4H] or all NULL */
     const int T = a->steps, N = a->batch, I = a->input_size, H = a->hidden_size;
     const int reverse = a->reverse;
-    const REAL *x = a->x, *h0 = a->h0, *c0 = a->c0, *W_ih = a->W_ih, *W_hh = a->W_hh;
-    const REAL *b_ih = a->b_ih, *b_hh = a->b_hh;
+    const REAL *x = a->x, *h0 = a->h0, *c0 = a->c0;
     REAL *y = a->y, *hT = a->hT, *cT = a->cT, *hs = a->hs, *cs = a->cs, *gates = a->gates;
     const int train = hs != NULL, GH = 4 * H;
     const size_t NH = (size_t)N * H, NG = (size_t)N * GH;
     const int CH = T < FASTRNN_CHUNK_STEPS ? T : FASTRNN_CHUNK_STEPS;
-    /* scratch: W_hh packed (per gate), the summed bias, W_ih packed;
-     * inference: the gate pre-activations of one chunk of steps, and the
-     * state's second buffer (a step reads all of h_prev while writing h) */
+    /* scratch: the packed weights (unless given); inference: the gate
+     * pre-activations of one chunk of steps, and the state's second buffer
+     * (a step reads all of h_prev while writing h) */
     FR_S(carver) c = FR_S(carve_begin)(a->ws, ws_needed != NULL);
-    REAL *P = FR_S(carve)(&c, 4 * FR_PACK_ELEMS(H, H));
-    REAL *bias = FR_S(carve)(&c, (size_t)GH);
-    REAL *Pih = FR_S(carve)(&c, FR_PACK_ELEMS(I, GH));
+    FR_S(weights) w;
+    if (!FR_S(weights_get)(&w, &c, a)) return FASTRNN_EINVAL;
     REAL *chunk = train ? NULL : FR_S(carve)(&c, (size_t)CH * NG);
     REAL *h_other = train ? NULL : FR_S(carve)(&c, NH);
     CARVE_END(c);
 
     fr_team team = *team_in;
-    FR_S(pack_gates)(&team, P, W_hh, 0, 4, H);
-    FR_S(pack_par)(&team, Pih, W_ih, (size_t)I, (size_t)I, GH, 1);
-    for (int j = 0; j < GH; j++) bias[j] = b_ih[j] + b_hh[j];
-    FR_S(lstm_fwd_step) st = {P, bias, NULL, NULL, NULL, NULL, NULL, NULL, a->lengths, 0, N, H,
+    if (!a->packed) FR_S(weights_fill)(&team, &w, a);
+    const REAL *Pih = w.Pih;
+    FR_S(lstm_fwd_step) st = {w.P, w.bias, NULL, NULL, NULL, NULL, NULL, NULL, a->lengths, 0, N, H,
                               FR_S(split_units)(&team, N, 4, H)};
     if (train) {
         size_t s0 = reverse ? (size_t)T * NH : 0;
@@ -121,8 +118,8 @@ static int FR_X(lstm_fwd)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, const fr
         return FASTRNN_OK;
     }
     REAL *h_cur = hT;
-    memcpy(hT, h0, NH * sizeof(REAL));
-    memcpy(cT, c0, NH * sizeof(REAL));
+    if (hT != h0) memcpy(hT, h0, NH * sizeof(REAL));
+    if (cT != c0) memcpy(cT, c0, NH * sizeof(REAL));
     for (int s0 = 0; s0 < T; s0 += CH) {
         int ns = T - s0 < CH ? T - s0 : CH;
         int tlo = CHUNK_TLO(s0, ns);

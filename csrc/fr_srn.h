@@ -74,27 +74,24 @@ static int FR_X(srn_fwd)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, const fr_
     const int T = a->steps, N = a->batch, I = a->input_size, H = a->hidden_size;
     const int reverse = a->reverse, nl = a->nonlinearity, residual = a->residual;
     const int64_t *lengths = a->lengths;
-    const REAL *x = a->x, *h0 = a->h0, *W_ih = a->W_ih, *W_hh = a->W_hh;
-    const REAL *b_ih = a->b_ih, *b_hh = a->b_hh;
+    const REAL *x = a->x, *h0 = a->h0;
     REAL *y = a->y, *hT = a->hT, *hs = a->hs, *acts = a->aux;
     const size_t NH = (size_t)N * H;
-    /* scratch: W_hh packed, the summed bias, W_ih packed; inference: the
-     * state's second buffer (a step reads all of h_prev while writing h) */
+    /* scratch: the packed weights (unless given); inference: the state's
+     * second buffer (a step reads all of h_prev while writing h) */
     FR_S(carver) c = FR_S(carve_begin)(a->ws, ws_needed != NULL);
-    REAL *P = FR_S(carve)(&c, FR_PACK_ELEMS(H, H));
-    REAL *bias = FR_S(carve)(&c, (size_t)H);
-    REAL *Pih = FR_S(carve)(&c, FR_PACK_ELEMS(I, H));
+    FR_S(weights) w;
+    if (!FR_S(weights_get)(&w, &c, a)) return FASTRNN_EINVAL;
     REAL *h_other = hs ? NULL : FR_S(carve)(&c, NH);
     CARVE_END(c);
 
     fr_team team = *team_in;
-    FR_S(pack_gates)(&team, P, W_hh, 0, 1, H);
-    FR_S(pack_par)(&team, Pih, W_ih, (size_t)I, (size_t)I, H, 1);
-    for (int j = 0; j < H; j++) bias[j] = b_ih[j] + b_hh[j];
+    if (!a->packed) FR_S(weights_fill)(&team, &w, a);
+    const REAL *P = w.P, *bias = w.bias, *Pih = w.Pih;
     /* y = x W_ih^T for all T*N rows; the bias and h_prev W_hh^T join per step */
     FR_S(project)(&team, y, x, Pih, 0, T, N, I, H);
     REAL *h_cur = hs ? hs + (reverse ? (size_t)T * NH : 0) : hT;
-    memcpy(h_cur, h0, NH * sizeof(REAL));
+    if (h_cur != h0) memcpy(h_cur, h0, NH * sizeof(REAL));
     FR_S(srn_fwd_step) st = {P, bias, NULL, NULL, NULL, NULL, lengths, 0, nl, residual, N, H,
                              FR_S(split_units)(&team, N, 1, H)};
     for (int s = 0; s < T; s++) {

@@ -37,6 +37,8 @@ cdef extern from "fastrnn.h" nogil:
         const void *W_hh
         const void *b_ih
         const void *b_hh
+        const void *packed
+        size_t packed_size
         const void *x
         const void *h0
         const void *c0
@@ -67,6 +69,9 @@ cdef extern from "fastrnn.h" nogil:
     int fastrnn_isa_available(int isa)
     int fastrnn_gates(int cell)
     size_t fastrnn_workspace_size(const fastrnn_rnn *a, int pass_, const fastrnn_ctx *ctx)
+    size_t fastrnn_packed_size(const fastrnn_rnn *a, const fastrnn_ctx *ctx)
+    int fastrnn_pack_f32(const fastrnn_rnn *a, void *packed, size_t size, const fastrnn_ctx *ctx)
+    int fastrnn_pack_f64(const fastrnn_rnn *a, void *packed, size_t size, const fastrnn_ctx *ctx)
     int fastrnn_forward_f32(const fastrnn_rnn *a, int count, const fastrnn_ctx *ctx)
     int fastrnn_forward_f64(const fastrnn_rnn *a, int count, const fastrnn_ctx *ctx)
     int fastrnn_backward_f32(const fastrnn_rnn *a, int count, const fastrnn_ctx *ctx)

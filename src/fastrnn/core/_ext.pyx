@@ -29,7 +29,7 @@ cimport numpy as cnp
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.pythread cimport PyThread_get_thread_ident
 from libc.stdint cimport int64_t, uintptr_t
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 import numpy as np
 
@@ -281,7 +281,7 @@ cdef int _nl_code(str where, object nonlinearity) except -1:
 
 cdef object _setup_forward(fastrnn_rnn *a, int *typenum_out, str where, cell, x, h0, c0,
                            W_ih, W_hh, b_ih, b_hh, lengths, bint reverse, bint train,
-                           nonlinearity, bint residual, bint reset_after):
+                           nonlinearity, bint residual, bint reset_after, packed=None):
     """Check the arguments of one forward and fill ``a``; returns ``(y, hT, cT, cache)``,
     allocated and not yet computed."""
     memset(a, 0, sizeof(a[0]))
@@ -310,6 +310,10 @@ cdef object _setup_forward(fastrnn_rnn *a, int *typenum_out, str where, cell, x,
     a[0].lengths = _lengths(where, lengths, T, N)
     if lstm:
         a[0].c0 = _buffer(where, "c0", c0, typenum, (N, H))
+    if packed is not None:  # the kernel checks what the buffer was packed for
+        size = packed.shape[0] if cnp.PyArray_Check(packed) and packed.ndim == 1 else 0
+        a[0].packed = _buffer(where, "packed", packed, typenum, (size,))
+        a[0].packed_size = size
     y = _empty((T, N, H), typenum)
     hT = _empty((N, H), typenum)
     cT = _empty((N, H), typenum) if lstm else None
@@ -337,27 +341,30 @@ cdef object _setup_forward(fastrnn_rnn *a, int *typenum_out, str where, cell, x,
 
 
 def forward(cell, x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, bint reverse=False,
-            bint train=True, nonlinearity="tanh", bint residual=False, bint reset_after=True):
+            bint train=True, nonlinearity="tanh", bint residual=False, bint reset_after=True,
+            packed=None):
     """One recurrence (one layer, one direction) forward: see csrc/fastrnn.h.
 
     ``cell`` is "srn", "lstm" or "gru"; ``c0`` is used by the LSTM only. All
     arrays share the dtype of ``x`` (float32 or float64) and are C-contiguous:
     x (T, N, I), h0 and c0 (N, H), W_ih (G*H, I), W_hh (G*H, H), b_ih and b_hh
-    (G*H,), lengths None or int64 (N,). Returns ``(y, hT, cT, cache)``: ``cT``
-    None except for the LSTM, ``cache`` None unless ``train``, else the dict
-    ``backward`` takes.
+    (G*H,), lengths None or int64 (N,); ``packed`` None or what ``pack`` made
+    of the same weights (the kernel then reads it instead). Returns ``(y, hT,
+    cT, cache)``: ``cT`` None except for the LSTM, ``cache`` None unless
+    ``train``, else the dict ``backward`` takes.
     """
     where = f"{cell}_forward"
     cdef fastrnn_rnn a
     cdef int typenum
     out = _setup_forward(&a, &typenum, where, cell, x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths,
-                         reverse, train, nonlinearity, residual, reset_after)
+                         reverse, train, nonlinearity, residual, reset_after, packed)
     _run(&a, 1, FASTRNN_FORWARD, typenum, where)
     return out
 
 
 def forward_directions(cell, x, states, weights, lengths=None, bint train=True,
-                       nonlinearity="tanh", bint residual=False, bint reset_after=True):
+                       nonlinearity="tanh", bint residual=False, bint reset_after=True,
+                       packed=(None, None)):
     """Both directions of a bidirectional layer at once (they run concurrently).
 
     ``states`` is ``[(h0, c0), (h0, c0)]`` and ``weights`` ``[(W_ih, W_hh, b_ih,
@@ -373,7 +380,7 @@ def forward_directions(cell, x, states, weights, lengths=None, bint train=True,
         W_ih, W_hh, b_ih, b_hh = weights[d]
         outs.append(_setup_forward(&a[d], &typenum[d], where, cell, x, states[d][0],
                                    states[d][1], W_ih, W_hh, b_ih, b_hh, lengths, d == 1, train,
-                                   nonlinearity, residual, reset_after))
+                                   nonlinearity, residual, reset_after, packed[d]))
     _run(a, 2, FASTRNN_FORWARD, typenum[0], where)
     return outs
 
@@ -477,6 +484,136 @@ def backward_directions(caches, dys, final_grads, grads, traces):
         raise ValueError(f"{where}: the two directions have different dtypes")
     _run(a, 2, FASTRNN_BACKWARD, typenum[0], where)
     return outs
+
+
+# --- packed weights and streams ----------------------------------------------------
+
+def pack(cell, W_ih, W_hh, b_ih, b_hh):
+    """The forward weights of one recurrence packed once, for ``forward(..., packed=)``.
+
+    W_ih (G*H, I), W_hh (G*H, H), b_ih and b_hh (G*H,), C-contiguous, all of one
+    float dtype. Returns a 1-d array of that dtype: the weights in the layout the
+    kernels read, for the instruction set in use now (a kernel refuses a buffer
+    packed for another one, or for other sizes).
+    """
+    where = f"{cell}_pack"
+    cdef fastrnn_rnn a
+    memset(&a, 0, sizeof(a))
+    a.cell = _cell_code(where, cell)
+    cdef int typenum = _typenum_of(where, W_hh), G = fastrnn_gates(a.cell)
+    if cnp.PyArray_NDIM(<cnp.ndarray>W_hh) != 2 or not cnp.PyArray_Check(W_ih) \
+            or cnp.PyArray_NDIM(<cnp.ndarray>W_ih) != 2:
+        raise ValueError(f"{where}: W_ih, W_hh: expected 2-d arrays (G*H, I) and (G*H, H), "
+                         f"got {_describe(W_ih)} and {_describe(W_hh)}")
+    cdef int I = W_ih.shape[1], H = W_hh.shape[1], GH = G * H
+    check_sizes(1, 1, I, H, G, cnp.PyArray_ITEMSIZE(<cnp.ndarray>W_hh))
+    a.input_size, a.hidden_size = I, H
+    a.W_ih = _buffer(where, "W_ih", W_ih, typenum, (GH, I))
+    a.W_hh = _buffer(where, "W_hh", W_hh, typenum, (GH, H))
+    a.b_ih = _buffer(where, "b_ih", b_ih, typenum, (GH,))
+    a.b_hh = _buffer(where, "b_hh", b_hh, typenum, (GH,))
+    cdef fastrnn_ctx ctx = _ctx
+    cdef size_t size = fastrnn_packed_size(&a, &ctx)
+    if size == 0:
+        _check_status(FASTRNN_EINVAL, where)
+    packed = _empty((<cnp.npy_intp>size,), typenum)
+    cdef void *p = cnp.PyArray_DATA(<cnp.ndarray>packed)
+    cdef int status
+    with nogil:
+        if typenum == cnp.NPY_FLOAT64:
+            status = fastrnn_pack_f64(&a, p, size, &ctx)
+        else:
+            status = fastrnn_pack_f32(&a, p, size, &ctx)
+    _check_status(status, where)
+    return packed
+
+
+cdef class Stepper:
+    """One step at a time through a stack of forward recurrences, the engine of a
+    ``fastrnn.Stream``: packed weights, the state, the outputs and the workspaces
+    are all made once, so a step allocates nothing but the array it returns.
+
+    Parameters: ``cell`` ("srn", "lstm", "gru"); ``packed``: one packed buffer per
+    layer (``pack``); ``input_sizes``: each layer's input width; ``h`` (L, N, H)
+    and ``c`` (L, N, H) or None: the state, C-contiguous, updated in place by
+    every step; ``nonlinearity``, ``residual``, ``reset_after``: the cell's
+    options.
+    """
+    cdef fastrnn_rnn a[64]
+    cdef int layers, batch, input_size, hidden_size, typenum, isa
+    cdef list keep
+
+    def __init__(self, cell, packed, input_sizes, h, c, nonlinearity="tanh",
+                 bint residual=False, bint reset_after=True):
+        where = f"{cell}_stream"
+        cdef int cell_code = _cell_code(where, cell), l
+        if not 1 <= len(packed) <= 64 or len(input_sizes) != len(packed):
+            raise ValueError(f"{where}: expected 1 to 64 layers, got {len(packed)}")
+        self.typenum = _typenum_of(where, h)
+        self.layers, self.batch, self.hidden_size = len(packed), h.shape[1], h.shape[2]
+        self.input_size = input_sizes[0]
+        self.isa = _ctx.isa
+        cdef bint lstm = cell_code == FASTRNN_LSTM
+        self.keep = [packed, h, c]
+        cdef fastrnn_ctx ctx = _ctx
+        for l in range(self.layers):
+            memset(&self.a[l], 0, sizeof(fastrnn_rnn))
+            self.a[l].cell = cell_code
+            self.a[l].nonlinearity = _nl_code(where, nonlinearity) if cell_code == FASTRNN_SRN else 0
+            self.a[l].residual = residual and cell_code == FASTRNN_SRN
+            self.a[l].reset_after = reset_after
+            self.a[l].steps, self.a[l].batch = 1, self.batch
+            self.a[l].input_size, self.a[l].hidden_size = input_sizes[l], self.hidden_size
+            self.a[l].packed = _buffer(where, "packed", packed[l], self.typenum,
+                                       (packed[l].shape[0],))
+            self.a[l].packed_size = packed[l].shape[0]
+            self.a[l].h0 = self.a[l].hT = _buffer(where, "h", h[l], self.typenum,
+                                                  (self.batch, self.hidden_size), True)
+            if lstm:
+                self.a[l].c0 = self.a[l].cT = _buffer(where, "c", c[l], self.typenum,
+                                                      (self.batch, self.hidden_size), True)
+            y = _empty((1, self.batch, self.hidden_size), self.typenum)
+            self.a[l].y = cnp.PyArray_DATA(<cnp.ndarray>y)
+            self.keep.append(y)
+            if l > 0:
+                self.a[l].x = self.a[l - 1].y
+            else:
+                self.a[l].x = self.a[l].y  # a placeholder for the size check; step sets it
+            self.a[l].ws_size = fastrnn_workspace_size(&self.a[l], FASTRNN_FORWARD, &ctx)
+            if self.a[l].ws_size == 0:
+                _check_status(FASTRNN_EINVAL, where)
+            ws = _empty((<cnp.npy_intp>self.a[l].ws_size,), self.typenum)
+            self.a[l].ws = cnp.PyArray_DATA(<cnp.ndarray>ws)
+            self.keep.append(ws)
+
+    def step(self, x_t):
+        """x_t (N, I) of the stream's dtype, C-contiguous -> the top layer's y_t (N, H)."""
+        cdef cnp.ndarray x
+        if not (cnp.PyArray_Check(x_t) and cnp.PyArray_TYPE(<cnp.ndarray>x_t) == self.typenum
+                and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x_t)
+                and cnp.PyArray_NDIM(<cnp.ndarray>x_t) == 2
+                and cnp.PyArray_DIMS(<cnp.ndarray>x_t)[0] == self.batch
+                and cnp.PyArray_DIMS(<cnp.ndarray>x_t)[1] == self.input_size):
+            _buffer("step", "x_t", x_t, self.typenum, (self.batch, self.input_size))  # raises, says why
+        if _ctx.isa != self.isa:
+            raise RuntimeError("step: the kernels' instruction set changed since the stream "
+                               "packed its weights; make a new stream")
+        x = <cnp.ndarray>x_t
+        self.a[0].x = cnp.PyArray_DATA(x)
+        cdef fastrnn_ctx ctx = _ctx
+        cdef int l, status = FASTRNN_OK
+        cdef bint f64 = self.typenum == cnp.NPY_FLOAT64
+        with nogil:
+            for l in range(self.layers):
+                status = (fastrnn_forward_f64(&self.a[l], 1, &ctx) if f64
+                          else fastrnn_forward_f32(&self.a[l], 1, &ctx))
+                if status != FASTRNN_OK:
+                    break
+        _check_status(status, "step")
+        y = _empty((self.batch, self.hidden_size), self.typenum)
+        memcpy(cnp.PyArray_DATA(<cnp.ndarray>y), self.a[self.layers - 1].y,
+               <size_t>self.batch * self.hidden_size * cnp.PyArray_ITEMSIZE(<cnp.ndarray>y))
+        return y
 
 
 # --- test hooks --------------------------------------------------------------------

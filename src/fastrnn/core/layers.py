@@ -239,13 +239,14 @@ class _RNNBase(Module):
         return self._from_time_major(upstream), self._pack_state(dstate0), traces
 
     def _weights(self, layer, direction):
-        """(W_ih, W_hh, b_ih, b_hh) of one (layer, direction); zero biases without bias."""
+        """(W_ih, W_hh, b_ih, b_hh) of one (layer, direction) as plain arrays (the engines
+        only read them); zero biases without bias."""
         names, p = self._names(layer, direction), self.params
+        W_ih, W_hh = np.asarray(p[names["weight_ih"]]), np.asarray(p[names["weight_hh"]])
         if self.bias:
-            return (p[names["weight_ih"]], p[names["weight_hh"]], p[names["bias_ih"]],
-                    p[names["bias_hh"]])
+            return W_ih, W_hh, np.asarray(p[names["bias_ih"]]), np.asarray(p[names["bias_hh"]])
         zeros = np.zeros(F.GATES[self._cell] * self.hidden_size, dtype=self.dtype)
-        return p[names["weight_ih"]], p[names["weight_hh"]], zeros, zeros
+        return W_ih, W_hh, zeros, zeros
 
     def _grad_sinks(self, layer, direction, accumulate=True):
         """The gradient arrays one (layer, direction) adds into: the layer's, or scratch

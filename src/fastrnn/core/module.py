@@ -157,7 +157,9 @@ class ParameterViews(Mapping):
     def __init__(self, storage, which, shapes, dtype, owner):
         self._storage, self._which, self._owner = storage, which, owner
         self._shapes, self._dtype = shapes, dtype
-        flat, views, offset = getattr(storage, which), {}, 0
+        # params: views of the ParamArray params_view, so writes bump param_version
+        flat = storage.params_view if which == "params" else storage.grads
+        views, offset = {}, 0
         for name, shape in shapes.items():
             size = int(np.prod(shape, dtype=np.int64))
             views[name] = flat[offset:offset + size].reshape(shape)
@@ -181,12 +183,10 @@ class ParameterViews(Mapping):
         if view is None:
             raise KeyError(f"{self._owner}.{self._which}[{name!r}]: unknown name; expected one "
                            f"of {list(self._views)}")
-        if value is not view:          # params[k] op= ... hands back the view itself
+        if value is not view:  # (params[k] op= ... hands back the view, already written)
             arr = coerce_parameter(f"{self._owner}.{self._which}[{name!r}]", value, view.shape,
                                    self._dtype)
-            view[...] = arr
-        if self._which == "params":
-            self._storage.version += 1
+            view[...] = arr    # a parameter view bumps param_version itself
 
     def __delitem__(self, name):
         raise TypeError(f"{self._owner}.{self._which}: a parameter cannot be removed "
@@ -386,19 +386,19 @@ class Module:
     def params_flat(self):
         """All parameters in one 1-d array (P,), the memory every ``params`` view shares.
 
-        Assigning ``params_flat = value`` copies a (P,) real float array in
-        (cast to the module's dtype; ``ValueError`` for another shape,
-        ``TypeError`` for a non-float) and bumps ``param_version``.
+        A ``ParamArray``: writes through it bump ``param_version``. Assigning
+        ``params_flat = value`` copies a (P,) real float array in (cast to the
+        module's dtype; ``ValueError`` for another shape, ``TypeError`` for a
+        non-float).
         """
-        return self._storage.params
+        return self._storage.params_view
 
     @params_flat.setter
     def params_flat(self, value):
-        flat = self._storage.params
-        if value is not flat:
+        flat = self._storage.params_view
+        if value is not flat:  # (params_flat op= ... hands back itself, already written)
             flat[...] = coerce_parameter(f"{type(self).__name__}.params_flat", value,
                                          flat.shape, self.dtype)
-        self._storage.version += 1
 
     @property
     def grads_flat(self):

@@ -18,8 +18,8 @@ import weakref
 
 import numpy as np
 
-__all__ = ["Storage", "param_storages", "mark_written", "array_ref", "array_from_ref",
-           "shapes_only", "shapes_only_active"]
+__all__ = ["Storage", "ParamArray", "param_storages", "mark_written", "array_ref",
+           "array_from_ref", "shapes_only", "shapes_only_active"]
 
 
 # id(flat buffer) -> its Storage, so that an array can be traced back to the module memory
@@ -54,7 +54,11 @@ class Storage:
             params = params if params.base is None else params.copy()
             grads = grads if grads.base is None else grads.copy()
         self.params, self.grads, self.version = params, grads, int(version)
+        # params_flat as users see it: writes through it (and its views) bump version
+        self.params_view = params
         if not placeholder:
+            self.params_view = params.view(ParamArray)
+            self.params_view._storage = self
             _STORAGES[id(params)] = self
             _STORAGES[id(grads)] = self
 
@@ -64,11 +68,99 @@ class Storage:
         return (Storage, (self.params, self.grads, self.version))
 
 
+class ParamArray(np.ndarray):
+    """A view into a module's parameter memory that counts its own writes.
+
+    What ``layer.params[k]`` and ``layer.params_flat`` return. Any write
+    through NumPy (item assignment, in-place operators such as ``-=``, a ufunc
+    or function with ``out=`` it, ``np.copyto`` and the other functions that
+    write into their first argument, ``fill``, ``sort``) bumps the module's
+    ``param_version`` first, so packed copies of the weights (streams,
+    inference) are never used stale, whichever reference the write went
+    through. Views of it (slices, reshapes) count too; results of arithmetic
+    on it are plain ndarrays. Writes that bypass NumPy (ctypes, a Cython
+    memoryview, ``.view(np.ndarray)``) must call ``mark_params_changed()``.
+    """
+
+    _storage = None
+
+    def __array_finalize__(self, obj):
+        self._storage = getattr(obj, "_storage", None)
+
+    def _written(self):
+        if self._storage is not None:
+            self._storage.version += 1
+
+    def __setitem__(self, key, value):
+        self._written()
+        super().__setitem__(key, value)
+
+    def fill(self, value):
+        self._written()
+        super().fill(value)
+
+    def sort(self, *args, **kwargs):
+        self._written()
+        super().sort(*args, **kwargs)
+
+    def put(self, *args, **kwargs):
+        self._written()
+        super().put(*args, **kwargs)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
+        written = list(out or ()) + ([inputs[0]] if method == "at" else [])
+        for a in written:
+            if isinstance(a, ParamArray):
+                a._written()
+        plain = [x.view(np.ndarray) if isinstance(x, ParamArray) else x for x in inputs]
+        if out is not None:
+            kwargs["out"] = tuple(o.view(np.ndarray) if isinstance(o, ParamArray) else o
+                                  for o in out)
+        result = getattr(ufunc, method)(*plain, **kwargs)
+        if out is not None:  # in place: hand back the caller's own arrays
+            return out[0] if len(out) == 1 else out
+        return result
+
+    def __array_function__(self, func, types, args, kwargs):
+        target = kwargs.get("out")
+        if target is None and func in _WRITES_FIRST_ARGUMENT and args:
+            target = args[0]
+        for a in target if isinstance(target, tuple) else (target,):
+            if isinstance(a, ParamArray):
+                a._written()
+        return super().__array_function__(func, types, args, kwargs)
+
+    def __array_wrap__(self, array, context=None, return_scalar=False):
+        # results computed from a parameter are plain arrays, not parameters
+        array = array.view(np.ndarray)
+        return array[()] if return_scalar else array
+
+    def __reduce__(self):  # pickled as the plain values it holds
+        return np.asarray(self).copy().__reduce__()
+
+    def copy(self, order="C"):
+        """A plain ndarray copy (writing into it changes no parameter)."""
+        return np.array(self.view(np.ndarray), order=order, copy=True)
+
+    def __copy__(self):
+        return self.copy()
+
+    def __deepcopy__(self, memo):
+        return self.copy()
+
+
+# NumPy functions that write into their first argument (np.copyto(dst, src), ...)
+_WRITES_FIRST_ARGUMENT = {np.copyto, np.put, np.place, np.putmask, np.fill_diagonal,
+                          np.put_along_axis}
+
+
 def _storage_of(array):
     """``(storage, "params" | "grads")`` when ``array`` views module memory, else ``(None, None)``."""
     if not isinstance(array, np.ndarray):
         return None, None
-    base = array if array.base is None else array.base
+    base = array  # the memory's owner (NumPy does not collapse a chain through a subclass)
+    while isinstance(base.base, np.ndarray):
+        base = base.base
     storage = _STORAGES.get(id(base))
     if storage is not None:
         if storage.params is base:

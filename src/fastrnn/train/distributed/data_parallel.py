@@ -7,6 +7,7 @@ import numpy as np
 
 from ...core import validation as V
 from . import runtime
+from ...core.storage import mark_written
 from .reduce import GradientAverager, model_arrays, model_signature
 from .sharding import check_int, shard_bounds
 
@@ -159,6 +160,7 @@ class DataParallel:
         for p in self._params:
             if p.flags.c_contiguous:
                 self.comm.Bcast(p, root=self.root)
+                mark_written(p)  # MPI wrote past NumPy: bump the module's param_version
             else:
                 buf = np.ascontiguousarray(p)
                 self.comm.Bcast(buf, root=self.root)

@@ -95,9 +95,9 @@ def model_arrays(model):
         else:
             pairs = [(f"{name}{k}", leaf.params[k], leaf.grads[k]) for k in leaf.params]
         for label, p, g in pairs:
-            if id(p) in seen:
-                continue
-            seen.add(id(p))
+            if id(g) in seen:  # a shared module (its grads_flat is one object; params_flat
+                continue       # is a fresh view on every access)
+            seen.add(id(g))
             for what, a in (("parameter", p), ("gradient", g)):
                 if not isinstance(a, np.ndarray) or a.dtype.kind != "f":
                     raise TypeError(f"model: {what} {label}: expected a real floating-point "
