@@ -34,25 +34,38 @@ ENGINE_NAME = "c"
 
 
 def srn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh", lengths=None,
-                reverse=False, train=True, residual=False):
-    """h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh);  residual: h_t = h_{t-1} + f(...)."""
+                reverse=False, train=True, residual=False, packed=None):
+    """h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh);  residual: h_t = h_{t-1} + f(...).
+
+    ``packed`` (this engine only): the same weights as ``pack`` made them."""
     y, hT, _, cache = _ext.forward("srn", x, h0, None, W_ih, W_hh, b_ih, b_hh, lengths,
-                                   reverse, train, nonlinearity, residual)
+                                   reverse, train, nonlinearity, residual, packed=packed)
     return y, hT, cache
 
 
 def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
-                 train=True):
+                 train=True, packed=None):
     """LSTM, gates i, f, g, o: c_t = f*c_{t-1} + i*g, h_t = o*tanh(c_t)."""
-    return _ext.forward("lstm", x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths, reverse, train)
+    return _ext.forward("lstm", x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths, reverse, train,
+                        packed=packed)
 
 
 def gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
-                reset_after=True, train=True):
+                reset_after=True, train=True, packed=None):
     """GRU, gates r, z, n: h_t = (1 - z)*n + z*h_{t-1} (both candidate forms)."""
     y, hT, _, cache = _ext.forward("gru", x, h0, None, W_ih, W_hh, b_ih, b_hh, lengths,
-                                   reverse, train, reset_after=reset_after)
+                                   reverse, train, reset_after=reset_after, packed=packed)
     return y, hT, cache
+
+
+def isa():
+    """The instruction set the kernels run with now (packed weights are made for it)."""
+    return _ext.get_isa()
+
+
+def pack(cell, W_ih, W_hh, b_ih, b_hh):
+    """The forward weights of one recurrence packed once (reused while unchanged)."""
+    return _ext.pack(cell, W_ih, W_hh, b_ih, b_hh)
 
 
 def _backward(cache, dy, dhT, dcT, grads, trace):
@@ -83,15 +96,16 @@ def _finals(cell, hT, cT):
     return [hT, cT] if cell.kind == "lstm" else [hT]
 
 
-def forward_directions(cell, x, states, weights, lengths, train):
+def forward_directions(cell, x, states, weights, lengths, train, packed=(None, None)):
     """The forward of both directions, concurrently on halves of the engine's threads.
 
-    ``cell`` a ``functional.Cell``; ``states`` and ``weights`` per direction as
-    ``functional.engine_forward`` takes them. Returns ``[(y, finals, cache)] * 2``.
+    ``cell`` a ``functional.Cell``; ``states``, ``weights`` and ``packed`` per
+    direction as ``functional.engine_forward`` takes them. Returns
+    ``[(y, finals, cache)] * 2``.
     """
     outs = _ext.forward_directions(
         cell.kind, x, [(s[0], s[1] if len(s) > 1 else None) for s in states], weights,
-        lengths, train, cell.nonlinearity, cell.residual, cell.reset_after)
+        lengths, train, cell.nonlinearity, cell.residual, cell.reset_after, packed)
     return [(y, _finals(cell, hT, cT), cache) for y, hT, cT, cache in outs]
 
 

@@ -74,26 +74,28 @@ class Cell(namedtuple("Cell", "kind nonlinearity residual reset_after")):
         return 2 if self.kind == "lstm" else 1
 
 
-def engine_forward(engine, cell, x, states, weights, lengths, reverse, train):
+def engine_forward(engine, cell, x, states, weights, lengths, reverse, train, packed=None):
     """One recurrence on ``engine`` with arguments already checked and prepared.
 
     The one place a ``Cell`` becomes an engine call. ``x`` (T, N, I) C-contiguous
     of the weights' dtype, zero at inactive rows; ``states`` a list of (N, H)
     arrays (h, and c for the LSTM); ``weights`` (W_ih, W_hh, b_ih, b_hh), biases
-    never None; ``lengths`` None or int64 (N,). Returns ``(y, finals, cache)``
-    with ``finals`` a list like ``states`` and ``cache`` the engine's own (None
-    unless ``train``).
+    never None; ``lengths`` None or int64 (N,); ``packed`` None, or the same
+    weights packed by the C engine's ``pack`` (only that engine takes it).
+    Returns ``(y, finals, cache)`` with ``finals`` a list like ``states`` and
+    ``cache`` the engine's own (None unless ``train``).
     """
+    extra = {} if packed is None else {"packed": packed}
     if cell.kind == "lstm":
         y, hT, cT, cache = engine.lstm_forward(x, states[0], states[1], *weights, lengths,
-                                               reverse, train)
+                                               reverse, train, **extra)
         return y, [hT, cT], cache
     if cell.kind == "gru":
         y, hT, cache = engine.gru_forward(x, states[0], *weights, lengths, reverse,
-                                          cell.reset_after, train)
+                                          cell.reset_after, train, **extra)
     else:
         y, hT, cache = engine.srn_forward(x, states[0], *weights, cell.nonlinearity, lengths,
-                                          reverse, train, cell.residual)
+                                          reverse, train, cell.residual, **extra)
     return y, [hT], cache
 
 
@@ -115,19 +117,20 @@ def engine_backward(engine, cell, cache, dy, final_grads, grads, trace=None):
     return dx, [dh0]
 
 
-def engine_forward_layer(engine, cell, x, states, weights, lengths, train):
-    """Every direction of one layer: ``states`` and ``weights`` hold one
-    ``engine_forward`` argument per direction (the second runs in reverse).
+def engine_forward_layer(engine, cell, x, states, weights, lengths, train, packed=None):
+    """Every direction of one layer: ``states``, ``weights`` (and ``packed``, if given)
+    hold one ``engine_forward`` argument per direction (the second runs in reverse).
 
     Two directions run concurrently where the engine can (the C engine's
     ``forward_directions``), else one after the other; the same results either
     way. Returns ``[(y, finals, cache)]``, one per direction.
     """
+    packed = packed or [None] * len(states)
     both = getattr(engine, "forward_directions", None) if len(states) == 2 else None
     if both is not None:
-        return both(cell, x, states, weights, lengths, train)
-    return [engine_forward(engine, cell, x, states[d], weights[d], lengths, d == 1, train)
-            for d in range(len(states))]
+        return both(cell, x, states, weights, lengths, train, packed)
+    return [engine_forward(engine, cell, x, states[d], weights[d], lengths, d == 1, train,
+                           packed[d]) for d in range(len(states))]
 
 
 def engine_backward_layer(engine, cell, caches, dys, final_grads, grads, traces):

@@ -25,6 +25,7 @@ from . import validation as V
 from . import functional as F
 from .backend import get_engine
 from .module import Module, check_seed
+from .stream import Stream
 from ..train import init as _init
 
 PARAM_KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -154,6 +155,8 @@ class _RNNBase(Module):
         lengths = V.check_lengths(lengths, T, N)
         x_tm = V.zero_padding(V.as_float_array("x", x_tm, self.dtype, private=train), lengths)
         cell, engine, D = self._spec(), get_engine(), self.num_directions
+        # inference reuses the weights packed once while the parameters are unchanged
+        packs = self._packed_weights() if not train and engine.ENGINE_NAME == "c" else None
         layer_input = x_tm
         finals = [[None] * (self.num_layers * D) for _ in range(self._num_states)]
         caches = []
@@ -162,7 +165,7 @@ class _RNNBase(Module):
             states = [[s[k] for s in init] for k in ks]
             weights = [self._weights(layer, direction) for direction in range(D)]
             results = F.engine_forward_layer(engine, cell, layer_input, states, weights,
-                                             lengths, train)
+                                             lengths, train, packs and packs[ks[0]:ks[-1] + 1])
             for k, (y, final, cache) in zip(ks, results):
                 for j in range(self._num_states):
                     finals[j][k] = final[j]
@@ -237,6 +240,49 @@ class _RNNBase(Module):
                 self.grads_flat[...] = saved
             raise
         return self._from_time_major(upstream), self._pack_state(dstate0), traces
+
+    def _packed_weights(self):
+        """The C engine's packed forward weights of every (layer, direction), in order.
+
+        Made once and kept while ``param_version`` and the kernels' instruction set
+        are unchanged (any write into the parameters bumps the version, so they
+        are never used stale). Inference and streams read them; training packs
+        its weights per call, as they change every step.
+        """
+        from . import c_engine
+        key = (self.param_version, c_engine.isa())
+        cached = getattr(self, "_packed", None)
+        if cached is None or cached[0] != key:
+            packs = [c_engine.pack(self._cell, *self._weights(layer, direction))
+                     for layer in range(self.num_layers)
+                     for direction in range(self.num_directions)]
+            self._packed = cached = (key, packs)
+        return cached[1]
+
+    def stream(self, batch_size=1, state=None):
+        """A ``fastrnn.Stream``: this layer's forward one step (or chunk) at a time.
+
+        The weights are packed once (again whenever the parameters change) and
+        the state is kept inside the stream.
+
+        Parameters
+        ----------
+        batch_size : int, default 1
+            N, the sequences streamed side by side.
+        state : array or tuple of two arrays, optional
+            The initial state, ``(num_layers*num_directions, N, hidden_size)``
+            (the LSTM's a tuple ``(h, c)``); None means zeros.
+
+        Returns
+        -------
+        fastrnn.Stream
+
+        Raises
+        ------
+        TypeError, ValueError
+            For a bad ``batch_size`` or ``state``.
+        """
+        return Stream(self, batch_size, state)
 
     def _weights(self, layer, direction):
         """(W_ih, W_hh, b_ih, b_hh) of one (layer, direction) as plain arrays (the engines

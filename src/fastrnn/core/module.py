@@ -511,6 +511,7 @@ class Module:
         state = self.__dict__.copy()
         if "_cache" in state:
             state["_cache"] = None
+        state.pop("_packed", None)  # packed weights: made again when needed
         return state
 
     def _require_cache(self):
