@@ -223,7 +223,7 @@ static void FR_S(weights_fill)(fr_team *team, const FR_S(weights) *w, const fast
 
 /* The forward's weights: carved from the workspace (to be filled), or found
  * in the caller's packed buffer after checking its header and size (0 if it
- * does not fit this call). */
+ * does not fit this call; not checked while measuring, which reads nothing). */
 static int FR_S(weights_get)(FR_S(weights) *w, FR_S(carver) *c, const fastrnn_rnn *a)
 {
     const int G = fastrnn_gates(a->cell);
@@ -231,6 +231,7 @@ static int FR_S(weights_get)(FR_S(weights) *w, FR_S(carver) *c, const fastrnn_rn
         *w = FR_S(weights_plan)(c, G, a->input_size, a->hidden_size);
         return 1;
     }
+    if (!c->base) return 1;  /* measuring the workspace: the packed buffer is not needed */
     int64_t want[8];
     FR_S(weights_header)(want, a);
     REAL *base = (REAL *)a->packed;

@@ -97,19 +97,26 @@ def _char_model(vocab_size, cell, hidden, embed, dtype, seed):
 
 
 def generate(model, vocab, prompt, length, temperature=1.0, rng=None):
-    """Sample ``length`` characters after ``prompt`` from a char model (Sequential)."""
+    """Sample ``length`` characters after ``prompt`` from a char model.
+
+    The model is ``Sequential(Embedding, recurrent layer, Linear)`` (what the
+    demo trains); the recurrent layer runs as a stream: the prompt as one
+    chunk, then one step per character, its weights packed once.
+    """
     rng = np.random.default_rng(rng)
+    embedding, rnn, head = model[0], model[1], model[2]
     index = {c: i for i, c in enumerate(vocab)}
     prompt = "".join(c for c in prompt if c in index) or vocab[0]
     ids = np.array([index[c] for c in prompt], dtype=np.int64)[:, None]     # (T, 1)
-    logits, state = model.forward(ids, train=False)
+    stream = rnn.stream(batch_size=1)
+    y = stream.run(embedding.forward(ids, train=False))[-1]                 # (1, H)
     out = []
     for _ in range(length):
-        z = logits[-1, 0].astype(np.float64) / max(temperature, 1e-6)
+        z = head.forward(y, train=False)[0].astype(np.float64) / max(temperature, 1e-6)
         p = np.exp(z - z.max())
         k = int(rng.choice(len(vocab), p=p / p.sum()))
         out.append(vocab[k])
-        logits, state = model.forward(np.array([[k]]), state=state, train=False)
+        y = stream.step(embedding.forward(np.array([k]), train=False))
     return prompt + "".join(out)
 
 

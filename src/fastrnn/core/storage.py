@@ -91,6 +91,12 @@ class ParamArray(np.ndarray):
         if self._storage is not None:
             self._storage.version += 1
 
+    def __getitem__(self, key):
+        item = super().__getitem__(key)
+        if isinstance(item, ParamArray) and item.base is None:
+            return item.view(np.ndarray)  # a copy (fancy indexing): no parameter any more
+        return item
+
     def __setitem__(self, key, value):
         self._written()
         super().__setitem__(key, value)

@@ -563,23 +563,22 @@ class Seq2Seq(_Pattern):
         max_len = V.check_positive_int("max_len", max_len)
         state = self.encode(src, src_lengths, train=False)
         N = state[0].shape[1] if isinstance(state, tuple) else state.shape[1]
-        bf = self.decoder.batch_first
+        # the decoder one token at a time: its weights packed once, its state kept inside
+        stream = self.decoder.stream(batch_size=N, state=state)
         tok = np.full(N, self.start_token, dtype=np.int64)
         done = np.zeros(N, dtype=bool)
         out = []
         for _ in range(max_len):
-            ids = tok[:, None] if bf else tok[None, :]
-            x = self.tgt_embedding.forward(ids, train=False)
-            y, state = self.decoder.forward(x, state=state, train=False)
-            logits = self.head.forward(y, train=False)
-            tok = np.argmax(logits.reshape(N, self.num_classes), axis=-1).astype(np.int64)
+            x_t = self.tgt_embedding.forward(tok, train=False)               # (N, E)
+            logits = self.head.forward(stream.step(x_t), train=False)       # (N, classes)
+            tok = np.argmax(logits, axis=-1).astype(np.int64)
             tok[done] = self.end_token
             out.append(tok)
             done |= tok == self.end_token
             if done.all():
                 break
         tokens = np.stack(out)                                              # (T_out, N)
-        return tokens.T.copy() if bf else tokens
+        return tokens.T.copy() if self.decoder.batch_first else tokens
 
     def get_config(self):
         emb = getattr(self, "src_embedding", None)
