@@ -43,11 +43,56 @@ __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "l1_penalt
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent with momentum, dampening, Nesterov (``torch.optim.SGD``).
+    """Stochastic gradient descent with momentum, dampening and Nesterov (``torch.optim.SGD``).
 
-    ``d = g + weight_decay*p + l1*sign(p)``; with momentum,
-    ``buf = d`` at the first step, then ``buf = momentum*buf + (1-dampening)*d``,
-    and ``d = d + momentum*buf`` (Nesterov) or ``d = buf``; ``p -= lr*d``.
+    The update of each parameter ``p`` with gradient ``g``, at every ``step()``::
+
+        d = g + weight_decay * p + l1 * sign(p)     # decay terms: parameters in opt.decay
+        if momentum != 0:
+            buf = d if first_step else momentum * buf + (1 - dampening) * d
+            d = d + momentum * buf if nesterov else buf
+        p -= lr * d
+
+    State: ``state[name]["momentum_buffer"]`` (``buf``), only with momentum,
+    created at the first step.
+
+    Parameters
+    ----------
+    params, grads : dicts of numpy.ndarray, or a layer/model and None
+        The parameters (updated in place) and their gradients (same keys, shapes
+        and dtypes), or a module whose ``.params`` and ``.grads`` are used.
+    lr : float, default 1e-3
+        The learning rate, >= 0.
+    momentum : float, default 0.0
+        >= 0.
+    dampening : float, default 0.0
+        Any real number.
+    nesterov : bool, default False
+        Nesterov momentum (needs momentum > 0 and dampening = 0).
+    weight_decay : float, default 0.0
+        Coupled L2 coefficient, >= 0.
+    l1 : float, default 0.0
+        L1 coefficient, >= 0.
+    decay : None, "all", "weights", collection of names or callable, default None
+        Which parameters ``weight_decay`` and ``l1`` apply to (module doc);
+        None decays all.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For bad params/grads (other keys, shapes or dtypes; read-only), ``decay``
+        or hyperparameters (ranges above, NaN never), naming them;
+        attributes changed later are checked at the next ``step()``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrnn
+    >>> params, grads = {"w": np.array([1.0, -2.0])}, {"w": np.array([0.5, 0.5])}
+    >>> opt = fastrnn.optim.SGD(params, grads, lr=0.1, momentum=0.9)
+    >>> opt.step()                                  # buf = 0.5: w -= 0.05
+    >>> opt.step()                                  # buf = 0.9*0.5 + 0.5 = 0.95: w -= 0.095
+    >>> np.round(params["w"], 6).tolist()
+    [0.855, -2.145]
     """
 
     _hyper = ("lr", "momentum", "dampening", "nesterov", "weight_decay", "l1")
@@ -91,9 +136,57 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """Adam (Kingma & Ba 2015) with optional AMSGrad (``torch.optim.Adam``).
 
-    ``g += weight_decay*p`` (coupled L2), ``m = b1*m + (1-b1)*g``,
-    ``v = b2*v + (1-b2)*g^2``, ``vmax = max(vmax, v)`` (amsgrad),
-    ``p -= lr/(1-b1^t) * m / (sqrt(v or vmax)/sqrt(1-b2^t) + eps)``.
+    The update of each parameter ``p`` with gradient ``g`` at step ``t``
+    (``step_count``, from 1)::
+
+        g = g + weight_decay * p + l1 * sign(p)     # decay terms: parameters in opt.decay
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g**2
+        vmax = max(vmax, v)                         # amsgrad only
+        p -= lr / (1 - beta1**t) * m / (sqrt(vmax if amsgrad else v) / sqrt(1 - beta2**t) + eps)
+
+    State (created at the first step): ``exp_avg`` (m), ``exp_avg_sq`` (v),
+    and with ``amsgrad`` ``max_exp_avg_sq`` (vmax).
+
+    Parameters
+    ----------
+    params, grads : dicts of numpy.ndarray, or a layer/model and None
+        The parameters (updated in place) and their gradients (same keys, shapes
+        and dtypes), or a module whose ``.params`` and ``.grads`` are used.
+    lr : float, default 1e-3
+        The learning rate, >= 0.
+    betas : (float, float), default (0.9, 0.999)
+        ``(beta1, beta2)``, each in [0, 1).
+    eps : float, default 1e-8
+        >= 0.
+    weight_decay : float, default 0.0
+        Coupled L2 coefficient (added to the gradient), >= 0.
+    amsgrad : bool, default False
+    l1 : float, default 0.0
+        L1 coefficient, >= 0.
+    decay : None, "all", "weights", collection of names or callable, default None
+        Which parameters ``weight_decay`` and ``l1`` apply to (module doc);
+        None decays all.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For bad params/grads (other keys, shapes or dtypes; read-only), ``decay``
+        or hyperparameters (ranges above, NaN never), naming them;
+        attributes changed later are checked at the next ``step()``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrnn
+    >>> layer = fastrnn.Linear(3, 2, dtype=np.float64, seed=0)
+    >>> opt = fastrnn.optim.Adam(layer, lr=0.01)
+    >>> before = layer.params_flat.copy()
+    >>> layer.grads_flat[:] = 1.0
+    >>> opt.step()                                  # the first step moves every parameter by ~lr
+    >>> bool(np.allclose(before - layer.params_flat, 0.01))
+    True
+    >>> sorted(opt.state["weight"])
+    ['exp_avg', 'exp_avg_sq']
     """
 
     _hyper = ("lr", "betas", "eps", "weight_decay", "amsgrad", "l1")
@@ -156,8 +249,44 @@ class Adam(Optimizer):
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter 2019, ``torch.optim.AdamW``).
 
-    ``p *= 1 - lr*weight_decay`` before Adam's update, whose gradient carries
-    no L2 term. ``l1`` (if any) is still added to the gradient.
+    For the parameters in ``opt.decay``, ``p *= 1 - lr * weight_decay`` first;
+    then Adam's update (``Adam``) with a gradient that carries no L2 term
+    (``l1``, if any, is still added: ``g + l1 * sign(p)``). State as ``Adam``.
+
+    Parameters
+    ----------
+    params, grads : dicts of numpy.ndarray, or a layer/model and None
+        The parameters (updated in place) and their gradients (same keys, shapes
+        and dtypes), or a module whose ``.params`` and ``.grads`` are used.
+    lr : float, default 1e-3
+        The learning rate, >= 0.
+    betas : (float, float), default (0.9, 0.999)
+        ``(beta1, beta2)``, each in [0, 1).
+    eps : float, default 1e-8
+        >= 0.
+    weight_decay : float, default 1e-2
+        Decoupled decay coefficient, >= 0 (PyTorch's default).
+    amsgrad : bool, default False
+    l1 : float, default 0.0
+        L1 coefficient, >= 0.
+    decay : None, "all", "weights", collection of names or callable, default None
+        Which parameters ``weight_decay`` and ``l1`` apply to (module doc);
+        None decays all.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For bad params/grads (other keys, shapes or dtypes; read-only), ``decay``
+        or hyperparameters (ranges above, NaN never), naming them;
+        attributes changed later are checked at the next ``step()``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrnn
+    >>> model = fastrnn.Linear(3, 2, seed=0)
+    >>> opt = fastrnn.optim.AdamW(model, lr=1e-2, weight_decay=1e-2, decay="weights")
+    >>> sorted(opt.decay)                           # the bias is not decayed
+    ['weight']
     """
 
     _decoupled = True
@@ -171,8 +300,53 @@ class AdamW(Adam):
 class Adagrad(Optimizer):
     """Adagrad (Duchi et al. 2011, ``torch.optim.Adagrad``).
 
-    ``g += weight_decay*p``, ``clr = lr / (1 + (t-1)*lr_decay)``,
-    ``sum += g^2``, ``p -= clr * g / (sqrt(sum) + eps)``.
+    The update of each parameter ``p`` with gradient ``g`` at step ``t``
+    (``step_count``, from 1)::
+
+        g = g + weight_decay * p + l1 * sign(p)     # decay terms: parameters in opt.decay
+        clr = lr / (1 + (t - 1) * lr_decay)
+        sum += g**2
+        p -= clr * g / (sqrt(sum) + eps)
+
+    State: ``sum``, created at construction filled with
+    ``initial_accumulator_value``.
+
+    Parameters
+    ----------
+    params, grads : dicts of numpy.ndarray, or a layer/model and None
+        The parameters (updated in place) and their gradients (same keys, shapes
+        and dtypes), or a module whose ``.params`` and ``.grads`` are used.
+    lr : float, default 1e-2
+        The learning rate, >= 0.
+    lr_decay : float, default 0.0
+        >= 0.
+    weight_decay : float, default 0.0
+        Coupled L2 coefficient, >= 0.
+    initial_accumulator_value : float, default 0.0
+        >= 0.
+    eps : float, default 1e-10
+        >= 0.
+    l1 : float, default 0.0
+        L1 coefficient, >= 0.
+    decay : None, "all", "weights", collection of names or callable, default None
+        Which parameters ``weight_decay`` and ``l1`` apply to (module doc);
+        None decays all.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For bad params/grads (other keys, shapes or dtypes; read-only), ``decay``
+        or hyperparameters (ranges above, NaN never), naming them;
+        attributes changed later are checked at the next ``step()``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrnn
+    >>> params, grads = {"w": np.array([1.0, 1.0])}, {"w": np.array([2.0, -0.5])}
+    >>> opt = fastrnn.optim.Adagrad(params, grads, lr=0.1)
+    >>> opt.step()                                  # p -= lr * g / |g| at the first step
+    >>> np.round(params["w"], 6).tolist()
+    [0.9, 1.1]
     """
 
     _hyper = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps", "l1")
@@ -209,10 +383,63 @@ class Adagrad(Optimizer):
 class RMSprop(Optimizer):
     """RMSprop (Hinton's lecture 6e, ``torch.optim.RMSprop``), optionally centered, with momentum.
 
-    ``g += weight_decay*p``, ``sq = alpha*sq + (1-alpha)*g^2``; centered:
-    ``ga = alpha*ga + (1-alpha)*g`` and ``avg = sqrt(sq - ga^2) + eps``, else
-    ``avg = sqrt(sq) + eps``; momentum: ``buf = momentum*buf + g/avg``,
-    ``p -= lr*buf``; else ``p -= lr*g/avg``.
+    The update of each parameter ``p`` with gradient ``g``::
+
+        g = g + weight_decay * p + l1 * sign(p)     # decay terms: parameters in opt.decay
+        sq = alpha * sq + (1 - alpha) * g**2
+        if centered:
+            ga = alpha * ga + (1 - alpha) * g
+            avg = sqrt(sq - ga**2) + eps
+        else:
+            avg = sqrt(sq) + eps
+        if momentum > 0:
+            buf = momentum * buf + g / avg
+            p -= lr * buf
+        else:
+            p -= lr * g / avg
+
+    State (created at the first step): ``square_avg`` (sq), with ``centered``
+    ``grad_avg`` (ga), with momentum ``momentum_buffer`` (buf).
+
+    Parameters
+    ----------
+    params, grads : dicts of numpy.ndarray, or a layer/model and None
+        The parameters (updated in place) and their gradients (same keys, shapes
+        and dtypes), or a module whose ``.params`` and ``.grads`` are used.
+    lr : float, default 1e-2
+        The learning rate, >= 0.
+    alpha : float, default 0.99
+        The smoothing constant, >= 0.
+    eps : float, default 1e-8
+        >= 0.
+    weight_decay : float, default 0.0
+        Coupled L2 coefficient, >= 0.
+    momentum : float, default 0.0
+        >= 0.
+    centered : bool, default False
+        Normalize by an estimate of the gradient's variance instead of its
+        second moment.
+    l1 : float, default 0.0
+        L1 coefficient, >= 0.
+    decay : None, "all", "weights", collection of names or callable, default None
+        Which parameters ``weight_decay`` and ``l1`` apply to (module doc);
+        None decays all.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For bad params/grads (other keys, shapes or dtypes; read-only), ``decay``
+        or hyperparameters (ranges above, NaN never), naming them;
+        attributes changed later are checked at the next ``step()``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrnn
+    >>> params, grads = {"w": np.array([1.0])}, {"w": np.array([3.0])}
+    >>> opt = fastrnn.optim.RMSprop(params, grads, lr=0.01, alpha=0.75)
+    >>> opt.step()                                  # sq = 0.25 * 9: p -= 0.01 * 3 / 1.5
+    >>> np.round(params["w"], 6).tolist()
+    [0.98]
     """
 
     _hyper = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered", "l1")
@@ -274,10 +501,39 @@ def _penalty_pairs(params, lam, grads, select, owner):
 def l2_penalty(params, lam, grads=None, select=None):
     """Add the L2 penalty's gradient ``lam * p`` into ``grads``; return ``lam/2 * sum p^2``.
 
-    ``params``/``grads`` as for the optimizers (two dicts, or a layer/model);
-    ``select`` picks the penalized parameters like the optimizers' ``decay``.
-    ``l2_penalty(model, lam)`` before ``SGD.step()`` equals
-    ``SGD(..., weight_decay=lam)``.
+    For hand-written losses: ``l2_penalty(model, lam)`` before ``SGD.step()``
+    equals ``SGD(..., weight_decay=lam)``.
+
+    Parameters
+    ----------
+    params : dict of numpy.ndarray, or a layer/model
+        As for the optimizers.
+    lam : float
+        The coefficient, >= 0.
+    grads : dict of numpy.ndarray, optional
+        Added into in place (None: the module's ``.grads``).
+    select : None, "all", "weights", collection of names or callable, default None
+        The penalized parameters, like the optimizers' ``decay``.
+
+    Returns
+    -------
+    float
+        ``lam/2 * sum p^2`` over the selected parameters.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As the optimizers for ``params``, ``grads`` and ``select`` (a dict of
+        params without ``grads`` is a TypeError); ValueError for ``lam < 0``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrnn
+    >>> params, grads = {"w": np.array([1.0, -2.0])}, {"w": np.zeros(2)}
+    >>> fastrnn.l2_penalty(params, 0.1, grads)
+    0.25
+    >>> grads["w"].tolist()
+    [0.1, -0.2]
     """
     pairs, lam = _penalty_pairs(params, lam, grads, select, "l2_penalty")
     value = 0.0
@@ -290,7 +546,37 @@ def l2_penalty(params, lam, grads=None, select=None):
 def l1_penalty(params, lam, grads=None, select=None):
     """Add the L1 penalty's (sub)gradient ``lam * sign(p)`` into ``grads``; return ``lam * sum |p|``.
 
-    Arguments as for ``l2_penalty``; equal to ``SGD(..., l1=lam)``.
+    Equal to ``SGD(..., l1=lam)``.
+
+    Parameters
+    ----------
+    params : dict of numpy.ndarray, or a layer/model
+        As for the optimizers.
+    lam : float
+        The coefficient, >= 0.
+    grads : dict of numpy.ndarray, optional
+        Added into in place (None: the module's ``.grads``).
+    select : None, "all", "weights", collection of names or callable, default None
+        The penalized parameters, like the optimizers' ``decay``.
+
+    Returns
+    -------
+    float
+        ``lam * sum |p|`` over the selected parameters.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As ``l2_penalty``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrnn
+    >>> params, grads = {"w": np.array([1.0, -2.0, 0.0])}, {"w": np.zeros(3)}
+    >>> fastrnn.l1_penalty(params, 0.5, grads)
+    1.5
+    >>> grads["w"].tolist()
+    [0.5, -0.5, 0.0]
     """
     pairs, lam = _penalty_pairs(params, lam, grads, select, "l1_penalty")
     value = 0.0

@@ -96,11 +96,41 @@ def _number(owner, name, value, low=0.0, high=None, low_open=False, high_open=Tr
 
 
 class Optimizer:
-    """Base class: holds the (params, grads) pairs, the decay set, the per-parameter state.
+    """Base class of the optimizers: the (params, grads) pairs, the decay set, the per-parameter state.
 
-    Subclasses define ``_hyper`` (hyperparameter names), ``_check_hyper()``
-    and ``_update(name, p, g, state, decays)``. ``state[name]`` is a dict of
-    arrays (the buffers); ``step_count`` counts the ``step()`` calls.
+    Subclasses define ``_hyper`` (the hyperparameter names), ``_check_hyper()``
+    (validates and normalizes them; run at construction and before every
+    step), ``_update(name, p, g, state, decays)`` (updates ``p`` in place) and,
+    for ``load_state_dict``, ``_buffer_names()``/``_required_buffers()``.
+
+    Parameters
+    ----------
+    params, grads : dicts of numpy.ndarray, or a layer/model and None
+        The parameters (updated in place) and their gradients (same keys,
+        shapes and dtypes), or a module whose ``.params`` and ``.grads`` are used.
+    decay : None, "all", "weights", collection of names or callable
+        Which parameters the decay terms apply to (``fastrnn.optim``'s module doc).
+    hyper : dict
+        The hyperparameters, set as attributes.
+
+    Attributes
+    ----------
+    params, grads : dict of numpy.ndarray
+        The arrays updated and read (plain dicts of the views given).
+    decay : frozenset of str
+        The names of the decayed parameters.
+    state : dict
+        ``{param name: {buffer name: numpy.ndarray}}``, the rule's buffers.
+    step_count : int
+        The number of ``step()`` calls so far.
+    hyperparams : dict
+        The hyperparameters by name (each also a plain attribute, ``opt.lr``).
+
+    Raises
+    ------
+    TypeError, ValueError
+        For bad params/grads (other keys, shapes or dtypes; read-only arrays),
+        ``decay`` or hyperparameters, naming them.
     """
 
     _hyper = ()
@@ -148,8 +178,14 @@ class Optimizer:
     def step(self):
         """Apply one update to every parameter, in place, and bump the owners' ``param_version``.
 
-        The owners are found from the arrays themselves, so an optimizer over
-        a plain dict of views into a layer bumps that layer's version too.
+        The owners are found from the arrays themselves, so an optimizer over a
+        plain dict of views into a layer bumps that layer's version too.
+
+        Raises
+        ------
+        TypeError, ValueError
+            When a hyperparameter attribute was changed to a bad value since the
+            last step; nothing is updated.
         """
         self._check_hyper()   # attributes may have been changed since construction
         self.step_count += 1
@@ -166,8 +202,12 @@ class Optimizer:
     def state_dict(self):
         """Copies of everything ``load_state_dict`` needs to resume exactly.
 
-        ``{"optimizer": class name, "hyperparams": {...}, "step_count": int,
-        "decay": sorted names, "state": {param name: {buffer name: array}}}``.
+        Returns
+        -------
+        dict
+            ``{"optimizer": class name, "hyperparams": {...}, "step_count": int,
+            "decay": sorted names, "state": {param name: {buffer name: array}}}``,
+            every array a copy.
         """
         return {
             "optimizer": type(self).__name__,
@@ -179,11 +219,23 @@ class Optimizer:
         }
 
     def load_state_dict(self, state_dict):
-        """Restore a ``state_dict()``; everything is checked before anything changes.
+        """Restore a ``state_dict()``: buffers, hyperparameters, step count and decay set.
 
-        The optimizer class, the parameter names, and each buffer's shape and
-        dtype (those of its parameter) must match (``ValueError`` naming what
-        differs); hyperparameters and the decay set are restored too.
+        Parameters
+        ----------
+        state_dict : dict
+            As ``state_dict()`` returns it (or ``fastrnn.load(path)`` for a saved
+            optimizer); the arrays are copied.
+
+        Raises
+        ------
+        TypeError
+            For a non-dict, or hyperparameters of the wrong type.
+        ValueError
+            When it is another optimizer class's state, a key is missing, the
+            parameter names, buffer names, shapes or dtypes differ, the decay names
+            are unknown, ``step_count`` is not an int >= 0, or a hyperparameter is
+            out of range. Everything is checked before anything changes.
         """
         owner = type(self).__name__
         if not isinstance(state_dict, Mapping):
