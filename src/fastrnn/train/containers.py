@@ -35,13 +35,53 @@ def _is_recurrent(module):
     return hasattr(module, "hidden_size") and hasattr(module, "num_directions")
 
 
-
 class Model:
     """Container base: registers modules assigned as attributes and aggregates their parameters.
 
     Subclass it, call ``super().__init__()`` first, assign modules as
-    attributes, and write ``forward``/``backward``. ``params``/``grads`` are
-    mappings of live views named ``"<attribute>.<name>"`` in registration order.
+    attributes (or ``add_module``), and write ``forward``/``backward``.
+    Attributes whose names start with ``_`` are never registered.
+
+    Attributes
+    ----------
+    params, grads : PrefixedViews
+        Mappings of the modules' live views named ``"<attribute>.<name>"``, in
+        registration order; ``params[k] = value`` copies in (checked and cast).
+    param_version : int
+        The sum of the modules' ``param_version`` (read-only).
+    num_parameters : int
+        The number of scalar parameters of all modules.
+    dtype : numpy.dtype or None
+        The parameters' dtype, None when the modules differ.
+
+    Raises
+    ------
+    AttributeError
+        Assigning an attribute before ``Model.__init__()`` ran.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrnn
+    >>> class LastStep(fastrnn.Model):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.rnn = fastrnn.GRU(3, 8, seed=0)          # registered as "rnn"
+    ...         self.head = fastrnn.Linear(8, 1, seed=1)
+    ...     def forward(self, x, train=True):
+    ...         y, _ = self.rnn.forward(x, train=train)
+    ...         self._y_shape = y.shape                       # "_": not registered
+    ...         return self.head.forward(y[-1], train=train)  # (N, 1) from the last step
+    ...     def backward(self, dout):
+    ...         dy = np.zeros(self._y_shape, dtype=np.float32)
+    ...         dy[-1] = self.head.backward(dout)
+    ...         dx, _ = self.rnn.backward(dy)
+    ...         return dx
+    >>> model = LastStep()
+    >>> out = model.forward(np.ones((5, 2, 3), dtype=np.float32))
+    >>> out.shape, model.backward(np.ones_like(out)).shape
+    ((2, 1), (5, 2, 3))
+    >>> list(model.params)[:2], model.num_parameters
+    (['rnn.weight_ih_l0', 'rnn.weight_hh_l0'], 321)
     """
 
     recurrent = False
@@ -61,7 +101,27 @@ class Model:
         object.__setattr__(self, name, value)
 
     def add_module(self, name, module):
-        """Register ``module`` under ``name`` (also set as an attribute when a valid identifier)."""
+        """Register ``module`` under ``name``; also set as an attribute when ``name`` is an identifier.
+
+        Parameters
+        ----------
+        name : str
+            Non-empty, without ".": the prefix of its parameters' names.
+        module : layer or model
+            Anything with ``params``/``grads`` mappings and ``zero_grad``.
+
+        Returns
+        -------
+        module
+            ``module`` itself.
+
+        Raises
+        ------
+        ValueError
+            For an empty name or one with ".".
+        TypeError
+            For an object that is not a module.
+        """
         if not isinstance(name, str) or not name or "." in name:
             raise ValueError(f"name: expected a non-empty string without '.', got {name!r}")
         if not _is_module(module):
@@ -73,7 +133,13 @@ class Model:
         return module
 
     def named_modules(self):
-        """The registered (name, module) pairs, in order."""
+        """The registered modules.
+
+        Returns
+        -------
+        list of (str, module)
+            In registration order.
+        """
         return list(self._modules.items())
 
     @property
@@ -123,7 +189,13 @@ class Model:
             mod.zero_grad()
 
     def state_dict(self):
-        """Copies of all parameters under the names of ``params``."""
+        """Copies of all parameters under the names of ``params``.
+
+        Returns
+        -------
+        dict
+            ``{"<module>.<name>": numpy.ndarray}``, copies.
+        """
         return {k: v.copy() for k, v in self.params.items()}
 
     def load_state_dict(self, state_dict):
@@ -158,9 +230,33 @@ class Model:
     __getstate__ = Module.__getstate__      # copies and pickles carry no forward cache
 
     def forward(self, *args, **kwargs):
+        """The model's computation; subclasses define it.
+
+        Parameters
+        ----------
+        *args, **kwargs
+            As the subclass defines.
+
+        Raises
+        ------
+        NotImplementedError
+            In the base class.
+        """
         raise NotImplementedError
 
     def backward(self, *args, **kwargs):
+        """The gradient of the latest forward; subclasses define it.
+
+        Parameters
+        ----------
+        *args, **kwargs
+            As the subclass defines (usually the output gradient).
+
+        Raises
+        ------
+        NotImplementedError
+            In the base class.
+        """
         raise NotImplementedError
 
     def __call__(self, *args, **kwargs):
@@ -176,12 +272,36 @@ class Model:
 class Sequential(Model):
     """Modules run in a chain: ``Sequential(Embedding(V, E), LSTM(E, H), Linear(H, V))``.
 
-    ``forward(x, state=None, lengths=None, train=True) -> (y, states)``:
-    ``states`` is a list with one final state per recurrent module, in order
-    (``state`` a list of the same form, or None for zeros); ``lengths`` goes to
-    every recurrent module. ``backward(dy, dstate=None) -> (dx, dstates0)``
-    (``dx`` None when the first module is an ``Embedding``). A ``Sequential``
-    is itself recurrent, so it nests.
+    Each module's output is the next one's input; recurrent modules (layers, or
+    nested ``Sequential``) also take and return a state. Parameter names are
+    ``"<index>.<name>"`` (``"1.weight_ih_l0"``). A ``Sequential`` is itself
+    recurrent, so it nests; ``len(seq)`` and ``seq[i]`` give its modules.
+
+    Parameters
+    ----------
+    *modules : layers or models
+        At least one. An ``Embedding`` can only come first.
+
+    Raises
+    ------
+    ValueError
+        For no module.
+    TypeError
+        For an argument that is not a module.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrnn
+    >>> model = fastrnn.Sequential(fastrnn.Embedding(10, 4, seed=0),
+    ...                            fastrnn.LSTM(4, 8, seed=1), fastrnn.Linear(8, 10, seed=2))
+    >>> ids = np.arange(12).reshape(6, 2) % 10                  # (T, N) token ids
+    >>> logits, states = model.forward(ids)
+    >>> logits.shape, len(states), states[0][0].shape           # one (h, c) for the LSTM
+    ((6, 2, 10), 1, (1, 2, 8))
+    >>> loss, dlogits = fastrnn.softmax_cross_entropy(logits, ids)
+    >>> dx, dstates0 = model.backward(dlogits)                  # no gradient for token ids
+    >>> dx is None, dstates0[0][0].shape
+    (True, (1, 2, 8))
     """
 
     recurrent = True
@@ -216,6 +336,35 @@ class Sequential(Model):
         return list(state)
 
     def forward(self, x, state=None, lengths=None, train=True):
+        """Run the modules in order.
+
+        Parameters
+        ----------
+        x : array-like
+            The first module's input, e.g. (T, N, input_size) floats or (T, N)
+            token ids ((N, T, ...) for batch-first layers).
+        state : list or None, default None
+            One initial state per recurrent module, in order, each as that module
+            takes it (None entries, or None for all: zeros).
+        lengths : array-like of int, shape (N,), optional
+            Passed to every recurrent module.
+        train : bool, default True
+            Keep what ``backward`` needs.
+
+        Returns
+        -------
+        y : numpy.ndarray
+            The last module's output.
+        states : list
+            The final state of each recurrent module, in order.
+
+        Raises
+        ------
+        ValueError
+            For a ``state`` that is not a list of one entry per recurrent module.
+        TypeError, ValueError
+            Whatever a module raises for its input.
+        """
         states = self._states("state", state)
         finals, j, h = [], 0, x
         for m in self.layers:
@@ -228,6 +377,33 @@ class Sequential(Model):
         return h, finals
 
     def backward(self, dy, dstate=None):
+        """Differentiate the latest ``forward(..., train=True)``, last module first.
+
+        Parameter gradients are added into ``grads``.
+
+        Parameters
+        ----------
+        dy : numpy.ndarray
+            The gradient of the loss with respect to ``y`` (its shape).
+        dstate : list or None, default None
+            The gradients with respect to the final states, one per recurrent
+            module (None: zeros).
+
+        Returns
+        -------
+        dx : numpy.ndarray or None
+            The input gradient (None when the first module is an ``Embedding``).
+        dstates0 : list
+            The gradients with respect to each recurrent module's initial state.
+
+        Raises
+        ------
+        ValueError
+            For a ``dstate`` that is not a list of one entry per recurrent module.
+        RuntimeError
+            When a module after an ``Embedding`` gets no gradient, or without a
+            ``forward(..., train=True)`` before.
+        """
         dstates = self._states("dstate", dstate)
         j, dh, d0 = self._n_rec, dy, [None] * self._n_rec
         for i in range(len(self.layers) - 1, -1, -1):
@@ -244,8 +420,26 @@ class Sequential(Model):
         return dh, d0
 
     def get_config(self):
+        """The modules' descriptions, for ``fastrnn.save``.
+
+        Returns
+        -------
+        dict
+            ``{"modules": [describe(module), ...]}``.
+        """
         return {"modules": [describe(m) for m in self.layers]}
 
     @classmethod
     def from_config(cls, config):
+        """A new ``Sequential`` (fresh parameters) from ``get_config()``'s result.
+
+        Parameters
+        ----------
+        config : dict
+            ``{"modules": [description, ...]}``.
+
+        Returns
+        -------
+        Sequential
+        """
         return cls(*[build(c) for c in config["modules"]])

@@ -11,7 +11,8 @@ Every function works IN PLACE on a float array (a view such as
 ``layer.params["weight_hh_l0"]`` included), bumps the ``param_version`` of the
 layer whose parameters it writes, and returns it; ``rng`` is a
 ``numpy.random.Generator``, an int seed, or None (fresh entropy), or anything
-else ``numpy.random.default_rng`` takes.
+else ``numpy.random.default_rng`` takes. (The array initializers are defined
+in ``fastrnn.train.initializers``; this module re-exports them.)
 
 Building a layer with named initializers::
 
@@ -31,7 +32,9 @@ Schemes (strings):
 * ``"irnn"`` (alias ``"identity"``): ``weight_hh`` = I per block, ``weight_ih``
   normal with std 0.001, biases 0 (Le, Jaitly & Hinton 2015; meant for
   ``SRN(nonlinearity="relu")``);
-* ``"pytorch"``: PyTorch's uniform(-1/sqrt(H), 1/sqrt(H)) everywhere (the default).
+* ``"pytorch"``: nothing changed: the layer keeps its construction's
+  PyTorch default, uniform(-1/sqrt(H), 1/sqrt(H)) everywhere (what
+  ``init=None`` gives; ``layer.reset_parameters(seed)`` draws it anew).
 
 A dict gives per-kind control: keys ``"weight_ih"``, ``"weight_hh"``,
 ``"bias"`` (both biases), ``"bias_ih"``, ``"bias_hh"`` with an initializer
@@ -224,6 +227,17 @@ def initialize(layer, scheme, seed=None):
     TypeError, ValueError
         For a bad layer, scheme or seed (naming it); the scheme is checked
         completely before any parameter changes.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrnn
+    >>> lstm = fastrnn.LSTM(3, 4, seed=0)
+    >>> _ = fastrnn.init.initialize(lstm, "keras", seed=0)
+    >>> lstm.params["bias_ih_l0"][4:8].tolist(), lstm.params["bias_hh_l0"][4:8].tolist()
+    ([1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0])
+    >>> srn = fastrnn.SRN(2, 3, nonlinearity="relu", init="irnn", seed=0)
+    >>> srn.params["weight_hh_l0"].tolist()
+    [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
     """
     cell = getattr(layer, "_cell", None)
     if cell not in _GATES or not isinstance(getattr(layer, "params", None), Mapping):

@@ -80,7 +80,31 @@ def _fans(block):
 
 
 def calculate_gain(nonlinearity, param=None):
-    """PyTorch's recommended gains: linear/sigmoid 1, tanh 5/3, relu sqrt(2), leaky_relu, selu 3/4."""
+    """PyTorch's recommended gain for a nonlinearity (``torch.nn.init.calculate_gain``).
+
+    Parameters
+    ----------
+    nonlinearity : str
+        ``"linear"``, ``"identity"``, ``"sigmoid"``, ``"conv1d/2d/3d"`` (gain 1),
+        ``"tanh"`` (5/3), ``"relu"`` (sqrt(2)), ``"leaky_relu"``
+        (sqrt(2 / (1 + slope^2))) or ``"selu"`` (3/4).
+    param : float, optional
+        The leaky ReLU's negative slope (default 0.01).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        For another nonlinearity, or a non-number ``param``.
+
+    Examples
+    --------
+    >>> round(calculate_gain("tanh"), 6), round(calculate_gain("relu"), 6)
+    (1.666667, 1.414214)
+    """
     if nonlinearity in ("linear", "identity", "sigmoid", "conv1d", "conv2d", "conv3d"):
         return 1.0
     if nonlinearity == "tanh":
@@ -100,7 +124,30 @@ def calculate_gain(nonlinearity, param=None):
 
 @_in_place
 def uniform_(w, a=0.0, b=1.0, rng=None):
-    """Fill with U(a, b)."""
+    """Fill ``w`` with draws from U(a, b).
+
+    Parameters
+    ----------
+    w : numpy.ndarray
+        A writeable real float array, filled in place.
+    a, b : float, default 0.0 and 1.0
+        The interval.
+    rng : None, int, numpy.random.Generator, ...
+        A Generator (which goes on), or a seed ``numpy.random.default_rng``
+        takes (None: fresh entropy).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``w``.
+
+    Raises
+    ------
+    TypeError
+        For a non-array or non-float ``w``, or a bad ``rng``.
+    ValueError
+        For a read-only ``w``.
+    """
     _check_array(w)
     w[...] = _rng(rng).uniform(a, b, size=w.shape)
     return w
@@ -108,7 +155,29 @@ def uniform_(w, a=0.0, b=1.0, rng=None):
 
 @_in_place
 def normal_(w, mean=0.0, std=1.0, rng=None):
-    """Fill with N(mean, std^2)."""
+    """Fill ``w`` with draws from N(mean, std^2).
+
+    Parameters
+    ----------
+    w : numpy.ndarray
+        A writeable real float array, filled in place.
+    mean, std : float, default 0.0 and 1.0
+    rng : None, int, numpy.random.Generator, ...
+        A Generator (which goes on), or a seed ``numpy.random.default_rng``
+        takes (None: fresh entropy).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``w``.
+
+    Raises
+    ------
+    TypeError
+        For a non-array or non-float ``w``, or a bad ``rng``.
+    ValueError
+        For a read-only ``w``.
+    """
     _check_array(w)
     w[...] = _rng(rng).normal(mean, std, size=w.shape)
     return w
@@ -116,22 +185,109 @@ def normal_(w, mean=0.0, std=1.0, rng=None):
 
 @_in_place
 def constant_(w, value):
+    """Fill ``w`` with ``value``.
+
+    Parameters
+    ----------
+    w : numpy.ndarray
+        A writeable real float array, filled in place.
+    value : float
+
+    Returns
+    -------
+    numpy.ndarray
+        ``w``.
+
+    Raises
+    ------
+    TypeError
+        For a non-array or non-float ``w``.
+    ValueError
+        For a read-only ``w``.
+    """
     _check_array(w)
     w[...] = value
     return w
 
 
 def zeros_(w):
+    """Fill ``w`` with 0.
+
+    Parameters
+    ----------
+    w : numpy.ndarray
+        A writeable real float array, filled in place.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``w``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As ``constant_``.
+    """
     return constant_(w, 0.0)
 
 
 def ones_(w):
+    """Fill ``w`` with 1.
+
+    Parameters
+    ----------
+    w : numpy.ndarray
+        A writeable real float array, filled in place.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``w``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As ``constant_``.
+    """
     return constant_(w, 1.0)
 
 
 @_in_place
 def xavier_uniform_(w, gain=1.0, gates=1, rng=None):
-    """Glorot & Bengio 2010: U(-a, a), a = gain*sqrt(6/(fan_in + fan_out)) per gate block."""
+    """Glorot & Bengio 2010: U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out)), per gate block.
+
+    Parameters
+    ----------
+    w : numpy.ndarray, shape (G*H, X, ...)
+        A writeable real float array with 2 or more dimensions, filled in place.
+    gates : int, default 1
+        G, the number of gate blocks stacked along the first axis.
+    gain : float, default 1.0
+    rng : None, int, numpy.random.Generator, ...
+        A Generator (which goes on), or a seed ``numpy.random.default_rng``
+        takes (None: fresh entropy).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``w``.
+
+    Raises
+    ------
+    TypeError
+        For a non-array or non-float ``w``, or a bad ``rng``.
+    ValueError
+        For a read-only ``w``, fewer than 2 dimensions, or a first axis not divisible by ``gates``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrnn
+    >>> lstm = fastrnn.LSTM(8, 16, seed=0)
+    >>> w = fastrnn.init.xavier_uniform_(lstm.params["weight_ih_l0"], gates=4, rng=0)
+    >>> bound = np.sqrt(6 / (8 + 16))                    # one (16, 8) gate block's fans
+    >>> bool(np.abs(w).max() <= bound), w is lstm.params["weight_ih_l0"]
+    (True, True)
+    """
     rng = _rng(rng)
     for block in _blocks(w, gates):
         fan_in, fan_out = _fans(block)
@@ -142,7 +298,31 @@ def xavier_uniform_(w, gain=1.0, gates=1, rng=None):
 
 @_in_place
 def xavier_normal_(w, gain=1.0, gates=1, rng=None):
-    """Glorot normal: N(0, std^2), std = gain*sqrt(2/(fan_in + fan_out)) per gate block."""
+    """Glorot normal: N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out)), per gate block.
+
+    Parameters
+    ----------
+    w : numpy.ndarray, shape (G*H, X, ...)
+        A writeable real float array with 2 or more dimensions, filled in place.
+    gates : int, default 1
+        G, the number of gate blocks stacked along the first axis.
+    gain : float, default 1.0
+    rng : None, int, numpy.random.Generator, ...
+        A Generator (which goes on), or a seed ``numpy.random.default_rng``
+        takes (None: fresh entropy).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``w``.
+
+    Raises
+    ------
+    TypeError
+        For a non-array or non-float ``w``, or a bad ``rng``.
+    ValueError
+        For a read-only ``w``, fewer than 2 dimensions, or a first axis not divisible by ``gates``.
+    """
     rng = _rng(rng)
     for block in _blocks(w, gates):
         fan_in, fan_out = _fans(block)
@@ -159,7 +339,39 @@ def _kaiming_std(block, a, mode, nonlinearity):
 
 @_in_place
 def kaiming_uniform_(w, a=0.0, mode="fan_in", nonlinearity="leaky_relu", gates=1, rng=None):
-    """He et al. 2015: U(-b, b), b = gain*sqrt(3/fan) per gate block (PyTorch's defaults)."""
+    """He et al. 2015: U(-b, b), b = gain * sqrt(3 / fan), per gate block (PyTorch's defaults).
+
+    ``gain = calculate_gain(nonlinearity, a)``; ``fan`` is the block's fan_in
+    or fan_out (``mode``).
+
+    Parameters
+    ----------
+    w : numpy.ndarray, shape (G*H, X, ...)
+        A writeable real float array with 2 or more dimensions, filled in place.
+    gates : int, default 1
+        G, the number of gate blocks stacked along the first axis.
+    a : float, default 0.0
+        The leaky ReLU's negative slope.
+    mode : {"fan_in", "fan_out"}, default "fan_in"
+    nonlinearity : str, default "leaky_relu"
+        As ``calculate_gain``.
+    rng : None, int, numpy.random.Generator, ...
+        A Generator (which goes on), or a seed ``numpy.random.default_rng``
+        takes (None: fresh entropy).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``w``.
+
+    Raises
+    ------
+    TypeError
+        For a non-array or non-float ``w``, or a bad ``rng``.
+    ValueError
+        For a read-only ``w``, fewer than 2 dimensions, or a first axis not divisible by
+        ``gates``, another ``mode`` or ``nonlinearity``.
+    """
     rng = _rng(rng)
     for block in _blocks(w, gates):
         bound = math.sqrt(3.0) * _kaiming_std(block, a, mode, nonlinearity)
@@ -169,7 +381,39 @@ def kaiming_uniform_(w, a=0.0, mode="fan_in", nonlinearity="leaky_relu", gates=1
 
 @_in_place
 def kaiming_normal_(w, a=0.0, mode="fan_in", nonlinearity="leaky_relu", gates=1, rng=None):
-    """He normal: N(0, std^2), std = gain/sqrt(fan) per gate block."""
+    """He normal: N(0, std^2), std = gain / sqrt(fan), per gate block.
+
+    ``gain = calculate_gain(nonlinearity, a)``; ``fan`` is the block's fan_in
+    or fan_out (``mode``).
+
+    Parameters
+    ----------
+    w : numpy.ndarray, shape (G*H, X, ...)
+        A writeable real float array with 2 or more dimensions, filled in place.
+    gates : int, default 1
+        G, the number of gate blocks stacked along the first axis.
+    a : float, default 0.0
+        The leaky ReLU's negative slope.
+    mode : {"fan_in", "fan_out"}, default "fan_in"
+    nonlinearity : str, default "leaky_relu"
+        As ``calculate_gain``.
+    rng : None, int, numpy.random.Generator, ...
+        A Generator (which goes on), or a seed ``numpy.random.default_rng``
+        takes (None: fresh entropy).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``w``.
+
+    Raises
+    ------
+    TypeError
+        For a non-array or non-float ``w``, or a bad ``rng``.
+    ValueError
+        For a read-only ``w``, fewer than 2 dimensions, or a first axis not divisible by
+        ``gates``, another ``mode`` or ``nonlinearity``.
+    """
     rng = _rng(rng)
     for block in _blocks(w, gates):
         block[...] = rng.normal(0.0, _kaiming_std(block, a, mode, nonlinearity), size=block.shape)
@@ -183,6 +427,38 @@ def orthogonal_(w, gain=1.0, gates=1, rng=None):
     A block (H, X) has orthonormal rows when H <= X and orthonormal columns
     otherwise: QR of a Gaussian matrix with the signs of R's diagonal folded
     into Q, so the result is uniform over the orthogonal group.
+
+    Parameters
+    ----------
+    w : numpy.ndarray, shape (G*H, X, ...)
+        A writeable real float array with 2 or more dimensions, filled in place.
+    gates : int, default 1
+        G, the number of gate blocks stacked along the first axis.
+    gain : float, default 1.0
+    rng : None, int, numpy.random.Generator, ...
+        A Generator (which goes on), or a seed ``numpy.random.default_rng``
+        takes (None: fresh entropy).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``w``.
+
+    Raises
+    ------
+    TypeError
+        For a non-array or non-float ``w``, or a bad ``rng``.
+    ValueError
+        For a read-only ``w``, fewer than 2 dimensions, or a first axis not divisible by ``gates``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrnn
+    >>> gru = fastrnn.GRU(4, 6, dtype=np.float64, seed=0)
+    >>> w = fastrnn.init.orthogonal_(gru.params["weight_hh_l0"], gates=3, rng=0)
+    >>> block = w[6:12]                                  # the z gate's (6, 6) block
+    >>> bool(np.allclose(block @ block.T, np.eye(6)))
+    True
     """
     rng = _rng(rng)
     for block in _blocks(w, gates):
@@ -203,7 +479,29 @@ def orthogonal_(w, gain=1.0, gates=1, rng=None):
 
 @_in_place
 def identity_(w, gain=1.0, gates=1):
-    """Each gate block = gain * I (rectangular blocks: ones on the main diagonal)."""
+    """Each gate block = gain * I (rectangular blocks: ones on the main diagonal).
+
+    Parameters
+    ----------
+    w : numpy.ndarray, shape (G*H, X)
+        A writeable real float 2-d array, filled in place.
+    gain : float, default 1.0
+    gates : int, default 1
+        G, the number of gate blocks stacked along the first axis.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``w``.
+
+    Raises
+    ------
+    TypeError
+        For a non-array or non-float ``w``.
+    ValueError
+        For a read-only ``w``, another number of dimensions than 2, or a first
+        axis not divisible by ``gates``.
+    """
     for block in _blocks(w, gates):
         if block.ndim != 2:
             raise ValueError(f"w: expected a 2-d array, got shape {block.shape}")

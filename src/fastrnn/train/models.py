@@ -49,7 +49,33 @@ def _check_rnn(name, rnn):
 
 
 def length_mask(lengths, T, batch_first=False):
-    """Bool mask of the steps in use: (T, N) (or (N, T) with ``batch_first``), True where t < lengths[n]."""
+    """The steps in use: True where ``t < lengths[n]``.
+
+    For masking a tagger's or a decoder's loss over a padded batch
+    (``softmax_cross_entropy(logits, y, mask=length_mask(lengths, T))``).
+
+    Parameters
+    ----------
+    lengths : array-like of int, shape (N,)
+    T : int
+        The number of steps.
+    batch_first : bool, default False
+        Return (N, T) instead of (T, N).
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (T, N) or (N, T)
+
+    Raises
+    ------
+    TypeError
+        For lengths that are not a 1-d integer array.
+
+    Examples
+    --------
+    >>> length_mask([2, 3], 3).astype(int).tolist()
+    [[1, 1], [1, 1], [0, 1]]
+    """
     lengths = np.asarray(lengths)
     if lengths.dtype.kind not in "iu" or lengths.ndim != 1:
         raise TypeError(f"lengths: expected a 1-d integer array, got dtype {lengths.dtype} "
@@ -92,7 +118,18 @@ class _Pattern(Model):
         return 1 if rnn.batch_first else 0
 
     def predict(self, *args, **kwargs):
-        """The argmax class of ``forward(..., train=False)``."""
+        """The most likely class: the argmax of ``forward(..., train=False)``.
+
+        Parameters
+        ----------
+        *args, **kwargs
+            As ``forward`` (``train`` is set to False).
+
+        Returns
+        -------
+        numpy.ndarray of int
+            The logits' shape without the class axis.
+        """
         kwargs["train"] = False
         return np.argmax(self.forward(*args, **kwargs), axis=-1)
 
@@ -103,13 +140,45 @@ class SequenceClassifier(_Pattern):
 
     ``pool="last"``: the final hidden state of the top layer (both directions
     concatenated when bidirectional: the forward direction's state at each
-    sequence's last step and the reverse direction's at step 0), as
-    PyTorch's ``h_n[-D:]``. ``pool="mean"``: the mean of the top layer's
-    outputs over each sequence's ``lengths[n]`` steps.
+    sequence's last step and the reverse direction's at step 0), as PyTorch's
+    ``h_n[-D:]``. ``pool="mean"``: the mean of the top layer's outputs over
+    each sequence's ``lengths[n]`` steps. Parameters: ``"embedding.weight"``
+    (if any), ``"rnn.<name>"``, ``"head.weight"``, ``"head.bias"``.
 
-    ``x``: (T, N, input_size) floats, or token ids (T, N) with ``embedding``
-    (layout (N, T, ...) with ``batch_first``). ``forward`` returns logits (N,
-    num_classes); ``backward(dlogits)`` returns dx (None with an embedding).
+    Parameters
+    ----------
+    rnn : SRN, LSTM or GRU
+        Any number of layers, either direction, either layout.
+    num_classes : int
+        C, the number of classes (>= 1).
+    pool : {"last", "mean"}, default "last"
+    embedding : Embedding, optional
+        For token-id inputs; ``embedding_dim`` must be ``rnn.input_size`` and
+        its dtype the rnn's.
+    seed : None, int or numpy.random.Generator, optional
+        The head's initialization seed.
+
+    Raises
+    ------
+    TypeError
+        For an ``rnn`` that is not a recurrent layer, an ``embedding`` that is
+        not an ``Embedding`` or of another dtype, a non-int ``num_classes``.
+    ValueError
+        For another ``pool``, ``num_classes < 1``, or an embedding of another
+        size.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrnn
+    >>> model = fastrnn.SequenceClassifier(fastrnn.LSTM(4, 8, bidirectional=True, seed=0),
+    ...                                    num_classes=3, seed=0)
+    >>> x = np.random.default_rng(0).standard_normal((6, 5, 4)).astype(np.float32)
+    >>> logits = model.forward(x, lengths=[6, 2, 3, 6, 1])    # (N, num_classes)
+    >>> loss, dlogits = fastrnn.softmax_cross_entropy(logits, np.array([0, 1, 2, 0, 1]))
+    >>> model.zero_grad()
+    >>> dx = model.backward(dlogits)                           # BPTT into model.grads
+    >>> logits.shape, dx.shape, model.predict(x).shape
+    ((5, 3), (6, 5, 4), (5,))
     """
 
     def __init__(self, rnn, num_classes, pool="last", embedding=None, seed=None):
@@ -122,7 +191,29 @@ class SequenceClassifier(_Pattern):
         self._cache = None
 
     def forward(self, x, lengths=None, state=None, train=True):
-        """Logits (N, num_classes) for the sequences in x."""
+        """Logits for the sequences in ``x``.
+
+        Parameters
+        ----------
+        x : array-like
+            (T, N, input_size) floats, or (T, N) token ids with ``embedding``;
+            (N, T, ...) when the RNN is ``batch_first``.
+        lengths : array-like of int, shape (N,), optional
+            Sequence n uses steps ``[0, lengths[n])`` (1 <= lengths[n] <= T).
+        state : optional
+            The RNN's initial state, as ``rnn.forward`` takes it (None: zeros).
+        train : bool, default True
+            Keep what ``backward`` needs.
+
+        Returns
+        -------
+        numpy.ndarray, shape (N, num_classes)
+
+        Raises
+        ------
+        TypeError, ValueError
+            As ``rnn.forward`` (and ``embedding.forward``) for a bad input.
+        """
         emb = getattr(self, "embedding", None)
         rnn = self.rnn
         y, final = rnn.forward(self._embed(emb, x, train), state=state, lengths=lengths,
@@ -141,6 +232,25 @@ class SequenceClassifier(_Pattern):
         return self.head.forward(feat, train=train)
 
     def backward(self, dlogits):
+        """Differentiate the latest ``forward(..., train=True)``; parameter gradients are added into ``grads``.
+
+        Parameters
+        ----------
+        dlogits : numpy.ndarray, shape (N, num_classes)
+            The gradient of the loss with respect to the logits.
+
+        Returns
+        -------
+        numpy.ndarray or None
+            dx, the shape of ``x`` (None with an ``embedding``).
+
+        Raises
+        ------
+        RuntimeError
+            Without a ``forward(..., train=True)`` before.
+        ValueError
+            For ``dlogits`` of another shape.
+        """
         if self._cache is None:
             raise V.no_cache_error("SequenceClassifier")
         T, N, count, final = self._cache
@@ -162,12 +272,29 @@ class SequenceClassifier(_Pattern):
         return dx if emb is None else emb.backward(dx)
 
     def get_config(self):
+        """What ``from_config`` needs, for ``fastrnn.save``.
+
+        Returns
+        -------
+        dict
+            ``rnn``, ``num_classes``, ``pool``, ``embedding`` (descriptions).
+        """
         emb = getattr(self, "embedding", None)
         return {"rnn": describe(self.rnn), "num_classes": self.num_classes, "pool": self.pool,
                 "embedding": None if emb is None else describe(emb)}
 
     @classmethod
     def from_config(cls, config):
+        """A new model (fresh parameters) from ``get_config()``'s result.
+
+        Parameters
+        ----------
+        config : dict
+
+        Returns
+        -------
+        SequenceClassifier
+        """
         emb = config.get("embedding")
         return cls(build(config["rnn"]), config["num_classes"], pool=config["pool"],
                    embedding=None if emb is None else build(emb))
@@ -177,11 +304,39 @@ class SequenceClassifier(_Pattern):
 class SequenceTagger(_Pattern):
     """Synchronous sequence to sequence: a class per step, ``Linear(y_t)``.
 
-    ``forward(x, lengths=None, state=None, train=True)`` returns logits
-    (T, N, num_classes) ((N, T, ...) with ``batch_first``); the steps past
-    each sequence's end hold the head's bias only: mask them in the loss with
-    ``length_mask(lengths, T, batch_first)``. ``backward(dlogits)`` returns dx
-    (None with an embedding).
+    The steps past each sequence's end hold the head's bias only: mask them in
+    the loss with ``length_mask(lengths, T, batch_first)``. Parameters:
+    ``"embedding.weight"`` (if any), ``"rnn.<name>"``, ``"head.weight"``,
+    ``"head.bias"``.
+
+    Parameters
+    ----------
+    rnn : SRN, LSTM or GRU
+        Any number of layers, either direction, either layout.
+    num_classes : int
+        C, the number of classes per step (>= 1).
+    embedding : Embedding, optional
+        For token-id inputs; ``embedding_dim`` must be ``rnn.input_size``.
+    seed : None, int or numpy.random.Generator, optional
+        The head's initialization seed.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As ``SequenceClassifier``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrnn
+    >>> tagger = fastrnn.SequenceTagger(fastrnn.GRU(5, 8, seed=0), num_classes=4,
+    ...                                 embedding=fastrnn.Embedding(20, 5, seed=0), seed=0)
+    >>> ids = np.arange(12).reshape(4, 3)                      # (T, N) token ids
+    >>> lengths = np.array([4, 2, 3])
+    >>> logits = tagger.forward(ids, lengths=lengths)          # (T, N, num_classes)
+    >>> mask = fastrnn.length_mask(lengths, 4)
+    >>> loss, dlogits = fastrnn.softmax_cross_entropy(logits, ids % 4, mask=mask)
+    >>> logits.shape, tagger.backward(dlogits) is None         # no gradient for ids
+    ((4, 3, 4), True)
     """
 
     def __init__(self, rnn, num_classes, embedding=None, seed=None):
@@ -190,24 +345,84 @@ class SequenceTagger(_Pattern):
         self._attach_head(rnn, num_classes, embedding, seed)
 
     def forward(self, x, lengths=None, state=None, train=True):
+        """Logits for every step of the sequences in ``x``.
+
+        Parameters
+        ----------
+        x : array-like
+            (T, N, input_size) floats, or (T, N) token ids with ``embedding``;
+            (N, T, ...) when the RNN is ``batch_first``.
+        lengths : array-like of int, shape (N,), optional
+            Sequence n uses steps ``[0, lengths[n])``.
+        state : optional
+            The RNN's initial state, as ``rnn.forward`` takes it (None: zeros).
+        train : bool, default True
+            Keep what ``backward`` needs.
+
+        Returns
+        -------
+        numpy.ndarray, shape (T, N, num_classes)
+            (N, T, num_classes) with ``batch_first``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            As ``rnn.forward`` (and ``embedding.forward``) for a bad input.
+        """
         emb = getattr(self, "embedding", None)
         y, _ = self.rnn.forward(self._embed(emb, x, train), state=state, lengths=lengths,
                                 train=train)
         return self.head.forward(y, train=train)
 
     def backward(self, dlogits):
+        """Differentiate the latest ``forward(..., train=True)``; parameter gradients are added into ``grads``.
+
+        Parameters
+        ----------
+        dlogits : numpy.ndarray, shape (T, N, num_classes)
+            ((N, T, num_classes) with ``batch_first``.)
+
+        Returns
+        -------
+        numpy.ndarray or None
+            dx, the shape of ``x`` (None with an ``embedding``).
+
+        Raises
+        ------
+        RuntimeError
+            Without a ``forward(..., train=True)`` before.
+        ValueError
+            For ``dlogits`` of another shape.
+        """
         dy = self.head.backward(dlogits)
         dx, _ = self.rnn.backward(dy, None)
         emb = getattr(self, "embedding", None)
         return dx if emb is None else emb.backward(dx)
 
     def get_config(self):
+        """What ``from_config`` needs, for ``fastrnn.save``.
+
+        Returns
+        -------
+        dict
+            ``rnn``, ``num_classes``, ``embedding`` (descriptions).
+        """
         emb = getattr(self, "embedding", None)
         return {"rnn": describe(self.rnn), "num_classes": self.num_classes,
                 "embedding": None if emb is None else describe(emb)}
 
     @classmethod
     def from_config(cls, config):
+        """A new model (fresh parameters) from ``get_config()``'s result.
+
+        Parameters
+        ----------
+        config : dict
+
+        Returns
+        -------
+        SequenceTagger
+        """
         emb = config.get("embedding")
         return cls(build(config["rnn"]), config["num_classes"],
                    embedding=None if emb is None else build(emb))
@@ -217,26 +432,59 @@ class SequenceTagger(_Pattern):
 class Seq2Seq(_Pattern):
     """Asynchronous encoder-decoder (Sutskever et al. 2014; Cho et al. 2014).
 
-    The encoder reads the source; its final state (at each sequence's own
-    last step with ``src_lengths``) starts the decoder, which predicts the
-    target token by token through ``Linear(hidden, num_classes)``.
+    The encoder reads the source; its final state (at each sequence's own last
+    step with ``src_lengths``) starts the decoder, which predicts the target
+    token by token through ``Linear(hidden_size, num_classes)``. Training uses
+    teacher forcing (``forward``): the decoder reads ``[start_token, tgt[0],
+    ..., tgt[-2]]`` and the logits predict ``tgt`` itself, which should end
+    with ``end_token``, so ``softmax_cross_entropy(logits, tgt, mask)`` is the
+    loss. ``generate`` decodes greedily. Parameters: ``"src_embedding.weight"``
+    (if any), ``"tgt_embedding.weight"``, ``"encoder.<name>"``,
+    ``"decoder.<name>"``, ``"head.weight"``, ``"head.bias"``.
 
-    * ``encoder``, ``decoder``: unidirectional layers of the same class,
-      ``hidden_size``, ``num_layers``, dtype and layout, so the state passes
-      over; ``decoder.input_size`` is the target embedding's size.
-    * ``num_classes``: the target vocabulary, ``start_token`` and
-      ``end_token`` included.
-    * ``src_embedding``: optional ``Embedding`` for source token ids (else
-      the source is a float array); ``tgt_embedding``: optional, built
-      (``Embedding(num_classes, decoder.input_size)``) when None.
+    Parameters
+    ----------
+    encoder, decoder : SRN, LSTM or GRU
+        Unidirectional layers of the same class, ``hidden_size``,
+        ``num_layers``, dtype and layout (the state passes over);
+        ``decoder.input_size`` is the target embedding's size.
+    num_classes : int
+        The target vocabulary, ``start_token`` and ``end_token`` included.
+    start_token, end_token : int
+        Token ids in [0, num_classes).
+    src_embedding : Embedding, optional
+        For source token ids (else the source is a float array).
+    tgt_embedding : Embedding, optional
+        ``Embedding(num_classes, decoder.input_size)``; built (from ``seed``)
+        when None.
+    seed : None, int or numpy.random.Generator, optional
+        The built target embedding's and the head's seed (the head draws with
+        ``seed + 1`` for an int).
 
-    ``forward(src, tgt, src_lengths=None, tgt_lengths=None, train=True)``
-    uses teacher forcing: the decoder reads ``[start_token, tgt[0], ...,
-    tgt[-2]]`` and the logits (T_tgt, N, num_classes) predict ``tgt`` itself,
-    which should end with ``end_token``; so ``softmax_cross_entropy(logits,
-    tgt, mask)`` is the loss. ``backward(dlogits)`` returns the source
-    gradient (None with ``src_embedding``). ``generate(src, max_len)`` decodes
-    greedily until every sequence has produced ``end_token``.
+    Raises
+    ------
+    TypeError
+        For non-recurrent layers, layers of different classes, non-int tokens,
+        an embedding of another dtype or a bad ``seed``.
+    ValueError
+        For layers that differ in size, depth, dtype or layout, a bidirectional
+        one, tokens out of range, or embeddings of other sizes.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrnn
+    >>> model = fastrnn.Seq2Seq(fastrnn.GRU(3, 8, seed=0), fastrnn.GRU(4, 8, seed=1),
+    ...                         num_classes=6, start_token=0, end_token=5, seed=0)
+    >>> src = np.ones((7, 2, 3), dtype=np.float32)              # (T_src, N, 3)
+    >>> tgt = np.array([[1, 2], [3, 5], [5, 5]])                # (T_tgt, N), ends with 5
+    >>> logits = model.forward(src, tgt)                        # teacher forcing
+    >>> loss, dlogits = fastrnn.softmax_cross_entropy(logits, tgt)
+    >>> dsrc = model.backward(dlogits)
+    >>> logits.shape, dsrc.shape
+    ((3, 2, 6), (7, 2, 3))
+    >>> out = model.generate(src, max_len=4)                    # greedy: (T_out, N) ids
+    >>> out.shape[1], bool(out.shape[0] <= 4)
+    (2, True)
     """
 
     def __init__(self, encoder, decoder, num_classes, start_token, end_token,
@@ -288,21 +536,87 @@ class Seq2Seq(_Pattern):
         return t
 
     def decoder_inputs(self, tgt):
-        """``tgt`` shifted right by one step along time, ``start_token`` first."""
+        """What the decoder reads under teacher forcing: ``tgt`` shifted one step later, ``start_token`` first.
+
+        Parameters
+        ----------
+        tgt : array-like of int, shape (T_tgt, N)
+            ((N, T_tgt) with ``batch_first``.)
+
+        Returns
+        -------
+        numpy.ndarray of int, the shape of ``tgt``
+
+        Raises
+        ------
+        TypeError
+            For ``tgt`` that is not a 2-d integer array.
+
+        Examples
+        --------
+        >>> import fastrnn
+        >>> model = fastrnn.Seq2Seq(fastrnn.SRN(2, 3), fastrnn.SRN(2, 3), 4, start_token=0,
+        ...                         end_token=3, seed=0)
+        >>> model.decoder_inputs([[1], [2], [3]]).ravel().tolist()
+        [0, 1, 2]
+        """
         t = self._tgt_ids(tgt)
         ta = self._time_axis(self.decoder)
         start = np.full_like(np.take(t, [0], axis=ta), self.start_token)
         return np.concatenate([start, np.take(t, np.arange(t.shape[ta] - 1), axis=ta)], axis=ta)
 
     def encode(self, src, src_lengths=None, train=True):
-        """The encoder's final state for ``src``."""
+        """The encoder's final state for ``src``.
+
+        Parameters
+        ----------
+        src : array-like
+            (T_src, N, input_size) floats, or (T_src, N) ids with ``src_embedding``
+            ((N, T_src, ...) with ``batch_first``).
+        src_lengths : array-like of int, shape (N,), optional
+        train : bool, default True
+            Keep what ``backward`` needs.
+
+        Returns
+        -------
+        numpy.ndarray or tuple
+            (num_layers, N, hidden_size); ``(h, c)`` for an LSTM.
+        """
         emb = getattr(self, "src_embedding", None)
         _, state = self.encoder.forward(self._embed(emb, src, train), lengths=src_lengths,
                                         train=train)
         return state
 
     def forward(self, src, tgt, src_lengths=None, tgt_lengths=None, train=True):
-        """Teacher-forced logits (T_tgt, N, num_classes) predicting ``tgt``."""
+        """Teacher-forced logits predicting ``tgt``.
+
+        Parameters
+        ----------
+        src : array-like
+            (T_src, N, input_size) floats, or (T_src, N) ids with ``src_embedding``
+            ((N, T_src, ...) with ``batch_first``).
+        tgt : array-like of int, shape (T_tgt, N)
+            The target ids ((N, T_tgt) with ``batch_first``), ending with
+            ``end_token``.
+        src_lengths, tgt_lengths : array-like of int, shape (N,), optional
+            The real lengths of padded sources and targets (mask the loss with
+            ``length_mask(tgt_lengths, T_tgt)``).
+        train : bool, default True
+            Keep what ``backward`` needs.
+
+        Returns
+        -------
+        numpy.ndarray, shape (T_tgt, N, num_classes)
+            ((N, T_tgt, num_classes) with ``batch_first``.)
+
+        Raises
+        ------
+        TypeError
+            For ``tgt`` that is not a 2-d integer array.
+        ValueError
+            For ``tgt`` with another number of sequences than ``src``, or ids out
+            of range; as the layers for a bad ``src``.
+        """
         t = self._tgt_ids(tgt)
         ta = self._time_axis(self.decoder)
         state = self.encode(src, src_lengths, train)
@@ -315,6 +629,26 @@ class Seq2Seq(_Pattern):
         return self.head.forward(y, train=train)
 
     def backward(self, dlogits):
+        """Differentiate the latest ``forward(..., train=True)``; parameter gradients are added into ``grads``.
+
+        The gradient flows from the logits through the decoder into its initial
+        state, the encoder's final state, and back through the encoder.
+
+        Parameters
+        ----------
+        dlogits : numpy.ndarray, shape (T_tgt, N, num_classes)
+            ((N, T_tgt, num_classes) with ``batch_first``.)
+
+        Returns
+        -------
+        numpy.ndarray or None
+            The source gradient, the shape of ``src`` (None with ``src_embedding``).
+
+        Raises
+        ------
+        RuntimeError
+            Without a ``forward(..., train=True)`` before.
+        """
         dy = self.head.backward(dlogits)
         demb, dstate = self.decoder.backward(dy, None)
         self.tgt_embedding.backward(demb)
@@ -323,12 +657,30 @@ class Seq2Seq(_Pattern):
         return dsrc if emb is None else emb.backward(dsrc)
 
     def generate(self, src, max_len, src_lengths=None):
-        """Greedy decoding: token ids (T_out, N) ((N, T_out) with ``batch_first``).
+        """Greedy decoding: feed back the argmax token until every sequence has ended.
 
-        Each step feeds back the argmax token. A sequence's ``end_token`` is
-        included in the output and every later position is filled with
-        ``end_token``; decoding stops when all sequences have ended or after
-        ``max_len`` steps (then T_out = max_len).
+        A sequence's ``end_token`` is included in the output and every later
+        position is filled with ``end_token``; decoding stops when all sequences
+        have ended or after ``max_len`` steps.
+
+        Parameters
+        ----------
+        src : array-like
+            As ``forward``.
+        max_len : int
+            The most steps to decode (>= 1).
+        src_lengths : array-like of int, shape (N,), optional
+
+        Returns
+        -------
+        numpy.ndarray of int64, shape (T_out, N)
+            ((N, T_out) with ``batch_first``), T_out <= max_len.
+
+        Raises
+        ------
+        TypeError, ValueError
+            For ``max_len`` that is not a positive int; as the layers for a bad
+            ``src``.
         """
         max_len = V.check_positive_int("max_len", max_len)
         state = self.encode(src, src_lengths, train=False)
@@ -352,6 +704,14 @@ class Seq2Seq(_Pattern):
         return tokens.T.copy() if bf else tokens
 
     def get_config(self):
+        """What ``from_config`` needs, for ``fastrnn.save``.
+
+        Returns
+        -------
+        dict
+            ``encoder``, ``decoder``, ``num_classes``, ``start_token``,
+            ``end_token``, ``src_embedding``, ``tgt_embedding``.
+        """
         emb = getattr(self, "src_embedding", None)
         return {"encoder": describe(self.encoder), "decoder": describe(self.decoder),
                 "num_classes": self.num_classes, "start_token": self.start_token,
@@ -361,6 +721,16 @@ class Seq2Seq(_Pattern):
 
     @classmethod
     def from_config(cls, config):
+        """A new model (fresh parameters) from ``get_config()``'s result.
+
+        Parameters
+        ----------
+        config : dict
+
+        Returns
+        -------
+        Seq2Seq
+        """
         emb = config.get("src_embedding")
         return cls(build(config["encoder"]), build(config["decoder"]), config["num_classes"],
                    config["start_token"], config["end_token"],
