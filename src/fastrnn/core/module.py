@@ -535,4 +535,5 @@ class Module:
         return self._cache
 
     def __call__(self, *args, **kwargs):
+        """``forward(*args, **kwargs)``."""
         return self.forward(*args, **kwargs)

@@ -158,11 +158,13 @@ class Model:
 
     @property
     def dtype(self):
+        """The parameters' dtype (float32 or float64), None when the modules differ."""
         dtypes = {p.dtype for p in self.params.values()}
         return dtypes.pop() if len(dtypes) == 1 else None
 
     @property
     def num_parameters(self):
+        """The number of scalar parameters of all registered modules."""
         return int(sum(p.size for p in self.params.values()))
 
     @property
@@ -260,6 +262,7 @@ class Model:
         raise NotImplementedError
 
     def __call__(self, *args, **kwargs):
+        """``forward(*args, **kwargs)``."""
         return self.forward(*args, **kwargs)
 
     def __repr__(self):
