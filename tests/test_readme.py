@@ -79,7 +79,7 @@ def free_names(tree):
 
 
 def fastrnn_aliases(tree):
-    """{name: dotted fastrnn path} for ``import fastrnn[.x] [as y]`` and ``from fastrnn... import``."""
+    """{name: dotted fastrnn path} of the code's imports from fastrnn."""
     aliases = {"fastrnn": "fastrnn"}
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

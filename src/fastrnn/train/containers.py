@@ -101,7 +101,7 @@ class Model:
         object.__setattr__(self, name, value)
 
     def add_module(self, name, module):
-        """Register ``module`` under ``name``; also set as an attribute when ``name`` is an identifier.
+        """Register ``module`` under ``name`` (an attribute too when ``name`` is an identifier).
 
         Parameters
         ----------

@@ -144,9 +144,9 @@ def uniform_(w, a=0.0, b=1.0, rng=None):
     Raises
     ------
     TypeError
-        For a non-array or non-float ``w``, or a bad ``rng``.
+        For a non-array or non-float ``w``, or an ``rng`` of another type.
     ValueError
-        For a read-only ``w``.
+        For a negative ``rng`` seed, a read-only ``w``.
     """
     _check_array(w)
     w[...] = _rng(rng).uniform(a, b, size=w.shape)
@@ -174,9 +174,9 @@ def normal_(w, mean=0.0, std=1.0, rng=None):
     Raises
     ------
     TypeError
-        For a non-array or non-float ``w``, or a bad ``rng``.
+        For a non-array or non-float ``w``, or an ``rng`` of another type.
     ValueError
-        For a read-only ``w``.
+        For a negative ``rng`` seed, a read-only ``w``.
     """
     _check_array(w)
     w[...] = _rng(rng).normal(mean, std, size=w.shape)
@@ -275,9 +275,10 @@ def xavier_uniform_(w, gain=1.0, gates=1, rng=None):
     Raises
     ------
     TypeError
-        For a non-array or non-float ``w``, or a bad ``rng``.
+        For a non-array or non-float ``w``, or an ``rng`` of another type.
     ValueError
-        For a read-only ``w``, fewer than 2 dimensions, or a first axis not divisible by ``gates``.
+        For a negative ``rng`` seed, a read-only ``w``, fewer than 2 dimensions, or
+        a first axis not divisible by ``gates``.
 
     Examples
     --------
@@ -319,9 +320,10 @@ def xavier_normal_(w, gain=1.0, gates=1, rng=None):
     Raises
     ------
     TypeError
-        For a non-array or non-float ``w``, or a bad ``rng``.
+        For a non-array or non-float ``w``, or an ``rng`` of another type.
     ValueError
-        For a read-only ``w``, fewer than 2 dimensions, or a first axis not divisible by ``gates``.
+        For a negative ``rng`` seed, a read-only ``w``, fewer than 2 dimensions, or
+        a first axis not divisible by ``gates``.
     """
     rng = _rng(rng)
     for block in _blocks(w, gates):
@@ -367,10 +369,11 @@ def kaiming_uniform_(w, a=0.0, mode="fan_in", nonlinearity="leaky_relu", gates=1
     Raises
     ------
     TypeError
-        For a non-array or non-float ``w``, or a bad ``rng``.
+        For a non-array or non-float ``w``, or an ``rng`` of another type.
     ValueError
-        For a read-only ``w``, fewer than 2 dimensions, or a first axis not divisible by
-        ``gates``, another ``mode`` or ``nonlinearity``.
+        For a negative ``rng`` seed, a read-only ``w``, fewer than 2 dimensions, or
+        a first axis not divisible by ``gates``, another ``mode`` or
+        ``nonlinearity``.
     """
     rng = _rng(rng)
     for block in _blocks(w, gates):
@@ -409,10 +412,11 @@ def kaiming_normal_(w, a=0.0, mode="fan_in", nonlinearity="leaky_relu", gates=1,
     Raises
     ------
     TypeError
-        For a non-array or non-float ``w``, or a bad ``rng``.
+        For a non-array or non-float ``w``, or an ``rng`` of another type.
     ValueError
-        For a read-only ``w``, fewer than 2 dimensions, or a first axis not divisible by
-        ``gates``, another ``mode`` or ``nonlinearity``.
+        For a negative ``rng`` seed, a read-only ``w``, fewer than 2 dimensions, or
+        a first axis not divisible by ``gates``, another ``mode`` or
+        ``nonlinearity``.
     """
     rng = _rng(rng)
     for block in _blocks(w, gates):
@@ -447,9 +451,10 @@ def orthogonal_(w, gain=1.0, gates=1, rng=None):
     Raises
     ------
     TypeError
-        For a non-array or non-float ``w``, or a bad ``rng``.
+        For a non-array or non-float ``w``, or an ``rng`` of another type.
     ValueError
-        For a read-only ``w``, fewer than 2 dimensions, or a first axis not divisible by ``gates``.
+        For a negative ``rng`` seed, a read-only ``w``, fewer than 2 dimensions, or
+        a first axis not divisible by ``gates``.
 
     Examples
     --------

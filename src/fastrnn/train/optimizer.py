@@ -96,7 +96,7 @@ def _number(owner, name, value, low=0.0, high=None, low_open=False, high_open=Tr
 
 
 class Optimizer:
-    """Base class of the optimizers: the (params, grads) pairs, the decay set, the per-parameter state.
+    """Base class of the optimizers: (params, grads) pairs, decay set, per-parameter state.
 
     Subclasses define ``_hyper`` (the hyperparameter names), ``_check_hyper()``
     (validates and normalizes them; run at construction and before every

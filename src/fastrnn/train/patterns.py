@@ -212,7 +212,7 @@ class SequenceClassifier(_Pattern):
         return self.head.forward(feat, train=train)
 
     def backward(self, dlogits):
-        """Differentiate the latest ``forward(..., train=True)``; parameter gradients are added into ``grads``.
+        """Differentiate the latest ``forward(..., train=True)``, adding into ``grads``.
 
         Parameters
         ----------
@@ -355,7 +355,7 @@ class SequenceTagger(_Pattern):
         return self.head.forward(y, train=train)
 
     def backward(self, dlogits):
-        """Differentiate the latest ``forward(..., train=True)``; parameter gradients are added into ``grads``.
+        """Differentiate the latest ``forward(..., train=True)``, adding into ``grads``.
 
         Parameters
         ----------

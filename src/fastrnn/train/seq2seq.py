@@ -123,7 +123,7 @@ class Seq2Seq(_Pattern):
         return t
 
     def decoder_inputs(self, tgt):
-        """What the decoder reads under teacher forcing: ``tgt`` shifted one step later, ``start_token`` first.
+        """The decoder's teacher-forced input: ``tgt`` one step later, ``start_token`` first.
 
         Parameters
         ----------
@@ -216,7 +216,7 @@ class Seq2Seq(_Pattern):
         return self.head.forward(y, train=train)
 
     def backward(self, dlogits):
-        """Differentiate the latest ``forward(..., train=True)``; parameter gradients are added into ``grads``.
+        """Differentiate the latest ``forward(..., train=True)``, adding into ``grads``.
 
         The gradient flows from the logits through the decoder into its initial
         state, the encoder's final state, and back through the encoder.
