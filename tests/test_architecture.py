@@ -187,26 +187,105 @@ def test_short_module_names_import():
 
 def _documented(obj):
     doc = inspect.getdoc(obj) or ""
-    return any(f"{section}\n---" in doc for section in ("Parameters", "Returns", "Attributes"))
+    return any(f"{section}\n---" in doc for section in ("Parameters", "Returns", "Yields",
+                                                           "Attributes"))
 
 
-def test_lab_and_cells_have_numpydoc_docstrings():
-    """Every public function, class and method of fastrnn.lab and fastrnn.core.cells has a
-    numpydoc docstring (a Parameters, Returns or Attributes section)."""
-    modules = ["fastrnn.core.cells"] + [m for m in module_files() if m.startswith("fastrnn.lab.")]
+# Modules whose docstrings are being written in another session (issue 10, item 7); each
+# must be removed here once documented (test_undocumented_exemptions_are_still_needed says when).
+UNDOCUMENTED_FOR_NOW = {"fastrnn.core.layers", "fastrnn.core.functional",
+                        "fastrnn.core.c_engine"}
+
+
+def public_objects(name):
+    """The public functions and classes a module defines: its ``__all__`` (or, without one,
+    its names not starting with "_"), less what it only re-exports."""
+    module = importlib.import_module(name)
+    names = getattr(module, "__all__", None)
+    if names is None:
+        names = [n for n in vars(module) if not n.startswith("_")]
+    return [(attr, getattr(module, attr)) for attr in names
+            if getattr(getattr(module, attr), "__module__", None) == name
+            and callable(getattr(module, attr))]
+
+
+def missing_numpydoc(name):
+    """The public functions, classes and methods of a module without numpydoc sections
+    (methods only when they take arguments)."""
     missing = []
-    for name in modules:
-        module = importlib.import_module(name)
-        for attr in getattr(module, "__all__", ()):
-            obj = getattr(module, attr)
-            if getattr(obj, "__module__", None) != name or not callable(obj):
-                continue
-            if not _documented(obj):
-                missing.append(f"{name}.{attr}")
-            for meth_name, meth in vars(obj).items() if inspect.isclass(obj) else ():
-                meth = getattr(meth, "__func__", meth)
-                params = [] if not inspect.isfunction(meth) else \
-                    [p for p in inspect.signature(meth).parameters if p not in ("self", "cls")]
-                if not meth_name.startswith("_") and params and not _documented(meth):
-                    missing.append(f"{name}.{attr}.{meth_name}")
+    for attr, obj in public_objects(name):
+        if not _documented(obj):
+            missing.append(f"{name}.{attr}")
+        for meth_name, meth in vars(obj).items() if inspect.isclass(obj) else ():
+            meth = getattr(meth, "__func__", meth)
+            params = [] if not inspect.isfunction(meth) else \
+                [p for p in inspect.signature(meth).parameters if p not in ("self", "cls")]
+            if not meth_name.startswith("_") and params and not _documented(meth):
+                missing.append(f"{name}.{attr}.{meth_name}")
+    return missing
+
+
+def test_public_objects_have_numpydoc_docstrings():
+    """Every module has a docstring, and every public function, class and method (one taking
+    arguments) a numpydoc docstring (a Parameters, Returns, Yields or Attributes section)."""
+    missing = []
+    for name in module_files():
+        if name == "fastrnn.core.c_engine" and not fastrnn.c_engine_available():
+            continue
+        if not (importlib.import_module(name).__doc__ or "").strip():
+            missing.append(f"{name} (module docstring)")
+        if name not in UNDOCUMENTED_FOR_NOW:
+            missing += missing_numpydoc(name)
     assert not missing, f"without numpydoc sections: {missing}"
+
+
+def test_undocumented_exemptions_are_still_needed():
+    """An exempt module that is documented now must be deleted from UNDOCUMENTED_FOR_NOW."""
+    done = [name for name in sorted(UNDOCUMENTED_FOR_NOW)
+            if (name != "fastrnn.core.c_engine" or fastrnn.c_engine_available())
+            and not missing_numpydoc(name)]
+    assert not done, f"delete these from UNDOCUMENTED_FOR_NOW (documented now): {done}"
+
+
+_FAKE_MODULE = '''
+def f(x):
+    """One line only."""
+
+
+def g(x):
+    """Summary.
+
+    Parameters
+    ----------
+    x : int
+    """
+
+
+class C:
+    """Summary.
+
+    Attributes
+    ----------
+    a : int
+    """
+
+    def m(self, y):
+        """One line only."""
+
+    def n(self):
+        """No arguments: a summary is enough."""
+'''
+
+
+def test_the_docstring_check_finds_gaps():
+    """missing_numpydoc reports a function and a method without sections, nothing else."""
+    import types
+    module = types.ModuleType("fastrnn_fake_docs")
+    module.__dict__["__name__"] = module.__name__
+    exec(_FAKE_MODULE, module.__dict__)
+    sys.modules[module.__name__] = module
+    try:
+        assert missing_numpydoc(module.__name__) == ["fastrnn_fake_docs.f",
+                                                     "fastrnn_fake_docs.C.m"]
+    finally:
+        del sys.modules[module.__name__]

@@ -1,23 +1,45 @@
 """fastrnn: SRN (Elman), LSTM and GRU for NumPy with exact BPTT and C hot loops.
 
+The layers ``SRN``, ``LSTM`` and ``GRU`` take PyTorch's arguments and
+shapes (x: (T, N, input_size), or (N, T, input_size) with
+``batch_first``) and lay out their parameters exactly like PyTorch's
+``state_dict``; ``backward`` gives the exact BPTT gradient of every
+parameter, the input and the initial state.
+
+>>> import numpy as np, fastrnn
+>>> lstm = fastrnn.LSTM(input_size=3, hidden_size=5, num_layers=2, seed=0)
+>>> x = np.random.default_rng(0).standard_normal((7, 2, 3)).astype(np.float32)
+>>> y, (h, c) = lstm.forward(x, lengths=[7, 4])             # y: (T, N, hidden_size)
+>>> dx, (dh0, dc0) = lstm.backward(np.ones_like(y))         # adds into lstm.grads
+>>> y.shape, h.shape, dx.shape, lstm.grads["weight_hh_l1"].shape
+((7, 2, 5), (2, 2, 5), (7, 2, 3), (20, 5))
+
 The package has three floors, each a subpackage:
 
-* ``fastrnn.core``: the engine core. The NumPy reference engine, the C engine's
-  binding, the engine selection, the functional API (one recurrence with its
-  cache explicit) and the layers ``SRN``, ``LSTM``, ``GRU`` (PyTorch's argument
-  names, shapes and ``state_dict`` layout).
-* ``fastrnn.train``: the training toolkit built on the layers: feed-forward
-  layers, losses, optimizers, clipping, initializers, models, truncated BPTT,
-  save/load.
+* ``fastrnn.core``: the engine core. The NumPy reference engine, the C
+  engine's binding and its threads, the engine selection, the functional API
+  (one recurrence with its cache explicit) and the layers.
+* ``fastrnn.train``: the training toolkit built on the layers: ``Linear``,
+  ``Embedding``, losses, optimizers (``fastrnn.optim``), clipping,
+  initializers (``fastrnn.init``), models (``Sequential``,
+  ``SequenceClassifier``, ``SequenceTagger``, ``Seq2Seq``),
+  ``TruncatedBPTT``, ``save``/``load``, and data-parallel training over MPI
+  (``fastrnn.distributed``).
 * ``fastrnn.lab``: the long-term-dependency lab: gradient-flow diagnostics,
   long-lag tasks, real-time recurrent learning, the experiments.
 
 The modules users import by their short names (``fastrnn.functional``,
 ``fastrnn.optim``, ``fastrnn.diagnostics``, ...) are the same module objects
 as their homes in the subpackages (see ``_SHORT_NAMES`` below).
+``fastrnn.onnx`` (ONNX export and import) and ``fastrnn.keras`` (Keras
+weight conversion) are imported on first use, and import onnx and keras
+only inside the functions that need them. ``fastrnn.data`` ships a small
+text corpus; ``python -m fastrnn`` is the command line (``demo``,
+``sample``, ``info``, ``gradflow``, ``lag``).
 
 Engines: ``set_backend("c" | "numpy")``, ``get_backend()``, or the
-``FASTRNN_BACKEND`` environment variable.
+``FASTRNN_BACKEND`` environment variable. Threads of the C engine:
+``set_num_threads(n)``, ``get_num_threads()``, or ``FASTRNN_NUM_THREADS``.
 """
 
 import sys as _sys

@@ -9,7 +9,11 @@ Commands:
   model for ``sample``. Under ``mpiexec -n K`` (K > 1) it trains
   data-parallel (``--distributed``), each rank on 1/K of the streams.
 * ``sample``: generate text from a model saved by ``demo --save``.
-* ``info``: version, engines, optional dependencies.
+* ``info``: version, engines (the C engine's threads and kernels), NumPy's
+  BLAS, optional dependencies.
+* ``gradflow``, ``lag``: the long-term-dependency lab's experiments
+  (``fastrnn.lab.experiments``): gradient flow against lag, and success on
+  the adding problem against lag, as tables, CSV and figures.
 
 ``python -m fastrnn <command> --help`` lists each command's options.
 
@@ -17,6 +21,9 @@ Every error a user can cause (a bad option, a missing or malformed file, an
 unavailable engine) prints one line ``fastrnn: error: ...`` on stderr and
 exits with status 2; an interrupt (Ctrl-C) prints ``fastrnn: interrupted``
 and exits with 130.
+
+Importing this module runs nothing: ``main()`` runs under ``python -m
+fastrnn`` and from the installed ``fastrnn`` script.
 """
 
 import argparse
@@ -97,11 +104,32 @@ def _char_model(vocab_size, cell, hidden, embed, dtype, seed):
 
 
 def generate(model, vocab, prompt, length, temperature=1.0, rng=None):
-    """Sample ``length`` characters after ``prompt`` from a char model.
+    """Sample characters from a character model, one at a time.
 
-    The model is ``Sequential(Embedding, recurrent layer, Linear)`` (what the
-    demo trains); the recurrent layer runs as a stream: the prompt as one
-    chunk, then one step per character, its weights packed once.
+    The recurrent layer runs as a stream: the prompt as one chunk, then one
+    step per character, its weights packed once.
+
+    Parameters
+    ----------
+    model : Sequential
+        ``Embedding -> recurrent layer -> Linear`` over ``vocab`` (the demo's
+        model), time-major.
+    vocab : sequence of str
+        The characters, by id.
+    prompt : str
+        Text the sample continues (characters outside ``vocab`` are dropped;
+        empty: ``vocab[0]``).
+    length : int
+        The number of characters to generate.
+    temperature : float, default 1.0
+        Divides the logits before the softmax (lower: more likely characters).
+    rng : None, int or numpy.random.Generator, optional
+        The sampling's seed.
+
+    Returns
+    -------
+    str
+        The (filtered) prompt followed by ``length`` sampled characters.
     """
     rng = np.random.default_rng(rng)
     embedding, rnn, head = model[0], model[1], model[2]
@@ -127,6 +155,23 @@ def _batchify(ids, batch):
 
 
 def cmd_demo(args):
+    """The ``demo`` command: train a character-level model (module doc).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``demo`` options (``build_parser``).
+
+    Returns
+    -------
+    int
+        The exit status: 0, or 2 after an MPI setup error.
+
+    Raises
+    ------
+    UsageError, OSError, ValueError, ImportError
+        For a bad corpus or option; ``main`` prints them as one line.
+    """
     with _threads(args.threads):
         return _demo(args)
 
@@ -258,6 +303,25 @@ def _demo(args):
 
 
 def cmd_sample(args):
+    """The ``sample`` command: print text generated from a ``demo --save`` checkpoint.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        ``checkpoint``, ``prompt``, ``length``, ``temperature``, ``seed``.
+
+    Returns
+    -------
+    int
+        0.
+
+    Raises
+    ------
+    UsageError
+        For a checkpoint that is not the demo's character model.
+    OSError, ValueError
+        For a missing or malformed file.
+    """
     header = fastrnn.io.read_header(args.checkpoint)
     meta = header.get("meta") or {}
     vocab = meta.get("vocab") if isinstance(meta, dict) else None
@@ -276,6 +340,18 @@ def cmd_sample(args):
 
 
 def cmd_info(args):
+    """The ``info`` command: print the version, the engines, NumPy's BLAS and optional packages.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Unused.
+
+    Returns
+    -------
+    int
+        0.
+    """
     print(f"fastrnn {fastrnn.__version__}")
     print(f"backend: {fastrnn.get_backend()} (C engine available: "
           f"{fastrnn.c_engine_available()})")
@@ -307,7 +383,13 @@ def _blas_description():
 
 
 class UsageError(Exception):
-    """An error the user caused: printed as one line ``fastrnn: error: ...``, exit status 2."""
+    """An error the user caused: printed as one line ``fastrnn: error: ...``, exit status 2.
+
+    Parameters
+    ----------
+    message : str
+        What was wrong, naming the option or file.
+    """
 
 
 class _Parser(argparse.ArgumentParser):
@@ -318,6 +400,20 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser():
+    """The command line's parser, with every command and option.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        Its ``error`` raises ``UsageError`` instead of exiting; each command
+        sets ``func`` (``cmd_demo``, ...) to the function that runs it.
+
+    Examples
+    --------
+    >>> args = build_parser().parse_args(["demo", "--steps", "5", "--cell", "gru"])
+    >>> args.command, args.steps, args.cell, args.func.__name__
+    ('demo', 5, 'gru', 'cmd_demo')
+    """
     p = _Parser(
         prog="python -m fastrnn",
         description="fastrnn: SRN, LSTM and GRU for NumPy with exact BPTT.",

@@ -308,6 +308,8 @@ class Module:
         (P,) buffers; assignment copies in.
     param_version : int
         Counts the writes to the parameters (read-only).
+    num_parameters : int
+        P, the number of scalar parameters.
     dtype : numpy.dtype
         float32 or float64.
 
@@ -317,6 +319,20 @@ class Module:
     views alias its own buffers; the cache of the latest forward is not
     copied, so the copy's ``backward`` needs a ``forward`` of its own).
     ``copy.copy`` shares the buffers and the version with the original.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrnn
+    >>> layer = fastrnn.SRN(2, 3, seed=0)
+    >>> list(layer.params)
+    ['weight_ih_l0', 'weight_hh_l0', 'bias_ih_l0', 'bias_hh_l0']
+    >>> layer.num_parameters, layer.params_flat.shape
+    (21, (21,))
+    >>> bool(np.shares_memory(layer.params["weight_hh_l0"], layer.params_flat))
+    True
+    >>> layer.params["bias_hh_l0"] = [1.0, 2.0, 3.0]    # copied in, cast to float32
+    >>> layer.params_flat[-3:].tolist()
+    [1.0, 2.0, 3.0]
     """
 
     #: True for modules whose ``forward`` returns ``(y, state)``.
@@ -520,4 +536,5 @@ class Module:
         return self._cache
 
     def __call__(self, *args, **kwargs):
+        """``forward(*args, **kwargs)``."""
         return self.forward(*args, **kwargs)

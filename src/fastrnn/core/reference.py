@@ -42,6 +42,23 @@ forward direction reads ``hs[t]`` and writes ``hs[t+1]`` at step t (``hs[0]``
 is h0); the reverse direction reads ``hs[t+1]`` and writes ``hs[t]`` (``hs[T]``
 is h0). So the state that step t read is ``hs[:-1][t]`` forward and
 ``hs[1:][t]`` reverse, with no special case in the loops.
+
+Examples
+--------
+>>> import numpy as np
+>>> from fastrnn.core import reference as R
+>>> rng = np.random.default_rng(0)
+>>> T, N, I, H = 3, 2, 4, 5
+>>> x, h0 = rng.standard_normal((T, N, I)), np.zeros((N, H))
+>>> W_ih, W_hh, b = rng.standard_normal((H, I)), rng.standard_normal((H, H)), np.zeros(H)
+>>> y, hT, cache = R.srn_forward(x, h0, W_ih, W_hh, b, b, lengths=np.array([3, 1]))
+>>> y.shape, bool((y[1:, 1] == 0).all()), bool((hT[1] == y[0, 1]).all())
+((3, 2, 5), True, True)
+>>> grads = {"dW_ih": np.zeros((H, I)), "dW_hh": np.zeros((H, H)),
+...          "db_ih": np.zeros(H), "db_hh": np.zeros(H)}
+>>> dx, dh0 = R.srn_backward(np.ones_like(y), np.zeros_like(hT), cache, grads)
+>>> dx.shape, dh0.shape
+((3, 2, 4), (2, 5))
 """
 
 import numpy as np
@@ -55,48 +72,159 @@ ENGINE_NAME = "numpy"
 # --- the time loop's bookkeeping --------------------------------------------
 
 def time_steps(T, reverse):
-    """Step indices in processing order."""
+    """The step indices in processing order.
+
+    Parameters
+    ----------
+    T : int
+        The number of steps.
+    reverse : bool
+        The reverse direction (T-1 down to 0).
+
+    Returns
+    -------
+    range
+    """
     return range(T - 1, -1, -1) if reverse else range(T)
 
 
 def state_slots(t, reverse):
-    """(slot read, slot written) in the (T+1, N, H) state sequence at step t."""
+    """Where step t reads and writes in the (T+1, N, H) state sequence.
+
+    Parameters
+    ----------
+    t : int
+        The step.
+    reverse : bool
+        The reverse direction.
+
+    Returns
+    -------
+    (int, int)
+        (slot read, slot written): ``(t, t+1)`` forward, ``(t+1, t)`` reverse.
+    """
     return (t + 1, t) if reverse else (t, t + 1)
 
 
 def previous_states(hs, reverse):
-    """(T, N, H): the state each step read, indexed by time."""
+    """The state each step read, indexed by time.
+
+    Parameters
+    ----------
+    hs : numpy.ndarray, shape (T+1, N, H)
+        The state sequence of a forward (module doc).
+    reverse : bool
+        The direction that wrote it.
+
+    Returns
+    -------
+    numpy.ndarray, shape (T, N, H)
+        A view: ``hs[:-1]`` forward, ``hs[1:]`` reverse.
+    """
     return hs[1:] if reverse else hs[:-1]
 
 
 def final_state(hs, reverse):
+    """The state after the last step processed.
+
+    Parameters
+    ----------
+    hs : numpy.ndarray, shape (T+1, N, H)
+        The state sequence of a forward (module doc).
+    reverse : bool
+        The direction that wrote it.
+
+    Returns
+    -------
+    numpy.ndarray, shape (N, H)
+        A view: ``hs[-1]`` forward, ``hs[0]`` reverse.
+    """
     return hs[0] if reverse else hs[-1]
 
 
 def active_rows(lengths, T):
-    """(T, N, 1) bool mask of the steps each sequence uses, or None for all."""
+    """The steps each sequence uses, shaped to broadcast over the features.
+
+    Parameters
+    ----------
+    lengths : None or numpy.ndarray of int64, shape (N,)
+    T : int
+
+    Returns
+    -------
+    None or numpy.ndarray of bool, shape (T, N, 1)
+        None when every step is used.
+    """
     mask = V.active_mask(lengths, T)
     return None if mask is None else mask[:, :, None]
 
 
 def keep_where(mask, new, old):
-    """new on active rows, old on the others (NaN-safe, unlike a product)."""
+    """``new`` on active rows, ``old`` on the others.
+
+    A select, not a product, so a NaN or inf on one side never reaches the
+    other.
+
+    Parameters
+    ----------
+    mask : None or numpy.ndarray of bool, shape (N, 1)
+        This step's rows of ``active_rows`` (None: every row is active).
+    new, old : numpy.ndarray or scalar
+        Broadcastable to (N, H).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``new`` itself when ``mask`` is None.
+    """
     return new if mask is None else np.where(mask, new, old)
 
 
 def project_inputs(x, W_ih, bias):
-    """(T, N, G*H) = x @ W_ih.T + bias: one matmul for all T*N rows."""
+    """The input projection of every step at once: ``x @ W_ih.T + bias``.
+
+    Parameters
+    ----------
+    x : numpy.ndarray, shape (T, N, I)
+    W_ih : numpy.ndarray, shape (G*H, I)
+    bias : numpy.ndarray, shape (G*H,)
+        The bias folded into the projection (``b_ih + b_hh`` for the SRN and
+        the LSTM; for the GRU, ``CellSpec.input_bias``).
+
+    Returns
+    -------
+    numpy.ndarray, shape (T, N, G*H)
+        One matmul over all T*N rows.
+    """
     T, N, I = x.shape
     return (x.reshape(T * N, I) @ W_ih.T).reshape(T, N, -1) + bias
 
 
 def accumulate_input_grads(grads, dgates_ih, dgates_hh, x, h_prev, W_ih):
-    """After the backward loop: whole-sequence weight and bias gradients, and dx.
+    """After the backward loop: the whole-sequence weight and bias gradients, and dx.
 
-    dgates_ih: (T, N, G*H) gradient of the pre-activations fed by ``x``;
-    dgates_hh: (T, N, G*H) gradient of the pre-activations fed by ``h_prev``
-    (the same array except for the GRU's reset-after candidate);
-    h_prev: (T, N, H) the recurrent input each step used.
+    Adds ``dgates_ih^T X`` to ``dW_ih``, ``dgates_hh^T H_prev`` to ``dW_hh``
+    and the row sums to ``db_ih``/``db_hh``.
+
+    Parameters
+    ----------
+    grads : dict
+        ``dW_ih`` (G*H, I), ``dW_hh`` (G*H, H), ``db_ih``, ``db_hh`` (G*H,),
+        added into in place.
+    dgates_ih : numpy.ndarray, shape (T, N, G*H)
+        The gradient of the pre-activations fed by ``x``.
+    dgates_hh : numpy.ndarray, shape (T, N, G*H)
+        The gradient of the pre-activations fed by ``h_prev`` (the same array
+        except for the GRU's reset-after candidate).
+    x : numpy.ndarray, shape (T, N, I)
+    h_prev : numpy.ndarray, shape (T, N, H)
+        The recurrent input each step used.
+    W_ih : numpy.ndarray, shape (G*H, I)
+
+    Returns
+    -------
+    numpy.ndarray, shape (T, N, I)
+        ``dx = dgates_ih @ W_ih``, a fresh array.
     """
     T, N, I = x.shape
     G = dgates_ih.shape[-1]
@@ -113,7 +241,38 @@ def accumulate_input_grads(grads, dgates_ih, dgates_hh, x, h_prev, W_ih):
 
 def srn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh", lengths=None,
                 reverse=False, train=True, residual=False):
-    """h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh);  residual: h_t = h_{t-1} + f(...)."""
+    """The SRN (Elman) recurrence: ``h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``.
+
+    With ``residual``: ``h_t = h_{t-1} + f(...)``. Arguments and results follow
+    the engine contract (module doc), with G = 1.
+
+    Parameters
+    ----------
+    x : numpy.ndarray, shape (T, N, I)
+        Zero at inactive rows.
+    h0 : numpy.ndarray, shape (N, H)
+    W_ih : numpy.ndarray, shape (H, I)
+    W_hh : numpy.ndarray, shape (H, H)
+    b_ih, b_hh : numpy.ndarray, shape (H,)
+    nonlinearity : {"tanh", "relu", "sigmoid"}
+        The ``f`` above.
+    lengths : None or numpy.ndarray of int64, shape (N,)
+    reverse : bool
+        Run from step T-1 down to 0.
+    train : bool
+        Keep the cache for ``srn_backward``.
+    residual : bool
+        The residual recurrence.
+
+    Returns
+    -------
+    y : numpy.ndarray, shape (T, N, H)
+        Every step's state; exactly 0 at inactive rows.
+    hT : numpy.ndarray, shape (N, H)
+        The final state (each sequence's own last step with ``lengths``).
+    cache : dict or None
+        What ``srn_backward`` reads; None when ``train`` is False.
+    """
     T, N, _ = x.shape
     mask = active_rows(lengths, T)
     pre = project_inputs(x, W_ih, b_ih + b_hh)
@@ -138,8 +297,30 @@ def srn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh", lengths=None
 
 
 def srn_backward(dy, dhT, cache, grads, trace=None):
-    """BPTT for the SRN: dz_t = (dy_t + dh_t) * f'(z_t), dh_{t-1} = dz_t @ W_hh
-    (+ (dy_t + dh_t) for the residual cell, through its identity path)."""
+    """BPTT for the SRN: ``dz_t = (dy_t + dh_t) * f'(z_t)``, ``dh_{t-1} = dz_t @ W_hh``.
+
+    The residual cell adds ``dy_t + dh_t`` to ``dh_{t-1}`` through its identity
+    path. Parameter gradients are ADDED into ``grads`` (engine contract,
+    module doc).
+
+    Parameters
+    ----------
+    dy : numpy.ndarray, shape (T, N, H)
+        The gradient of the loss with respect to ``y``.
+    dhT : numpy.ndarray, shape (N, H)
+        The gradient with respect to the final state.
+    cache : dict
+        From ``srn_forward(..., train=True)``.
+    grads : dict
+        ``dW_ih`` (H, I), ``dW_hh`` (H, H), ``db_ih``, ``db_hh`` (H,), added into.
+    trace : dict or None
+        ``{"dh": (T, N, H) array}`` filled with ``dL/dh_t`` at every step.
+
+    Returns
+    -------
+    dx : numpy.ndarray, shape (T, N, I)
+    dh0 : numpy.ndarray, shape (N, H)
+    """
     x, hs, W_hh, reverse = cache["x"], cache["hs"], cache["W_hh"], cache["reverse"]
     residual, nonlinearity = cache["residual"], cache["nonlinearity"]
     T = x.shape[0]
@@ -165,10 +346,35 @@ def srn_backward(dy, dhT, cache, grads, trace=None):
 
 def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
                  train=True):
-    """Gates i, f, g, o (PyTorch's order), pre = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh:
+    """The LSTM recurrence, gates i, f, g, o in PyTorch's order.
 
-    i, f, o = sigmoid(pre_i, pre_f, pre_o);  g = tanh(pre_g)
-    c_t = f * c_{t-1} + i * g;               h_t = o * tanh(c_t)
+    With ``z = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh`` cut into four (N, H)
+    blocks: ``i, f, o = sigmoid(z_i, z_f, z_o)``, ``g = tanh(z_g)``,
+    ``c_t = f * c_{t-1} + i * g``, ``h_t = o * tanh(c_t)``. Arguments and
+    results follow the engine contract (module doc), with G = 4.
+
+    Parameters
+    ----------
+    x : numpy.ndarray, shape (T, N, I)
+        Zero at inactive rows.
+    h0, c0 : numpy.ndarray, shape (N, H)
+    W_ih : numpy.ndarray, shape (4*H, I)
+    W_hh : numpy.ndarray, shape (4*H, H)
+    b_ih, b_hh : numpy.ndarray, shape (4*H,)
+    lengths : None or numpy.ndarray of int64, shape (N,)
+    reverse : bool
+        Run from step T-1 down to 0.
+    train : bool
+        Keep the cache for ``lstm_backward``.
+
+    Returns
+    -------
+    y : numpy.ndarray, shape (T, N, H)
+        Every step's ``h_t``; exactly 0 at inactive rows.
+    hT, cT : numpy.ndarray, shape (N, H)
+        The final states.
+    cache : dict or None
+        What ``lstm_backward`` reads; None when ``train`` is False.
     """
     T, N, _ = x.shape
     H = h0.shape[1]
@@ -196,7 +402,29 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
 
 
 def lstm_backward(dy, dhT, dcT, cache, grads, trace=None):
-    """BPTT for the LSTM, differentiating c_t = f*c_{t-1} + i*g and h_t = o*tanh(c_t)."""
+    """BPTT for the LSTM, differentiating ``c_t = f*c_{t-1} + i*g`` and ``h_t = o*tanh(c_t)``.
+
+    Parameter gradients are ADDED into ``grads`` (engine contract, module doc).
+
+    Parameters
+    ----------
+    dy : numpy.ndarray, shape (T, N, H)
+    dhT, dcT : numpy.ndarray, shape (N, H)
+        The gradients with respect to the final states.
+    cache : dict
+        From ``lstm_forward(..., train=True)``.
+    grads : dict
+        ``dW_ih`` (4*H, I), ``dW_hh`` (4*H, H), ``db_ih``, ``db_hh`` (4*H,),
+        added into.
+    trace : dict or None
+        ``{"dh": (T, N, H), "dc": (T, N, H)}`` filled with ``dL/dh_t`` and
+        ``dL/dc_t``.
+
+    Returns
+    -------
+    dx : numpy.ndarray, shape (T, N, I)
+    dh0, dc0 : numpy.ndarray, shape (N, H)
+    """
     x, hs, cs, gates = cache["x"], cache["hs"], cache["cs"], cache["gates"]
     W_hh, reverse = cache["W_hh"], cache["reverse"]
     T = x.shape[0]
@@ -228,11 +456,39 @@ def lstm_backward(dy, dhT, dcT, cache, grads, trace=None):
 
 def gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
                 reset_after=True, train=True):
-    """Gates r, z, n (PyTorch's order), h_t = (1 - z) * n + z * h_{t-1}, with
+    """The GRU recurrence, gates r, z, n in PyTorch's order: ``h_t = (1 - z) * n + z * h_{t-1}``.
 
-    r = sigmoid(W_ir x + b_ir + W_hr h + b_hr),  z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
-    reset_after=True  (PyTorch/cuDNN): n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
-    reset_after=False (Cho 2014):      n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)
+    ``r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)``,
+    ``z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)``, and the candidate
+
+    * ``reset_after=True`` (PyTorch/cuDNN): ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``;
+    * ``reset_after=False`` (Cho et al. 2014): ``n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)``.
+
+    Arguments and results follow the engine contract (module doc), with G = 3.
+
+    Parameters
+    ----------
+    x : numpy.ndarray, shape (T, N, I)
+        Zero at inactive rows.
+    h0 : numpy.ndarray, shape (N, H)
+    W_ih : numpy.ndarray, shape (3*H, I)
+    W_hh : numpy.ndarray, shape (3*H, H)
+    b_ih, b_hh : numpy.ndarray, shape (3*H,)
+    lengths : None or numpy.ndarray of int64, shape (N,)
+    reverse : bool
+        Run from step T-1 down to 0.
+    reset_after : bool
+        The candidate's form (above).
+    train : bool
+        Keep the cache for ``gru_backward``.
+
+    Returns
+    -------
+    y : numpy.ndarray, shape (T, N, H)
+        Every step's state; exactly 0 at inactive rows.
+    hT : numpy.ndarray, shape (N, H)
+    cache : dict or None
+        What ``gru_backward`` reads; None when ``train`` is False.
     """
     T, N, _ = x.shape
     H = h0.shape[1]
@@ -261,7 +517,27 @@ def gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
 
 
 def gru_backward(dy, dhT, cache, grads, trace=None):
-    """BPTT for the GRU in either form (see gru_forward)."""
+    """BPTT for the GRU in either form (see ``gru_forward``).
+
+    Parameter gradients are ADDED into ``grads`` (engine contract, module doc).
+
+    Parameters
+    ----------
+    dy : numpy.ndarray, shape (T, N, H)
+    dhT : numpy.ndarray, shape (N, H)
+    cache : dict
+        From ``gru_forward(..., train=True)``.
+    grads : dict
+        ``dW_ih`` (3*H, I), ``dW_hh`` (3*H, H), ``db_ih``, ``db_hh`` (3*H,),
+        added into.
+    trace : dict or None
+        ``{"dh": (T, N, H) array}`` filled with ``dL/dh_t``.
+
+    Returns
+    -------
+    dx : numpy.ndarray, shape (T, N, I)
+    dh0 : numpy.ndarray, shape (N, H)
+    """
     x, hs, gates, aux = cache["x"], cache["hs"], cache["gates"], cache["aux"]
     W_hh, reverse, reset_after = cache["W_hh"], cache["reverse"], cache["reset_after"]
     T = x.shape[0]

@@ -269,7 +269,13 @@ def array_from_ref(ref):
 
 
 def shapes_only_active():
-    """True inside ``shapes_only()`` (in this thread or context)."""
+    """Whether modules built now get no parameter memory.
+
+    Returns
+    -------
+    bool
+        True inside ``shapes_only()`` (in this thread or context).
+    """
     return _SHAPES_ONLY.get()
 
 
@@ -280,7 +286,12 @@ def shapes_only():
     Their flat buffers are zero-stride read-only placeholders and
     ``reset_parameters``/``fastrnn.init`` skip them; ``load`` uses this to
     compare a checkpoint's described model with its arrays before allocating.
-    The setting is per thread (a ``contextvars.ContextVar``).
+    The setting is per thread (a ``contextvars.ContextVar``). Such a module
+    cannot be copied or pickled (TypeError).
+
+    Yields
+    ------
+    None
 
     Examples
     --------

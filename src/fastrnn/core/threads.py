@@ -102,6 +102,9 @@ def get_num_threads():
     Returns
     -------
     int
+        The last ``set_num_threads`` (or ``threadpoolctl`` limit), else
+        ``default_num_threads()``. Without the C engine: the setting kept for
+        when there is one.
     """
     if _ext is not None:
         return _ext.get_num_threads()

@@ -1,7 +1,20 @@
-"""Argument checks shared by the functional API and the layers.
+"""Argument checks shared by the functional API, the layers and the training toolkit.
 
-Every message names the argument, what was expected and what arrived. Engines
-never see an argument these functions have not accepted.
+Every message names the argument, what was expected and what arrived
+(``"lengths: expected 1 <= lengths[n] <= T = 5, got lengths[2] = 7"``).
+Engines never see an argument these functions have not accepted. The
+functions are internal helpers (no stable API), documented for contributors.
+
+Examples
+--------
+>>> import numpy as np
+>>> from fastrnn.core import validation as V
+>>> V.check_lengths([3, 1], T=3, N=2).tolist()
+[3, 1]
+>>> V.check_lengths([4, 1], T=3, N=2)
+Traceback (most recent call last):
+...
+ValueError: lengths: expected 1 <= lengths[n] <= T = 3, got lengths[0] = 4
 """
 
 import numpy as np
@@ -10,7 +23,25 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def check_dtype(dtype, name="dtype"):
-    """Normalize a float32/float64 dtype spec or raise TypeError."""
+    """Normalize a float32/float64 dtype spec.
+
+    Parameters
+    ----------
+    dtype : dtype-like
+        Anything ``numpy.dtype`` takes (``np.float32``, ``"float64"``, ...).
+    name : str
+        The argument's name, for the message.
+
+    Returns
+    -------
+    numpy.dtype
+        ``float32`` or ``float64``.
+
+    Raises
+    ------
+    TypeError
+        For anything else (``float16``, an integer dtype, a non-dtype).
+    """
     try:
         dt = np.dtype(dtype)
     except TypeError as exc:
@@ -23,9 +54,25 @@ def check_dtype(dtype, name="dtype"):
 def as_array(name, value):
     """``value`` as an ndarray, refusing what would be silently misread.
 
-    A masked array is refused (its mask would be ignored: pass ``lengths`` for
-    variable-length sequences, or ``value.filled(0)``); a ragged nested
-    sequence gets a ValueError naming the argument.
+    Parameters
+    ----------
+    name : str
+        The argument's name, for messages.
+    value : array-like
+        Anything ``numpy.asarray`` takes.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``numpy.asarray(value)`` (``value`` itself when it is an ndarray).
+
+    Raises
+    ------
+    TypeError
+        For a masked array (its mask would be ignored: pass ``lengths`` for
+        variable-length sequences, or ``value.filled(0)``).
+    ValueError
+        For a ragged nested sequence.
     """
     if isinstance(value, np.ma.MaskedArray):
         raise TypeError(f"{name}: masked arrays are not supported (the mask would be ignored); "
@@ -38,13 +85,36 @@ def as_array(name, value):
 
 
 def as_float_array(name, value, dtype=None, private=False):
-    """``value`` as a C-contiguous array of ``dtype`` (None: its own float dtype).
+    """``value`` as a C-contiguous real float array of ``dtype``.
 
-    Real floats are cast, other dtypes refused with TypeError. The result is
-    the caller's own array when no cast or copy was needed, so callers must
+    Real floats of any precision are cast; other dtypes are refused. The result
+    is the caller's own array when no cast or copy was needed, so callers must
     never write to it; with ``private`` it is always a fresh copy, made
     read-only (what a cache keeps, so later changes to the caller's array
     cannot reach it). 0-d stays 0-d.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for messages.
+    value : array-like
+        Real floats of any shape.
+    dtype : numpy.dtype, optional
+        The dtype to cast to (None: the value's own float dtype).
+    private : bool
+        Return a read-only private copy.
+
+    Returns
+    -------
+    numpy.ndarray
+        C-contiguous, of ``dtype``, the shape of ``value``.
+
+    Raises
+    ------
+    TypeError
+        For integer, bool, complex or object values, and masked arrays.
+    ValueError
+        For a ragged nested sequence.
     """
     arr = as_array(name, value)
     if arr.dtype.kind != "f":
@@ -57,7 +127,22 @@ def as_float_array(name, value, dtype=None, private=False):
 
 
 def fmt_shape(shape):
-    """A shape as it reads in messages: ``(3, 4)``, ``(5,)``, and ``() (a scalar)``."""
+    """A shape as it reads in messages.
+
+    Parameters
+    ----------
+    shape : tuple of int
+
+    Returns
+    -------
+    str
+        ``"(3, 4)"``, ``"(5,)"``, or ``"() (a scalar)"``.
+
+    Examples
+    --------
+    >>> fmt_shape((3, 4)), fmt_shape((5,)), fmt_shape(())
+    ('(3, 4)', '(5,)', '() (a scalar)')
+    """
     shape = tuple(shape)
     if not shape:
         return "() (a scalar)"
@@ -65,9 +150,25 @@ def fmt_shape(shape):
 
 
 def check_shape(name, arr, expected, names=None):
-    """Raise ValueError unless ``arr.shape == expected``.
+    """Check that an array has exactly the expected shape.
 
-    ``names`` (optional) spells the expected shape symbolically, e.g. "(T, N, 4*H)".
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    arr : numpy.ndarray
+        The array checked.
+    expected : tuple of int
+        The shape required.
+    names : str, optional
+        The expected shape spelled symbolically for the message, e.g.
+        ``"(T, N, 4*H)"``.
+
+    Raises
+    ------
+    ValueError
+        If ``arr.shape != expected`` (another number of dimensions, or another
+        size along one).
     """
     if arr.ndim != len(expected):
         raise ValueError(f"{name}: expected a {len(expected)}-d array of shape "
@@ -79,6 +180,27 @@ def check_shape(name, arr, expected, names=None):
 
 
 def check_positive_int(name, value):
+    """Check a size or count argument.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    value : int
+        Python or NumPy integer (bool refused).
+
+    Returns
+    -------
+    int
+        ``value`` as a Python int.
+
+    Raises
+    ------
+    TypeError
+        For a non-integer (a float such as ``3.0``, a bool, a string).
+    ValueError
+        For an integer below 1.
+    """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name}: expected a positive int, got {type(value).__name__}")
     if value < 1:
@@ -87,7 +209,30 @@ def check_positive_int(name, value):
 
 
 def check_lengths(lengths, T, N):
-    """None, or a private read-only int64 copy (N,) with 1 <= lengths[n] <= T."""
+    """Check per-sequence lengths against the batch.
+
+    Parameters
+    ----------
+    lengths : None or array-like of int, shape (N,)
+        Sequence n uses steps ``[0, lengths[n])``.
+    T : int
+        The number of steps of the batch.
+    N : int
+        The number of sequences.
+
+    Returns
+    -------
+    None or numpy.ndarray
+        None for None, else a private read-only int64 copy of shape (N,).
+
+    Raises
+    ------
+    ValueError
+        For another shape than (N,), or a length outside ``[1, T]`` (naming the
+        first such entry).
+    TypeError
+        For a non-integer array.
+    """
     if lengths is None:
         return None
     arr = as_array("lengths", lengths)
@@ -106,10 +251,26 @@ def check_lengths(lengths, T, N):
 
 
 def active_mask(lengths, T):
-    """(T, N) bool: step t of sequence n is used iff ``t < lengths[n]``; None for all.
+    """The steps each sequence uses: ``mask[t, n]`` is ``t < lengths[n]``.
 
-    The one place the active-step mask is built (``lengths`` as checked by
-    ``check_lengths``: None or int64 (N,)).
+    The one place the active-step mask is built.
+
+    Parameters
+    ----------
+    lengths : None or numpy.ndarray, shape (N,)
+        As returned by ``check_lengths``.
+    T : int
+        The number of steps.
+
+    Returns
+    -------
+    None or numpy.ndarray of bool, shape (T, N)
+        None when ``lengths`` is None (every step is used).
+
+    Examples
+    --------
+    >>> active_mask(np.array([2, 1]), 3).astype(int).tolist()
+    [[1, 1], [1, 0], [0, 0]]
     """
     if lengths is None:
         return None
@@ -117,16 +278,40 @@ def active_mask(lengths, T):
 
 
 def no_cache_error(owner):
-    """The error of a ``backward`` with nothing to differentiate (no ``forward(train=True)``)."""
+    """The error of a ``backward`` with nothing to differentiate.
+
+    Parameters
+    ----------
+    owner : str
+        The class whose ``backward`` was called, for the message.
+
+    Returns
+    -------
+    RuntimeError
+        To raise: ``backward`` needs a ``forward(..., train=True)`` first.
+    """
     return RuntimeError(f"{owner}.backward: no cache to differentiate; call "
                         "forward(..., train=True) first")
 
 
 def zero_padding(x, lengths):
-    """A copy of x (T, N, I) with the steps past each sequence's end set to 0.
+    """``x`` with the steps past each sequence's end set to 0.
 
     Padding may hold anything (NaN included); zeroing it keeps it out of the
     whole-sequence weight-gradient products, where 0 * NaN would be NaN.
+
+    Parameters
+    ----------
+    x : numpy.ndarray, shape (T, N, I)
+        The inputs.
+    lengths : None or numpy.ndarray of int64, shape (N,)
+        As returned by ``check_lengths``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (T, N, I)
+        ``x`` itself when no step is padding, else a copy (read-only when ``x``
+        is).
     """
     if lengths is None:
         return x
@@ -145,10 +330,22 @@ def check_sizes(T, N, I, H, G, input_name="I"):
     """Refuse, before any allocation, sizes whose products overflow the C engine's 32-bit ints.
 
     The largest operands are the (T*N, G*H) gate buffers, the (T*N, I) input
-    and the (G*H, max(I, H)) weights; every product dimension and row
-    stride is a factor of one of these, so checking the products suffices.
-    ``input_name`` says what I is in the message (e.g. "input_size", or the
-    input size of a layer above the first).
+    and the (G*H, max(I, H)) weights; every product dimension and row stride
+    is a factor of one of these, so checking the products suffices.
+
+    Parameters
+    ----------
+    T, N, I, H, G : int
+        Steps, sequences, input size, hidden size and gate blocks (1, 4 or 3).
+    input_name : str
+        What I is called in the message (e.g. ``"input_size"``, or the input
+        size of a layer above the first).
+
+    Raises
+    ------
+    ValueError
+        If ``T*N*G*H``, ``T*N*I`` or ``G*H*max(I, H)`` exceeds ``2**31 - 1``
+        (the message gives the sizes).
     """
     for what, size in (("T*N*G*H (the gate buffer)", T * N * G * H),
                        (f"T*N*{input_name} (the input)", T * N * I),
@@ -160,6 +357,24 @@ def check_sizes(T, N, I, H, G, input_name="I"):
 
 
 def check_bool(name, value):
+    """Check a flag argument.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    value : bool or numpy.bool_
+        The flag (the ints 0 and 1 are refused too).
+
+    Returns
+    -------
+    bool
+
+    Raises
+    ------
+    TypeError
+        For anything but a bool.
+    """
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name}: expected a bool, got {type(value).__name__}")
     return bool(value)

@@ -25,7 +25,22 @@ KERAS_ORDER = {"srn": (0,), "lstm": (0, 1, 2, 3), "gru": (1, 0, 2)}
 
 
 def cell_of(layer):
-    """The cell name of a fastrnn recurrent layer: "srn", "lstm" or "gru"."""
+    """The cell name of a fastrnn recurrent layer.
+
+    Parameters
+    ----------
+    layer : SRN, LSTM or GRU
+
+    Returns
+    -------
+    str
+        ``"srn"``, ``"lstm"`` or ``"gru"``.
+
+    Raises
+    ------
+    TypeError
+        For anything else.
+    """
     from ..core.layers import GRU, LSTM, SRN
     for cls, name in ((SRN, "srn"), (LSTM, "lstm"), (GRU, "gru")):
         if isinstance(layer, cls):
@@ -34,7 +49,24 @@ def cell_of(layer):
 
 
 def inverse(order):
-    """The permutation that undoes ``order``."""
+    """The permutation that undoes ``order``.
+
+    Parameters
+    ----------
+    order : sequence of int
+        A permutation of ``range(G)``.
+
+    Returns
+    -------
+    tuple of int
+        ``inv`` with ``inv[order[k]] = k``, so ``reorder(reorder(a, order),
+        inverse(order))`` is ``a``.
+
+    Examples
+    --------
+    >>> inverse((2, 0, 1))
+    (1, 2, 0)
+    """
     inv = [0] * len(order)
     for k, j in enumerate(order):
         inv[j] = k

@@ -63,7 +63,19 @@ _OP_TYPES = {"srn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 
 
 def require_onnx():
-    """The ``onnx`` package, or an ImportError saying which extra to install."""
+    """The ``onnx`` package, imported on demand.
+
+    Returns
+    -------
+    module
+        ``onnx``.
+
+    Raises
+    ------
+    ImportError
+        When onnx is not installed, saying which extra to install
+        (``pip install 'fastrnn[onnx]'``).
+    """
     try:
         import onnx
     except ImportError as exc:

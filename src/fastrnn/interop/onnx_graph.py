@@ -41,14 +41,37 @@ _NOT_FOLDED = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUnifo
 class Reader(LayoutOps):
     """The chain of modules an ONNX model computes; ``read()`` fills ``chain``, ``nodes``, ``outputs``.
 
-    After ``read()``:
+    Parameters
+    ----------
+    onnx : module
+        The imported ``onnx`` package.
+    model : onnx.ModelProto
+        The model read.
 
-    * ``chain``: items ``("embedding", weight)``, ``("rnn", node_record)``,
-      ``("linear", weight (out, in), bias or None)``, ``("pool", "last" | "mean")``;
-    * ``inputs``: ``{role: name}`` for "x", "lengths" and the state inputs
-      (``("state", name)`` entries in ``state_inputs``);
-    * ``outputs``: ``[(name, kind, value)]``, kind "main" or "state";
-    * ``roles``: seq label -> "T" or "N"; ``dtype``: the float dtype.
+    Attributes
+    ----------
+    chain : list
+        After ``read()``: items ``("embedding", weight)``, ``("rnn",
+        node_record)``, ``("linear", weight (out, in), bias or None)``,
+        ``("pool", "last" | "mean")``.
+    nodes : list of dict
+        One record per recurrent node, in order (its weights, sizes, ``D``,
+        ``lengths`` input, ``index``); the ``("rnn", record)`` chain items.
+    x_name, lengths_name : str or None
+        The names of the sequence input and of the lengths input (None: none).
+    state_inputs : list of str
+        The names of the initial-state inputs, in graph order.
+    outputs : list of (str, value)
+        The graph outputs' names and abstract values (``Data``), in order.
+    roles : dict
+        Seq label -> "T" or "N".
+    dtype : numpy.dtype
+        The float dtype.
+
+    Raises
+    ------
+    ValueError
+        For a model without an opset of the default ONNX domain.
     """
 
     def __init__(self, onnx, model):
@@ -64,6 +87,19 @@ class Reader(LayoutOps):
     # --- entry point --------------------------------------------------------------------
 
     def read(self):
+        """Read the graph: evaluate every needed node on abstract values.
+
+        Returns
+        -------
+        Reader
+            ``self``, with ``chain``, ``nodes``, ``inputs`` and ``outputs`` filled.
+
+        Raises
+        ------
+        ValueError
+            For anything fastrnn cannot compute, naming the node (name and
+            op_type) and the attribute or input.
+        """
         numpy_helper = self.onnx.numpy_helper
         for init in self.graph.initializer:
             self.values[init.name] = numpy_helper.to_array(init)

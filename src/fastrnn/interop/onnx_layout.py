@@ -20,16 +20,68 @@ ZERO_PRESERVING = {"Identity", "Cast", "Transpose", "Reshape", "Squeeze", "Unsqu
 #: symbolic seq axis) and ref (seq: its label; H, D: the recurrent node; S: the slot keys;
 #: F: None for sequence features, ("last", slots) for the classifier's last-state features).
 Axis = namedtuple("Axis", "kind size ref")
+Axis.__doc__ = """One axis of a ``Data`` value.
+
+Attributes
+----------
+kind : {"seq", "F", "H", "D", "S", "1"}
+size : int or None
+    None for a symbolic seq axis.
+ref
+    seq: its label; H, D: the recurrent node; S: the slot keys; F: None for
+    sequence features, ("last", slots) for the classifier's last-state features.
+"""
 Dims = namedtuple("Dims", "entries scalar")
+Dims.__doc__ = """A shape computed in the graph (the output of Shape, Concat of shapes, ...).
+
+Attributes
+----------
+entries : tuple
+    Each an int or a seq label.
+scalar : bool
+    A 0-d value (one entry).
+"""
 Lengths = namedtuple("Lengths", "name divisor")        # divisor: None, "flat" (N,) or "column"
+Lengths.__doc__ = """The sequence-lengths input, possibly reshaped or cast.
+
+Attributes
+----------
+name : str
+    The graph input's name.
+divisor
+    None: the int64 lengths (N,) as given; "flat": cast to float, (N,);
+    "column": (N, 1), for dividing a sum over time; or, with ``name`` None,
+    the number of steps T (its seq label or size) for a plain mean.
+"""
 
 
 class Zeros:
-    """A zero tensor of a computed shape (an initial state of zeros)."""
+    """A zero tensor of a computed shape (an initial state of zeros).
+
+    Attributes
+    ----------
+    (none)
+        A marker value: only its type matters (``isinstance(v, Zeros)``).
+    """
 
 
 class Data:
-    """A tensor computed from the sequence input; ``stage`` = modules applied so far (None: a state)."""
+    """A tensor computed from the sequence input, described by its axes.
+
+    Parameters
+    ----------
+    axes : sequence of Axis
+        The tensor's axes.
+    stage : int or None
+        The number of modules applied so far (None: a state).
+    dtype : numpy.dtype
+    pool : None, "sum" or "mean"
+        Summed (or averaged) over time.
+    pending : bool
+        The direct output of a MatMul: an Add may be its bias.
+    time : Axis, optional
+        The time axis a "sum" was taken over.
+    """
 
     def __init__(self, axes, stage, dtype, pool=None, pending=False, time=None):
         self.axes, self.stage, self.dtype = tuple(axes), stage, dtype
@@ -38,20 +90,65 @@ class Data:
         self.time = time              # the time axis a "sum" was taken over
 
     def replace(self, axes):
+        """The same value with other axes (``pending`` cleared).
+
+        Parameters
+        ----------
+        axes : sequence of Axis
+
+        Returns
+        -------
+        Data
+        """
         return Data(axes, self.stage, self.dtype, self.pool, time=self.time)
 
 
 def node_label(node, index):
-    """How errors name a node: ``node 'name' (OpType)`` (or its index when it has no name)."""
+    """How errors name a node.
+
+    Parameters
+    ----------
+    node : onnx.NodeProto
+    index : int
+        Its position in the graph.
+
+    Returns
+    -------
+    str
+        ``node 'name' (OpType)``, or ``node #index (OpType)`` without a name.
+    """
     who = repr(node.name) if node.name else f"#{index}"
     return f"node {who} ({node.op_type})"
 
 
 def node_attributes(onnx, node):
+    """A node's attributes as Python values.
+
+    Parameters
+    ----------
+    onnx : module
+        The imported ``onnx`` package.
+    node : onnx.NodeProto
+
+    Returns
+    -------
+    dict
+        ``{name: value}``.
+    """
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
 def as_text(value):
+    """An attribute string as str.
+
+    Parameters
+    ----------
+    value : bytes or str
+
+    Returns
+    -------
+    str
+    """
     return value.decode() if isinstance(value, bytes) else value
 
 
@@ -81,7 +178,13 @@ def _div(a, b):
 
 
 class LayoutOps:
-    """Handlers of the layout operators; mixed into ``onnx_graph.Reader``."""
+    """Handlers of the layout operators; mixed into ``onnx_graph.Reader``.
+
+    Attributes
+    ----------
+    values, roles : dict
+        The reader's tensors and axis roles, which the handlers read and set.
+    """
 
     def _const(self, where, what, value, optional=False):
         if value is None and optional:

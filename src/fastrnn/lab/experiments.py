@@ -40,13 +40,14 @@ DEFAULT_LAGS = (10, 20, 50, 100, 200)
 
 
 def _limit_threads():
-    """A context with one BLAS thread (threadpoolctl, when installed): the matrices here
-    are tiny and threads only contend, worse with several worker processes."""
+    """A context with one thread for the C engine and NumPy's BLAS (threadpoolctl, when
+    installed): the matrices here are tiny and threads only contend, worse with several
+    worker processes."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
         return contextlib.nullcontext()
-    get_engine()  # load the engine (and the BLAS it links) first: only loaded ones are limited
+    get_engine()  # load the engine first: threadpoolctl limits only loaded libraries
     return threadpool_limits(1)
 
 

@@ -1,7 +1,16 @@
 """The training toolkit built on the layers.
 
-``nn`` (Linear, Embedding), ``losses``, ``optim`` (SGD, Adam, AdamW, Adagrad,
-RMSprop, penalties), ``clip`` (gradient clipping), ``init`` (initializers per
-gate block), ``models`` (Sequential, SequenceClassifier, SequenceTagger,
-Seq2Seq), ``tbptt`` (truncated BPTT), ``io`` (save/load).
+Read bottom-up:
+
+* ``nn`` (``Linear``, ``Embedding``), ``losses``;
+* ``optimizer`` (the ``Optimizer`` base) -> ``optim`` (SGD, Adam, AdamW,
+  Adagrad, RMSprop, penalties); ``clip`` (gradient clipping);
+  ``initializers`` (per gate block) -> ``init`` (named schemes for layers);
+* ``registry`` (describe and rebuild modules) -> ``containers`` (``Model``,
+  ``Sequential``) -> ``patterns`` (``SequenceClassifier``,
+  ``SequenceTagger``) and ``seq2seq`` (``Seq2Seq``) -> ``models`` (all of
+  them, ``fastrnn.models``);
+* ``tbptt`` (truncated BPTT); ``files`` (atomic writes) -> ``io``
+  (save/load);
+* ``distributed``: data-parallel training over MPI.
 """

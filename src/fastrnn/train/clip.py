@@ -188,6 +188,13 @@ def grad_norm(grads, norm_type=2.0):
     ------
     TypeError, ValueError
         As ``clip_grad_norm``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrnn
+    >>> grads = {"a": np.array([3.0, 0.0]), "b": np.array([[-4.0]])}
+    >>> fastrnn.grad_norm(grads), fastrnn.grad_norm(grads, 1), fastrnn.grad_norm(grads, "inf")
+    (5.0, 7.0, 4.0)
     """
     items = _grad_items(grads)
     p = _norm_type(norm_type)
@@ -242,6 +249,15 @@ def clip_grad_norm(grads, max_norm, norm_type=2.0, error_if_nonfinite=False):
     Non-finite gradients: with the default ``error_if_nonfinite=False`` the
     gradients are scaled by the non-finite factor, exactly as PyTorch does
     (NaN everywhere for a NaN norm, zeros for an infinite one).
+
+    Examples
+    --------
+    >>> import numpy as np, fastrnn
+    >>> grads = {"a": np.array([3.0, 0.0]), "b": np.array([[4.0]])}
+    >>> fastrnn.clip_grad_norm(grads, max_norm=1.0)      # the norm before: 5
+    5.0
+    >>> round(fastrnn.grad_norm(grads), 6), np.round(grads["a"], 6).tolist()
+    (1.0, [0.6, 0.0])
     """
     items = _grad_items(grads)
     max_norm = _real("max_norm", max_norm, minimum=0.0)
@@ -277,10 +293,32 @@ def clip_grad_norm(grads, max_norm, norm_type=2.0, error_if_nonfinite=False):
 
 
 def clip_grad_value(grads, clip_value):
-    """Clamp every gradient element to ``[-clip_value, clip_value]`` in place.
+    """Clamp every gradient element to ``[-clip_value, clip_value]``, in place.
 
-    PyTorch's ``clip_grad_value_``; min-char-rnn's ``np.clip(dparam, -5, 5, out=dparam)``.
-    NaN stays NaN.
+    PyTorch's ``clip_grad_value_``; min-char-rnn's
+    ``np.clip(dparam, -5, 5, out=dparam)``. NaN stays NaN.
+
+    Parameters
+    ----------
+    grads : dict of arrays, array, iterable of arrays, or a layer/model
+        Writeable real float arrays, clamped in place.
+    clip_value : float
+        The largest magnitude allowed, >= 0.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a non-array or non-float gradient, a read-only one, or a negative
+        or NaN ``clip_value`` (naming it); every array is checked before any
+        is touched.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrnn
+    >>> g = {"w": np.array([-7.0, 0.5, 3.0])}
+    >>> fastrnn.clip_grad_value(g, 1.0)
+    >>> g["w"].tolist()
+    [-1.0, 0.5, 1.0]
     """
     items = _grad_items(grads)
     c = _real("clip_value", clip_value, minimum=0.0)

@@ -25,7 +25,26 @@ __all__ = ["check_path", "write_atomically"]
 
 
 def check_path(path, who):
-    """``path`` as a str (bytes and os.PathLike decoded), or TypeError/ValueError naming it."""
+    """A file path argument as a str.
+
+    Parameters
+    ----------
+    path : str, bytes or os.PathLike
+        Bytes and path-likes are decoded with ``os.fsdecode``.
+    who : str
+        The caller's name, for messages (``"save"``, ``"load"``).
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    TypeError
+        For another type.
+    ValueError
+        For an empty path or one with a NUL character.
+    """
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise TypeError(f"{who}: path: expected a file path (str, bytes or os.PathLike), "
                         f"got {type(path).__name__}")

@@ -11,7 +11,8 @@ Every function works IN PLACE on a float array (a view such as
 ``layer.params["weight_hh_l0"]`` included), bumps the ``param_version`` of the
 layer whose parameters it writes, and returns it; ``rng`` is a
 ``numpy.random.Generator``, an int seed, or None (fresh entropy), or anything
-else ``numpy.random.default_rng`` takes.
+else ``numpy.random.default_rng`` takes. (The array initializers are defined
+in ``fastrnn.train.initializers``; this module re-exports them.)
 
 Building a layer with named initializers::
 
@@ -31,7 +32,9 @@ Schemes (strings):
 * ``"irnn"`` (alias ``"identity"``): ``weight_hh`` = I per block, ``weight_ih``
   normal with std 0.001, biases 0 (Le, Jaitly & Hinton 2015; meant for
   ``SRN(nonlinearity="relu")``);
-* ``"pytorch"``: PyTorch's uniform(-1/sqrt(H), 1/sqrt(H)) everywhere (the default).
+* ``"pytorch"``: nothing changed: the layer keeps its construction's
+  PyTorch default, uniform(-1/sqrt(H), 1/sqrt(H)) everywhere (what
+  ``init=None`` gives; ``layer.reset_parameters(seed)`` draws it anew).
 
 A dict gives per-kind control: keys ``"weight_ih"``, ``"weight_hh"``,
 ``"bias"`` (both biases), ``"bias_ih"``, ``"bias_hh"`` with an initializer
@@ -43,15 +46,15 @@ The LSTM's forget gate gets the bias ``b_ih + b_hh``; ``forget_bias=v`` sets
 the forget block of ``bias_ih`` to v and that of ``bias_hh`` to 0, so the sum is v.
 """
 
-import functools
-import math
 import numbers
 from collections.abc import Mapping
 
 import numpy as np
 
 from ..core.module import check_seed
-from ..core.storage import mark_written
+from .initializers import (_blocks, _rng, calculate_gain, constant_, identity_,  # noqa: F401
+                           kaiming_normal_, kaiming_uniform_, normal_, ones_, orthogonal_,
+                           uniform_, xavier_normal_, xavier_uniform_, zeros_)
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_",
            "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
@@ -61,13 +64,6 @@ __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones
 _GATES = {"srn": 1, "lstm": 4, "gru": 3}
 _FORGET_GATE = 1          # LSTM gate order i, f, g, o
 _SEED_SALT = 0x696E6974   # "init": initialize(layer, seed=s) draws apart from the layer's seed s
-
-
-def _rng(rng, name="rng"):
-    """A Generator from anything the constructors' ``seed`` takes (``check_seed``)."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    return np.random.default_rng(check_seed(rng, name))
 
 
 def _salted(seed):
@@ -80,180 +76,6 @@ def _salted(seed):
         return [*(int(v) for v in np.ravel(seed)), _SEED_SALT]
     return seed                        # None, or a Generator/BitGenerator that goes on
 
-
-def _in_place(fill):
-    """``fill(w, ...)`` writes w in place; then the module whose parameters w views (if any)
-    gets its ``param_version`` bumped, so ``orthogonal_(layer.params["weight_hh_l0"])``
-    counts as a change of the layer."""
-    @functools.wraps(fill)
-    def wrapper(w, *args, **kwargs):
-        out = fill(w, *args, **kwargs)
-        mark_written(w)
-        return out
-    return wrapper
-
-
-def _check_array(w, name="w"):
-    if not isinstance(w, np.ndarray):
-        raise TypeError(f"{name}: expected a NumPy array, got {type(w).__name__}")
-    if w.dtype.kind != "f":
-        raise TypeError(f"{name}: expected a real floating-point array, got dtype {w.dtype}")
-    if not w.flags.writeable:
-        raise ValueError(f"{name}: expected a writeable array (filled in place), got a read-only one")
-    return w
-
-
-def _blocks(w, gates):
-    """The ``gates`` row blocks of w as views (1 block: w itself)."""
-    _check_array(w)
-    if isinstance(gates, bool) or not isinstance(gates, (int, np.integer)) or gates < 1:
-        raise ValueError(f"gates: expected a positive int, got {gates!r}")
-    if w.ndim < 1 or w.shape[0] % gates:
-        raise ValueError(f"w: expected a first dimension divisible by gates={gates}, "
-                         f"got shape {w.shape}")
-    H = w.shape[0] // gates
-    return [w[k * H:(k + 1) * H] for k in range(gates)]
-
-
-def _fans(block):
-    if block.ndim < 2:
-        raise ValueError(f"w: expected an array with 2 or more dimensions for fan-based "
-                         f"initialization, got shape {block.shape}")
-    receptive = int(np.prod(block.shape[2:])) if block.ndim > 2 else 1
-    return block.shape[1] * receptive, block.shape[0] * receptive
-
-
-def calculate_gain(nonlinearity, param=None):
-    """PyTorch's recommended gains: linear/sigmoid 1, tanh 5/3, relu sqrt(2), leaky_relu, selu 3/4."""
-    if nonlinearity in ("linear", "identity", "sigmoid", "conv1d", "conv2d", "conv3d"):
-        return 1.0
-    if nonlinearity == "tanh":
-        return 5.0 / 3
-    if nonlinearity == "relu":
-        return math.sqrt(2.0)
-    if nonlinearity == "leaky_relu":
-        slope = 0.01 if param is None else param
-        if isinstance(slope, bool) or not isinstance(slope, numbers.Real):
-            raise ValueError(f"param: expected a negative slope number, got {slope!r}")
-        return math.sqrt(2.0 / (1 + slope ** 2))
-    if nonlinearity == "selu":
-        return 3.0 / 4
-    raise ValueError(f"nonlinearity: expected one of linear, sigmoid, tanh, relu, leaky_relu, "
-                     f"selu, got {nonlinearity!r}")
-
-
-@_in_place
-def uniform_(w, a=0.0, b=1.0, rng=None):
-    """Fill with U(a, b)."""
-    _check_array(w)
-    w[...] = _rng(rng).uniform(a, b, size=w.shape)
-    return w
-
-
-@_in_place
-def normal_(w, mean=0.0, std=1.0, rng=None):
-    """Fill with N(mean, std^2)."""
-    _check_array(w)
-    w[...] = _rng(rng).normal(mean, std, size=w.shape)
-    return w
-
-
-@_in_place
-def constant_(w, value):
-    _check_array(w)
-    w[...] = value
-    return w
-
-
-def zeros_(w):
-    return constant_(w, 0.0)
-
-
-def ones_(w):
-    return constant_(w, 1.0)
-
-
-@_in_place
-def xavier_uniform_(w, gain=1.0, gates=1, rng=None):
-    """Glorot & Bengio 2010: U(-a, a), a = gain*sqrt(6/(fan_in + fan_out)) per gate block."""
-    rng = _rng(rng)
-    for block in _blocks(w, gates):
-        fan_in, fan_out = _fans(block)
-        a = gain * math.sqrt(6.0 / (fan_in + fan_out))
-        block[...] = rng.uniform(-a, a, size=block.shape)
-    return w
-
-
-@_in_place
-def xavier_normal_(w, gain=1.0, gates=1, rng=None):
-    """Glorot normal: N(0, std^2), std = gain*sqrt(2/(fan_in + fan_out)) per gate block."""
-    rng = _rng(rng)
-    for block in _blocks(w, gates):
-        fan_in, fan_out = _fans(block)
-        block[...] = rng.normal(0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), size=block.shape)
-    return w
-
-
-def _kaiming_std(block, a, mode, nonlinearity):
-    if mode not in ("fan_in", "fan_out"):
-        raise ValueError(f"mode: expected 'fan_in' or 'fan_out', got {mode!r}")
-    fan_in, fan_out = _fans(block)
-    return calculate_gain(nonlinearity, a) / math.sqrt(fan_in if mode == "fan_in" else fan_out)
-
-
-@_in_place
-def kaiming_uniform_(w, a=0.0, mode="fan_in", nonlinearity="leaky_relu", gates=1, rng=None):
-    """He et al. 2015: U(-b, b), b = gain*sqrt(3/fan) per gate block (PyTorch's defaults)."""
-    rng = _rng(rng)
-    for block in _blocks(w, gates):
-        bound = math.sqrt(3.0) * _kaiming_std(block, a, mode, nonlinearity)
-        block[...] = rng.uniform(-bound, bound, size=block.shape)
-    return w
-
-
-@_in_place
-def kaiming_normal_(w, a=0.0, mode="fan_in", nonlinearity="leaky_relu", gates=1, rng=None):
-    """He normal: N(0, std^2), std = gain/sqrt(fan) per gate block."""
-    rng = _rng(rng)
-    for block in _blocks(w, gates):
-        block[...] = rng.normal(0.0, _kaiming_std(block, a, mode, nonlinearity), size=block.shape)
-    return w
-
-
-@_in_place
-def orthogonal_(w, gain=1.0, gates=1, rng=None):
-    """Saxe et al. 2014: each gate block (semi-)orthogonal, times ``gain`` (PyTorch's recipe).
-
-    A block (H, X) has orthonormal rows when H <= X and orthonormal columns
-    otherwise: QR of a Gaussian matrix with the signs of R's diagonal folded
-    into Q, so the result is uniform over the orthogonal group.
-    """
-    rng = _rng(rng)
-    for block in _blocks(w, gates):
-        if block.ndim < 2:
-            raise ValueError(f"w: expected 2 or more dimensions, got shape {block.shape}")
-        rows = block.shape[0]
-        cols = block.size // rows
-        flat = rng.standard_normal((rows, cols))
-        if rows < cols:
-            flat = flat.T
-        q, r = np.linalg.qr(flat)
-        q *= np.sign(np.diag(r))
-        if rows < cols:
-            q = q.T
-        block[...] = (gain * q).reshape(block.shape)
-    return w
-
-
-@_in_place
-def identity_(w, gain=1.0, gates=1):
-    """Each gate block = gain * I (rectangular blocks: ones on the main diagonal)."""
-    for block in _blocks(w, gates):
-        if block.ndim != 2:
-            raise ValueError(f"w: expected a 2-d array, got shape {block.shape}")
-        block[...] = 0
-        np.fill_diagonal(block, gain)
-    return w
 
 
 def lstm_forget_bias_(layer, value=1.0):
@@ -405,6 +227,17 @@ def initialize(layer, scheme, seed=None):
     TypeError, ValueError
         For a bad layer, scheme or seed (naming it); the scheme is checked
         completely before any parameter changes.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrnn
+    >>> lstm = fastrnn.LSTM(3, 4, seed=0)
+    >>> _ = fastrnn.init.initialize(lstm, "keras", seed=0)
+    >>> lstm.params["bias_ih_l0"][4:8].tolist(), lstm.params["bias_hh_l0"][4:8].tolist()
+    ([1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0])
+    >>> srn = fastrnn.SRN(2, 3, nonlinearity="relu", init="irnn", seed=0)
+    >>> srn.params["weight_hh_l0"].tolist()
+    [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
     """
     cell = getattr(layer, "_cell", None)
     if cell not in _GATES or not isinstance(getattr(layer, "params", None), Mapping):

@@ -127,6 +127,22 @@ def save(obj, path, meta=None):
     The write is atomic (temporary file, fsync, rename): whatever happens, the
     file at ``path`` is the old checkpoint or the new one. The new file has
     the permissions a plain write would give (see the module doc).
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, fastrnn
+    >>> model = fastrnn.SequenceClassifier(fastrnn.GRU(3, 4, seed=0), num_classes=2, seed=0)
+    >>> opt = fastrnn.optim.Adam(model, lr=1e-3)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = fastrnn.save(model, os.path.join(tmp, "model.npz"), meta={"epoch": 3})
+    ...     _ = fastrnn.save(opt, os.path.join(tmp, "adam.npz"))
+    ...     again = fastrnn.load(path)                          # rebuilt from its header
+    ...     header = fastrnn.io.read_header(path)
+    ...     opt2 = fastrnn.load(os.path.join(tmp, "adam.npz"), into=fastrnn.optim.Adam(again))
+    >>> type(again).__name__, header["meta"], opt2.lr
+    ('SequenceClassifier', {'epoch': 3}, 0.001)
+    >>> all(np.array_equal(again.params[k], model.params[k]) for k in model.params)
+    True
     """
     path = check_path(path, "save")
     kind = _kind(obj)
@@ -436,6 +452,19 @@ def load(path, into=None):
         For any malformed checkpoint, or one that does not fit ``into``,
         naming the file and what is wrong; nothing large is allocated and
         nothing is written before the check.
+    IsADirectoryError, TypeError
+        When ``path`` is a directory, or not a path.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, fastrnn
+    >>> lstm = fastrnn.LSTM(2, 3, seed=0)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = fastrnn.save(lstm, os.path.join(tmp, "lstm.npz"))
+    ...     target = fastrnn.load(path, into=fastrnn.LSTM(2, 3, seed=1))   # copied in
+    ...     arrays = fastrnn.load(fastrnn.save({"x": np.arange(3)}, os.path.join(tmp, "d.npz")))
+    >>> bool(np.array_equal(target.params_flat, lstm.params_flat)), arrays["x"].tolist()
+    (True, [0, 1, 2])
     """
     ckpt = _Checkpoint(path)
     try:

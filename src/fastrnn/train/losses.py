@@ -36,26 +36,105 @@ def _weights(mask, shape, dtype):
 
 
 def log_softmax(logits, axis=-1):
-    """``log(softmax(logits))`` computed stably (max subtracted)."""
+    """``log(softmax(logits))`` along ``axis``, computed stably (each slice's max subtracted).
+
+    Parameters
+    ----------
+    logits : array-like of float, any shape
+    axis : int, default -1
+        The class axis.
+
+    Returns
+    -------
+    numpy.ndarray
+        The shape and dtype of ``logits``.
+
+    Raises
+    ------
+    TypeError
+        For non-float ``logits``.
+    """
     z = _float_input("logits", logits)
     shifted = z - z.max(axis=axis, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
 
 def softmax(logits, axis=-1):
-    """Softmax along ``axis``, computed stably."""
+    """Softmax along ``axis``, computed stably: ``exp(log_softmax(logits, axis))``.
+
+    Parameters
+    ----------
+    logits : array-like of float, any shape
+    axis : int, default -1
+        The class axis.
+
+    Returns
+    -------
+    numpy.ndarray
+        The shape and dtype of ``logits``; sums to 1 along ``axis``.
+
+    Raises
+    ------
+    TypeError
+        For non-float ``logits``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> softmax(np.array([[0.0, np.log(3.0)], [1e4, 1e4]])).round(6).tolist()
+    [[0.25, 0.75], [0.5, 0.5]]
+    """
     return np.exp(log_softmax(logits, axis))
 
 
 def softmax_cross_entropy(logits, targets, mask=None, ignore_index=None):
-    """Mean cross-entropy of ``softmax(logits)`` against integer class targets.
+    """Mean cross-entropy of ``softmax(logits)`` against integer class targets, and its gradient.
 
-    ``logits``: (..., C) floats; ``targets``: ints of shape ``logits.shape[:-1]``
-    in [0, C) where kept; ``mask``: optional bool/0-1/float weights of the
-    targets' shape; ``ignore_index``: optional target value to skip (like
-    PyTorch's). Returns ``(loss, dlogits)`` with
-    ``loss = sum_k w_k * -log softmax(logits_k)[targets_k] / sum_k w_k``. The
-    log-sum-exp subtracts each row's max, so huge logits never overflow.
+    ``loss = sum_k w_k * -log softmax(logits_k)[targets_k] / sum_k w_k`` over
+    the items k (every position of ``targets``), with ``w_k`` the mask's weight
+    (1 without a mask, 0 where ``targets_k == ignore_index``). The log-sum-exp
+    subtracts each row's max, so huge logits never overflow. When no item is
+    kept the loss is 0.0 and the gradient zeros.
+
+    Parameters
+    ----------
+    logits : array-like of float, shape (..., C)
+        E.g. (N, C) from a classifier, (T, N, C) from a tagger.
+    targets : array-like of int, shape logits.shape[:-1]
+        Class ids in [0, C) wherever kept (anything where masked out).
+    mask : array-like of bool or float, shape logits.shape[:-1], optional
+        Which items count (bool or 0/1) or their weights (floats >= 0).
+        Masked-out items may hold NaN or inf logits: they reach neither the
+        loss nor the gradient.
+    ignore_index : int, optional
+        A target value to skip (PyTorch's ``ignore_index``).
+
+    Returns
+    -------
+    loss : float
+    dlogits : numpy.ndarray, shape and dtype of ``logits``
+        ``w_k * (softmax(logits_k) - onehot(targets_k)) / sum_k w_k``.
+
+    Raises
+    ------
+    TypeError
+        For non-float logits, non-integer targets, a mask of another dtype, or
+        a non-int ``ignore_index``.
+    ValueError
+        For logits without a class axis, targets or a mask of another shape, a
+        kept target outside [0, C) (naming the first), or a negative or
+        non-finite weight.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> logits = np.array([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    >>> loss, dlogits = softmax_cross_entropy(logits, np.array([0, 2]))
+    >>> round(loss, 6), dlogits.shape
+    (0.669079, (2, 3))
+    >>> loss, _ = softmax_cross_entropy(logits, np.array([0, 2]), mask=np.array([True, False]))
+    >>> round(loss, 6)                                   # the first item only
+    0.239545
     """
     z = _float_input("logits", logits)
     if z.ndim < 1 or z.shape[-1] < 1:
@@ -107,14 +186,47 @@ def softmax_cross_entropy(logits, targets, mask=None, ignore_index=None):
 
 
 def mse(pred, target, mask=None):
-    """Mean squared error ``sum w*(pred - target)^2 / sum w`` over the kept elements.
+    """Mean squared error over the kept elements, and its gradient.
 
-    ``target`` has ``pred``'s shape (real numbers, cast to pred's dtype);
-    ``mask`` is None, or bool/0-1/float weights of ``pred``'s shape or of a
-    leading part of it (e.g. (T, N) for pred (T, N, F): a step's features are
-    kept or dropped together), and the mean is over the kept ELEMENTS, as
-    PyTorch's ``MSELoss`` (mean over all elements) when nothing is masked.
-    Returns ``(loss, dpred)``.
+    ``loss = sum w * (pred - target)^2 / sum w`` over every ELEMENT (as
+    PyTorch's ``MSELoss(reduction="mean")`` when nothing is masked); a mask of
+    a leading part of the shape keeps or drops the trailing features together,
+    and each of them counts in ``sum w``. When nothing is kept the loss is 0.0
+    and the gradient zeros.
+
+    Parameters
+    ----------
+    pred : array-like of float, any shape
+    target : array-like of real numbers, the shape of ``pred``
+        Cast to pred's dtype.
+    mask : array-like of bool or float, optional
+        The shape of ``pred`` or a leading part of it (e.g. (T, N) for pred
+        (T, N, F)); bool/0-1 keeps or drops, floats >= 0 weigh. Masked-out
+        elements may hold NaN.
+
+    Returns
+    -------
+    loss : float
+    dpred : numpy.ndarray, shape and dtype of ``pred``
+        ``2 * w * (pred - target) / sum w``.
+
+    Raises
+    ------
+    TypeError
+        For non-float ``pred``, a non-real ``target`` or mask.
+    ValueError
+        For a ``target`` or ``mask`` of another shape, or a negative or
+        non-finite weight.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pred = np.array([[1.0, 2.0], [3.0, 5.0]])
+    >>> loss, dpred = mse(pred, np.zeros((2, 2)))
+    >>> loss, dpred.tolist()
+    (9.75, [[0.5, 1.0], [1.5, 2.5]])
+    >>> mse(pred, np.zeros((2, 2)), mask=np.array([True, False]))[0]   # row 0 only
+    2.5
     """
     p = _float_input("pred", pred)
     tgt = np.asarray(target)

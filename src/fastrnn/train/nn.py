@@ -35,19 +35,34 @@ class Linear(Module):
     ----------
     in_features, out_features : int
         Sizes of the last axis of x and y (>= 1).
-    bias : bool
+    bias : bool, default True
         Whether there is a ``bias``.
-    dtype : float32 or float64
-        The parameters' dtype.
-    seed : None, int or numpy.random.Generator
+    dtype : float32 or float64, default float32
+        The parameters' dtype (inputs are cast to it).
+    seed : None, int or numpy.random.Generator, optional
         The initialization's seed (anything ``numpy.random.default_rng`` takes).
 
     Raises
     ------
-    TypeError, ValueError
-        For a bad argument, naming it (``seed`` included).
+    TypeError
+        For a non-int size, a non-bool ``bias``, another dtype or a bad ``seed``.
+    ValueError
+        For a size < 1 or a negative ``seed``.
     MemoryError
         When the parameters cannot be allocated (the message gives the size).
+
+    Examples
+    --------
+    >>> import numpy as np, fastrnn
+    >>> head = fastrnn.Linear(4, 3, seed=0)
+    >>> head.params["weight"].shape, head.params["bias"].shape
+    ((3, 4), (3,))
+    >>> y = head.forward(np.ones((5, 2, 4), dtype=np.float32))   # (..., in_features)
+    >>> y.shape
+    (5, 2, 3)
+    >>> dx = head.backward(np.ones_like(y))                      # adds into head.grads
+    >>> dx.shape, head.grads["bias"].tolist()
+    ((5, 2, 4), [10.0, 10.0, 10.0])
     """
 
     def __init__(self, in_features, out_features, bias=True, dtype=np.float32, seed=None):
@@ -62,17 +77,57 @@ class Linear(Module):
         self.reset_parameters(seed)
 
     def reset_parameters(self, seed=None):
-        """PyTorch's default: every parameter uniform in (-1/sqrt(in), 1/sqrt(in))."""
+        """Draw the parameters anew with PyTorch's default initialization.
+
+        Every parameter uniform in (-1/sqrt(in_features), 1/sqrt(in_features));
+        bumps ``param_version``.
+
+        Parameters
+        ----------
+        seed : None, int or numpy.random.Generator, optional
+            The draw's seed (the same seed gives the same parameters).
+
+        Raises
+        ------
+        TypeError, ValueError
+            For a bad ``seed``; nothing is changed.
+        """
         bound = 1.0 / np.sqrt(self.in_features)
         rng = np.random.default_rng(seed)
         self.params_flat[...] = rng.uniform(-bound, bound, size=self.params_flat.size)
 
     def get_config(self):
+        """The constructor's arguments, for ``fastrnn.save`` (``seed`` excluded).
+
+        Returns
+        -------
+        dict
+            ``in_features``, ``out_features``, ``bias``, ``dtype`` (a name).
+        """
         return {"in_features": self.in_features, "out_features": self.out_features,
                 "bias": self.has_bias, "dtype": self.dtype.name}
 
     def forward(self, x, train=True):
-        """``y = x @ weight.T + bias`` for x (..., in_features); returns y (..., out_features)."""
+        """``y = x @ weight.T + bias``.
+
+        Parameters
+        ----------
+        x : array-like of float, shape (..., in_features)
+            Cast to the layer's dtype.
+        train : bool, default True
+            Keep ``x`` for ``backward`` (False: keep nothing).
+
+        Returns
+        -------
+        numpy.ndarray, shape (..., out_features)
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``x`` is not ``in_features``.
+        TypeError
+            For a non-float ``x`` or a non-bool ``train``.
+        """
         train = V.check_bool("train", train)
         x = V.as_float_array("x", x, self.dtype)
         if x.ndim < 1 or x.shape[-1] != self.in_features:
@@ -85,7 +140,30 @@ class Linear(Module):
         return y
 
     def backward(self, dy):
-        """Gradient through the latest forward: adds dW, db into ``grads``; returns dx."""
+        """Differentiate the latest ``forward(..., train=True)``.
+
+        Adds ``dW = sum over rows of dy^T x`` into ``grads["weight"]`` and
+        ``db = sum over rows of dy`` into ``grads["bias"]``.
+
+        Parameters
+        ----------
+        dy : array-like of float, shape (..., out_features)
+            The gradient of the loss with respect to ``y`` (the shape of ``y``).
+
+        Returns
+        -------
+        numpy.ndarray, shape (..., in_features)
+            ``dx = dy @ weight``, a fresh array.
+
+        Raises
+        ------
+        RuntimeError
+            Without a ``forward(..., train=True)`` before.
+        ValueError
+            If ``dy`` does not have the shape of ``y``.
+        TypeError
+            For a non-float ``dy``.
+        """
         x = self._require_cache()
         expected = x.shape[:-1] + (self.out_features,)
         dy = V.as_float_array("dy", dy, self.dtype)
@@ -115,19 +193,35 @@ class Embedding(Module):
     ----------
     num_embeddings, embedding_dim : int
         The table's rows (ids in [0, num_embeddings)) and vector size (>= 1).
-    padding_idx : int or None
+    padding_idx : int or None, default None
         A row kept at 0 (negative counts from the end).
-    dtype : float32 or float64
+    dtype : float32 or float64, default float32
         The table's dtype.
-    seed : None, int or numpy.random.Generator
+    seed : None, int or numpy.random.Generator, optional
         The initialization's seed (anything ``numpy.random.default_rng`` takes).
 
     Raises
     ------
-    TypeError, ValueError
-        For a bad argument, naming it (``seed`` included).
+    TypeError
+        For a non-int size or ``padding_idx``, another dtype or a bad ``seed``.
+    ValueError
+        For a size < 1, a ``padding_idx`` outside [-num_embeddings,
+        num_embeddings) or a negative ``seed``.
     MemoryError
         When the table cannot be allocated (the message gives the size).
+
+    Examples
+    --------
+    >>> import numpy as np, fastrnn
+    >>> emb = fastrnn.Embedding(10, 4, padding_idx=0, seed=0)
+    >>> ids = np.array([[1, 2, 0], [3, 0, 0]])                 # (T, N) token ids
+    >>> vectors = emb.forward(ids)
+    >>> vectors.shape, bool((vectors[1, 1:] == 0).all())
+    ((2, 3, 4), True)
+    >>> emb.backward(np.ones_like(vectors)) is None            # adds into emb.grads
+    True
+    >>> emb.grads["weight"][:4, 0].tolist()                    # the padding row gets none
+    [0.0, 1.0, 1.0, 1.0]
     """
 
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, dtype=np.float32,
@@ -150,13 +244,33 @@ class Embedding(Module):
         self.reset_parameters(seed)
 
     def reset_parameters(self, seed=None):
-        """PyTorch's default: standard normal, the padding row zero."""
+        """Draw the table anew with PyTorch's default: standard normal, the padding row zero.
+
+        Bumps ``param_version``.
+
+        Parameters
+        ----------
+        seed : None, int or numpy.random.Generator, optional
+            The draw's seed (the same seed gives the same table).
+
+        Raises
+        ------
+        TypeError, ValueError
+            For a bad ``seed``; nothing is changed.
+        """
         rng = np.random.default_rng(seed)
         self.params_flat[...] = rng.standard_normal(self.params_flat.size)
         if self.padding_idx is not None:
             self.params["weight"][self.padding_idx] = 0
 
     def get_config(self):
+        """The constructor's arguments, for ``fastrnn.save`` (``seed`` excluded).
+
+        Returns
+        -------
+        dict
+            ``num_embeddings``, ``embedding_dim``, ``padding_idx``, ``dtype`` (a name).
+        """
         return {"num_embeddings": self.num_embeddings, "embedding_dim": self.embedding_dim,
                 "padding_idx": self.padding_idx, "dtype": self.dtype.name}
 
@@ -173,14 +287,57 @@ class Embedding(Module):
         return arr
 
     def forward(self, ids, train=True):
-        """The rows ``weight[ids]``: shape ``ids.shape + (embedding_dim,)``."""
+        """Look the ids up: the rows ``weight[ids]``.
+
+        Parameters
+        ----------
+        ids : array-like of int, any shape S
+            Each in [0, num_embeddings).
+        train : bool, default True
+            Keep a copy of ``ids`` for ``backward`` (False: keep nothing).
+
+        Returns
+        -------
+        numpy.ndarray, shape S + (embedding_dim,)
+            A fresh array.
+
+        Raises
+        ------
+        TypeError
+            For non-integer ids or a non-bool ``train``.
+        ValueError
+            For an id outside [0, num_embeddings) (naming the first).
+        """
         train = V.check_bool("train", train)
         ids = self._check_ids(ids)
         self._cache = ids.copy() if train else None
         return self.params["weight"][ids]
 
     def backward(self, dy):
-        """Adds dy's rows into ``grads['weight']`` at the ids of the latest forward; returns None."""
+        """Differentiate the latest ``forward(..., train=True)``.
+
+        Adds row k of ``dy`` into ``grads["weight"][ids[k]]`` for every position k
+        (repeated ids accumulate), except at ``padding_idx``.
+
+        Parameters
+        ----------
+        dy : array-like of float, shape ids.shape + (embedding_dim,)
+            The gradient of the loss with respect to the looked-up vectors.
+
+        Returns
+        -------
+        None
+            The ids have no gradient.
+
+        Raises
+        ------
+        RuntimeError
+            Without a ``forward(..., train=True)`` before.
+        ValueError
+            If ``dy`` does not have the shape of the forward's output.
+        TypeError
+            For a non-float ``dy``.
+        """
         ids = self._require_cache()
         expected = ids.shape + (self.embedding_dim,)
         dy = V.as_float_array("dy", dy, self.dtype)

@@ -36,277 +36,63 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..core.storage import array_from_ref, array_ref, param_storages
+from .optimizer import Optimizer, _decay_names, _number, _pair
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "l1_penalty",
            "l2_penalty"]
 
 
-# --- argument handling shared by the optimizers and the penalties -----------
-
-def _pair(params, grads, owner):
-    """Validated (params dict, grads dict) from two dicts or a model with .params/.grads."""
-    if grads is None and not isinstance(params, Mapping):
-        p, g = getattr(params, "params", None), getattr(params, "grads", None)
-        if isinstance(p, Mapping) and isinstance(g, Mapping):
-            params, grads = p, g
-    if not isinstance(params, Mapping):
-        raise TypeError(f"{owner}: params: expected a dict of arrays (or a layer/model with "
-                        f".params and .grads), got {type(params).__name__}")
-    if not isinstance(grads, Mapping):
-        raise TypeError(f"{owner}: grads: expected a dict of gradient arrays with the keys of "
-                        f"params, got {type(grads).__name__}")
-    missing = [k for k in params if k not in grads]
-    unexpected = [k for k in grads if k not in params]
-    if missing or unexpected:
-        raise ValueError(f"{owner}: params and grads: expected the same keys, got params keys "
-                         f"missing from grads {missing} and grads keys not in params {unexpected}")
-    for name in params:
-        p, g = params[name], grads[name]
-        for what, a in (("params", p), ("grads", g)):
-            if not isinstance(a, np.ndarray):
-                raise TypeError(f"{owner}: {what}[{name!r}]: expected a NumPy array, "
-                                f"got {type(a).__name__}")
-            if a.dtype.kind != "f":
-                raise TypeError(f"{owner}: {what}[{name!r}]: expected a real floating-point "
-                                f"array, got dtype {a.dtype}")
-        if not p.flags.writeable:
-            raise ValueError(f"{owner}: params[{name!r}]: expected a writeable array (updated "
-                             "in place), got a read-only one")
-        if g.shape != p.shape or g.dtype != p.dtype:
-            raise ValueError(f"{owner}: grads[{name!r}]: expected shape {p.shape} and dtype "
-                             f"{p.dtype} (those of params[{name!r}]), got shape {g.shape} "
-                             f"and dtype {g.dtype}")
-    return dict(params), dict(grads)
-
-
-def _decay_names(decay, params, owner):
-    """The set of parameter names that ``decay`` selects."""
-    if decay is None or (isinstance(decay, str) and decay == "all"):
-        return set(params)
-    if isinstance(decay, str):
-        if decay == "weights":
-            return {k for k, p in params.items() if p.ndim >= 2}
-        raise ValueError(f"{owner}: decay: expected None, 'all', 'weights', a collection of "
-                         f"names or a callable, got {decay!r}")
-    if callable(decay):
-        return {k for k, p in params.items() if decay(k, p)}
-    try:
-        names = set(decay)
-    except TypeError:
-        raise TypeError(f"{owner}: decay: expected None, 'all', 'weights', a collection of "
-                        f"names or a callable, got {type(decay).__name__}") from None
-    unknown = sorted(str(n) for n in names - set(params))
-    if unknown:
-        raise ValueError(f"{owner}: decay: expected names of parameters, got unknown names "
-                         f"{unknown}")
-    return names
-
-
-def _number(owner, name, value, low=0.0, high=None, low_open=False, high_open=True):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
-                                                                     np.floating)):
-        raise TypeError(f"{owner}: {name}: expected a real number, got {type(value).__name__}")
-    value = float(value)
-    ok = not math.isnan(value)
-    if ok and low is not None:
-        ok = value > low if low_open else value >= low
-    if ok and high is not None:
-        ok = value < high if high_open else value <= high
-    if not ok:
-        lo = "" if low is None else f"{low} {'<' if low_open else '<='} "
-        hi = "" if high is None else f" {'<' if high_open else '<='} {high}"
-        raise ValueError(f"{owner}: {name}: expected {lo}{name}{hi}, got {value}")
-    return value
-
-
-# --- optimizers ----------------------------------------------------------------
-
-class Optimizer:
-    """Base class: holds the (params, grads) pairs, the decay set, the per-parameter state.
-
-    Subclasses define ``_hyper`` (hyperparameter names), ``_check_hyper()``
-    and ``_update(name, p, g, state, decays)``. ``state[name]`` is a dict of
-    arrays (the buffers); ``step_count`` counts the ``step()`` calls.
-    """
-
-    _hyper = ()
-
-    def __init__(self, params, grads, decay, hyper):
-        owner = type(self).__name__
-        self.params, self.grads = _pair(params, grads, owner)
-        self._arrays = [(k, self.params[k], self.grads[k]) for k in self.params]
-        # the memories of the modules whose parameters these are: each step bumps their
-        # param_version (found from the arrays, so a plain dict of views works too)
-        self._storages = param_storages(self.params.values())
-        self.decay = frozenset(_decay_names(decay, self.params, owner))
-        for k, v in hyper.items():
-            setattr(self, k, v)
-        self._check_hyper()
-        self.state = {k: {} for k in self.params}
-        self.step_count = 0
-        self._init_state()
-
-    # subclasses ------------------------------------------------------------
-    def _check_hyper(self):
-        pass
-
-    def _init_state(self):
-        pass
-
-    def _update(self, name, p, g, state, decays):
-        raise NotImplementedError
-
-    # public ----------------------------------------------------------------
-    @property
-    def hyperparams(self):
-        """The hyperparameters as a dict (``lr``, ``betas``, ...)."""
-        return {k: getattr(self, k) for k in self._hyper}
-
-    def _coupled_grad(self, p, g, decays):
-        """The gradient the rule sees: g + weight_decay*p + l1*sign(p) (for decayed params)."""
-        wd, l1 = getattr(self, "weight_decay", 0.0), getattr(self, "l1", 0.0)
-        if decays and wd != 0:
-            g = g + wd * p
-        if decays and l1 != 0:
-            g = g + l1 * np.sign(p)
-        return g
-
-    def step(self):
-        """Apply one update to every parameter, in place, and bump the owners' ``param_version``.
-
-        The owners are found from the arrays themselves, so an optimizer over
-        a plain dict of views into a layer bumps that layer's version too.
-        """
-        self._check_hyper()   # attributes may have been changed since construction
-        self.step_count += 1
-        for name, p, g in self._arrays:
-            self._update(name, p, g, self.state[name], name in self.decay)
-        for storage in self._storages:
-            storage.version += 1
-
-    def zero_grad(self):
-        """Set every gradient array to 0."""
-        for _, _, g in self._arrays:
-            g[...] = 0
-
-    def state_dict(self):
-        """Copies of everything ``load_state_dict`` needs to resume exactly.
-
-        ``{"optimizer": class name, "hyperparams": {...}, "step_count": int,
-        "decay": sorted names, "state": {param name: {buffer name: array}}}``.
-        """
-        return {
-            "optimizer": type(self).__name__,
-            "hyperparams": {k: (list(v) if isinstance(v, tuple) else v)
-                            for k, v in self.hyperparams.items()},
-            "step_count": self.step_count,
-            "decay": sorted(self.decay),
-            "state": {k: {b: a.copy() for b, a in s.items()} for k, s in self.state.items()},
-        }
-
-    def load_state_dict(self, state_dict):
-        """Restore a ``state_dict()``; everything is checked before anything changes.
-
-        The optimizer class, the parameter names, and each buffer's shape and
-        dtype (those of its parameter) must match (``ValueError`` naming what
-        differs); hyperparameters and the decay set are restored too.
-        """
-        owner = type(self).__name__
-        if not isinstance(state_dict, Mapping):
-            raise TypeError(f"{owner}.load_state_dict: expected a dict, "
-                            f"got {type(state_dict).__name__}")
-        for key in ("optimizer", "hyperparams", "step_count", "state"):
-            if key not in state_dict:
-                raise ValueError(f"{owner}.load_state_dict: expected key {key!r}, missing")
-        if state_dict["optimizer"] != owner:
-            raise ValueError(f"{owner}.load_state_dict: expected the state of a {owner}, "
-                             f"got that of a {state_dict['optimizer']}")
-        hyper = dict(state_dict["hyperparams"])
-        if set(hyper) != set(self._hyper):
-            raise ValueError(f"{owner}.load_state_dict: expected hyperparameters "
-                             f"{sorted(self._hyper)}, got {sorted(hyper)}")
-        state = state_dict["state"]
-        missing = [k for k in self.params if k not in state]
-        unexpected = [k for k in state if k not in self.params]
-        if missing or unexpected:
-            raise ValueError(f"{owner}.load_state_dict: parameter names differ: missing "
-                             f"{missing}, unexpected {unexpected}")
-        new_state = {}
-        for name, p in self.params.items():
-            bufs = {}
-            for b, a in state[name].items():
-                if b not in self._buffer_names():
-                    raise ValueError(f"{owner}.load_state_dict: state[{name!r}]: unexpected "
-                                     f"buffer {b!r} (expected some of {self._buffer_names()})")
-                arr = np.asarray(a)
-                if arr.shape != p.shape or arr.dtype != p.dtype:
-                    raise ValueError(f"{owner}.load_state_dict: state[{name!r}][{b!r}]: expected "
-                                     f"shape {p.shape} and dtype {p.dtype}, got shape "
-                                     f"{arr.shape} and dtype {arr.dtype}")
-                bufs[b] = arr.copy()
-            absent = [b for b in self._required_buffers() if b not in bufs]
-            if absent:
-                raise ValueError(f"{owner}.load_state_dict: state[{name!r}]: expected buffers "
-                                 f"{absent}, missing")
-            new_state[name] = bufs
-        decay = state_dict.get("decay", sorted(self.decay))
-        unknown = [k for k in decay if k not in self.params]
-        if unknown:
-            raise ValueError(f"{owner}.load_state_dict: decay names unknown: {unknown}")
-        step_count = state_dict["step_count"]
-        if isinstance(step_count, (bool, np.bool_)) or not isinstance(step_count,
-                                                                      (int, np.integer)) \
-                or step_count < 0:
-            raise ValueError(f"{owner}.load_state_dict: step_count: expected an int >= 0, "
-                             f"got {step_count!r}")
-        old = self.hyperparams
-        try:
-            for k, v in hyper.items():
-                setattr(self, k, tuple(v) if isinstance(v, (list, tuple)) else v)
-            self._check_hyper()
-        except (TypeError, ValueError):
-            for k, v in old.items():
-                setattr(self, k, v)
-            raise
-        self.state = new_state
-        self.step_count = int(step_count)
-        self.decay = frozenset(decay)
-
-    def _buffer_names(self):
-        return ()
-
-    def _required_buffers(self):
-        return ()
-
-    # copies ------------------------------------------------------------------
-    def __getstate__(self):
-        # Views into module memory travel as references to that memory, so that
-        # copy.deepcopy((model, opt)) or one pickle of both gives an optimizer that updates
-        # the copied model's buffers, not detached copies of the views.
-        state = self.__dict__.copy()
-        state["params"] = {k: array_ref(a) for k, a in self.params.items()}
-        state["grads"] = {k: array_ref(a) for k, a in self.grads.items()}
-        del state["_arrays"]
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self.params = {k: array_from_ref(a) for k, a in state["params"].items()}
-        self.grads = {k: array_from_ref(a) for k, a in state["grads"].items()}
-        self._arrays = [(k, self.params[k], self.grads[k]) for k in self.params]
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparams.items())
-        return f"{type(self).__name__}({len(self._arrays)} params, {args})"
-
-
 class SGD(Optimizer):
-    """Stochastic gradient descent with momentum, dampening, Nesterov (``torch.optim.SGD``).
+    """Stochastic gradient descent with momentum, dampening and Nesterov (``torch.optim.SGD``).
 
-    ``d = g + weight_decay*p + l1*sign(p)``; with momentum,
-    ``buf = d`` at the first step, then ``buf = momentum*buf + (1-dampening)*d``,
-    and ``d = d + momentum*buf`` (Nesterov) or ``d = buf``; ``p -= lr*d``.
+    The update of each parameter ``p`` with gradient ``g``, at every ``step()``::
+
+        d = g + weight_decay * p + l1 * sign(p)     # decay terms: parameters in opt.decay
+        if momentum != 0:
+            buf = d if first_step else momentum * buf + (1 - dampening) * d
+            d = d + momentum * buf if nesterov else buf
+        p -= lr * d
+
+    State: ``state[name]["momentum_buffer"]`` (``buf``), only with momentum,
+    created at the first step.
+
+    Parameters
+    ----------
+    params, grads : dicts of numpy.ndarray, or a layer/model and None
+        The parameters (updated in place) and their gradients (same keys, shapes
+        and dtypes), or a module whose ``.params`` and ``.grads`` are used.
+    lr : float, default 1e-3
+        The learning rate, >= 0.
+    momentum : float, default 0.0
+        >= 0.
+    dampening : float, default 0.0
+        Any real number.
+    nesterov : bool, default False
+        Nesterov momentum (needs momentum > 0 and dampening = 0).
+    weight_decay : float, default 0.0
+        Coupled L2 coefficient, >= 0.
+    l1 : float, default 0.0
+        L1 coefficient, >= 0.
+    decay : None, "all", "weights", collection of names or callable, default None
+        Which parameters ``weight_decay`` and ``l1`` apply to (module doc);
+        None decays all.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For bad params/grads (other keys, shapes or dtypes; read-only), ``decay``
+        or hyperparameters (ranges above, NaN never), naming them;
+        attributes changed later are checked at the next ``step()``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrnn
+    >>> params, grads = {"w": np.array([1.0, -2.0])}, {"w": np.array([0.5, 0.5])}
+    >>> opt = fastrnn.optim.SGD(params, grads, lr=0.1, momentum=0.9)
+    >>> opt.step()                                  # buf = 0.5: w -= 0.05
+    >>> opt.step()                                  # buf = 0.9*0.5 + 0.5 = 0.95: w -= 0.095
+    >>> np.round(params["w"], 6).tolist()
+    [0.855, -2.145]
     """
 
     _hyper = ("lr", "momentum", "dampening", "nesterov", "weight_decay", "l1")
@@ -350,9 +136,57 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """Adam (Kingma & Ba 2015) with optional AMSGrad (``torch.optim.Adam``).
 
-    ``g += weight_decay*p`` (coupled L2), ``m = b1*m + (1-b1)*g``,
-    ``v = b2*v + (1-b2)*g^2``, ``vmax = max(vmax, v)`` (amsgrad),
-    ``p -= lr/(1-b1^t) * m / (sqrt(v or vmax)/sqrt(1-b2^t) + eps)``.
+    The update of each parameter ``p`` with gradient ``g`` at step ``t``
+    (``step_count``, from 1)::
+
+        g = g + weight_decay * p + l1 * sign(p)     # decay terms: parameters in opt.decay
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g**2
+        vmax = max(vmax, v)                         # amsgrad only
+        p -= lr / (1 - beta1**t) * m / (sqrt(vmax if amsgrad else v) / sqrt(1 - beta2**t) + eps)
+
+    State (created at the first step): ``exp_avg`` (m), ``exp_avg_sq`` (v),
+    and with ``amsgrad`` ``max_exp_avg_sq`` (vmax).
+
+    Parameters
+    ----------
+    params, grads : dicts of numpy.ndarray, or a layer/model and None
+        The parameters (updated in place) and their gradients (same keys, shapes
+        and dtypes), or a module whose ``.params`` and ``.grads`` are used.
+    lr : float, default 1e-3
+        The learning rate, >= 0.
+    betas : (float, float), default (0.9, 0.999)
+        ``(beta1, beta2)``, each in [0, 1).
+    eps : float, default 1e-8
+        >= 0.
+    weight_decay : float, default 0.0
+        Coupled L2 coefficient (added to the gradient), >= 0.
+    amsgrad : bool, default False
+    l1 : float, default 0.0
+        L1 coefficient, >= 0.
+    decay : None, "all", "weights", collection of names or callable, default None
+        Which parameters ``weight_decay`` and ``l1`` apply to (module doc);
+        None decays all.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For bad params/grads (other keys, shapes or dtypes; read-only), ``decay``
+        or hyperparameters (ranges above, NaN never), naming them;
+        attributes changed later are checked at the next ``step()``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrnn
+    >>> layer = fastrnn.Linear(3, 2, dtype=np.float64, seed=0)
+    >>> opt = fastrnn.optim.Adam(layer, lr=0.01)
+    >>> before = layer.params_flat.copy()
+    >>> layer.grads_flat[:] = 1.0
+    >>> opt.step()                                  # the first step moves every parameter by ~lr
+    >>> bool(np.allclose(before - layer.params_flat, 0.01))
+    True
+    >>> sorted(opt.state["weight"])
+    ['exp_avg', 'exp_avg_sq']
     """
 
     _hyper = ("lr", "betas", "eps", "weight_decay", "amsgrad", "l1")
@@ -415,8 +249,44 @@ class Adam(Optimizer):
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter 2019, ``torch.optim.AdamW``).
 
-    ``p *= 1 - lr*weight_decay`` before Adam's update, whose gradient carries
-    no L2 term. ``l1`` (if any) is still added to the gradient.
+    For the parameters in ``opt.decay``, ``p *= 1 - lr * weight_decay`` first;
+    then Adam's update (``Adam``) with a gradient that carries no L2 term
+    (``l1``, if any, is still added: ``g + l1 * sign(p)``). State as ``Adam``.
+
+    Parameters
+    ----------
+    params, grads : dicts of numpy.ndarray, or a layer/model and None
+        The parameters (updated in place) and their gradients (same keys, shapes
+        and dtypes), or a module whose ``.params`` and ``.grads`` are used.
+    lr : float, default 1e-3
+        The learning rate, >= 0.
+    betas : (float, float), default (0.9, 0.999)
+        ``(beta1, beta2)``, each in [0, 1).
+    eps : float, default 1e-8
+        >= 0.
+    weight_decay : float, default 1e-2
+        Decoupled decay coefficient, >= 0 (PyTorch's default).
+    amsgrad : bool, default False
+    l1 : float, default 0.0
+        L1 coefficient, >= 0.
+    decay : None, "all", "weights", collection of names or callable, default None
+        Which parameters ``weight_decay`` and ``l1`` apply to (module doc);
+        None decays all.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For bad params/grads (other keys, shapes or dtypes; read-only), ``decay``
+        or hyperparameters (ranges above, NaN never), naming them;
+        attributes changed later are checked at the next ``step()``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrnn
+    >>> model = fastrnn.Linear(3, 2, seed=0)
+    >>> opt = fastrnn.optim.AdamW(model, lr=1e-2, weight_decay=1e-2, decay="weights")
+    >>> sorted(opt.decay)                           # the bias is not decayed
+    ['weight']
     """
 
     _decoupled = True
@@ -430,8 +300,53 @@ class AdamW(Adam):
 class Adagrad(Optimizer):
     """Adagrad (Duchi et al. 2011, ``torch.optim.Adagrad``).
 
-    ``g += weight_decay*p``, ``clr = lr / (1 + (t-1)*lr_decay)``,
-    ``sum += g^2``, ``p -= clr * g / (sqrt(sum) + eps)``.
+    The update of each parameter ``p`` with gradient ``g`` at step ``t``
+    (``step_count``, from 1)::
+
+        g = g + weight_decay * p + l1 * sign(p)     # decay terms: parameters in opt.decay
+        clr = lr / (1 + (t - 1) * lr_decay)
+        sum += g**2
+        p -= clr * g / (sqrt(sum) + eps)
+
+    State: ``sum``, created at construction filled with
+    ``initial_accumulator_value``.
+
+    Parameters
+    ----------
+    params, grads : dicts of numpy.ndarray, or a layer/model and None
+        The parameters (updated in place) and their gradients (same keys, shapes
+        and dtypes), or a module whose ``.params`` and ``.grads`` are used.
+    lr : float, default 1e-2
+        The learning rate, >= 0.
+    lr_decay : float, default 0.0
+        >= 0.
+    weight_decay : float, default 0.0
+        Coupled L2 coefficient, >= 0.
+    initial_accumulator_value : float, default 0.0
+        >= 0.
+    eps : float, default 1e-10
+        >= 0.
+    l1 : float, default 0.0
+        L1 coefficient, >= 0.
+    decay : None, "all", "weights", collection of names or callable, default None
+        Which parameters ``weight_decay`` and ``l1`` apply to (module doc);
+        None decays all.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For bad params/grads (other keys, shapes or dtypes; read-only), ``decay``
+        or hyperparameters (ranges above, NaN never), naming them;
+        attributes changed later are checked at the next ``step()``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrnn
+    >>> params, grads = {"w": np.array([1.0, 1.0])}, {"w": np.array([2.0, -0.5])}
+    >>> opt = fastrnn.optim.Adagrad(params, grads, lr=0.1)
+    >>> opt.step()                                  # p -= lr * g / |g| at the first step
+    >>> np.round(params["w"], 6).tolist()
+    [0.9, 1.1]
     """
 
     _hyper = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps", "l1")
@@ -468,10 +383,63 @@ class Adagrad(Optimizer):
 class RMSprop(Optimizer):
     """RMSprop (Hinton's lecture 6e, ``torch.optim.RMSprop``), optionally centered, with momentum.
 
-    ``g += weight_decay*p``, ``sq = alpha*sq + (1-alpha)*g^2``; centered:
-    ``ga = alpha*ga + (1-alpha)*g`` and ``avg = sqrt(sq - ga^2) + eps``, else
-    ``avg = sqrt(sq) + eps``; momentum: ``buf = momentum*buf + g/avg``,
-    ``p -= lr*buf``; else ``p -= lr*g/avg``.
+    The update of each parameter ``p`` with gradient ``g``::
+
+        g = g + weight_decay * p + l1 * sign(p)     # decay terms: parameters in opt.decay
+        sq = alpha * sq + (1 - alpha) * g**2
+        if centered:
+            ga = alpha * ga + (1 - alpha) * g
+            avg = sqrt(sq - ga**2) + eps
+        else:
+            avg = sqrt(sq) + eps
+        if momentum > 0:
+            buf = momentum * buf + g / avg
+            p -= lr * buf
+        else:
+            p -= lr * g / avg
+
+    State (created at the first step): ``square_avg`` (sq), with ``centered``
+    ``grad_avg`` (ga), with momentum ``momentum_buffer`` (buf).
+
+    Parameters
+    ----------
+    params, grads : dicts of numpy.ndarray, or a layer/model and None
+        The parameters (updated in place) and their gradients (same keys, shapes
+        and dtypes), or a module whose ``.params`` and ``.grads`` are used.
+    lr : float, default 1e-2
+        The learning rate, >= 0.
+    alpha : float, default 0.99
+        The smoothing constant, >= 0.
+    eps : float, default 1e-8
+        >= 0.
+    weight_decay : float, default 0.0
+        Coupled L2 coefficient, >= 0.
+    momentum : float, default 0.0
+        >= 0.
+    centered : bool, default False
+        Normalize by an estimate of the gradient's variance instead of its
+        second moment.
+    l1 : float, default 0.0
+        L1 coefficient, >= 0.
+    decay : None, "all", "weights", collection of names or callable, default None
+        Which parameters ``weight_decay`` and ``l1`` apply to (module doc);
+        None decays all.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For bad params/grads (other keys, shapes or dtypes; read-only), ``decay``
+        or hyperparameters (ranges above, NaN never), naming them;
+        attributes changed later are checked at the next ``step()``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrnn
+    >>> params, grads = {"w": np.array([1.0])}, {"w": np.array([3.0])}
+    >>> opt = fastrnn.optim.RMSprop(params, grads, lr=0.01, alpha=0.75)
+    >>> opt.step()                                  # sq = 0.25 * 9: p -= 0.01 * 3 / 1.5
+    >>> np.round(params["w"], 6).tolist()
+    [0.98]
     """
 
     _hyper = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered", "l1")
@@ -533,10 +501,39 @@ def _penalty_pairs(params, lam, grads, select, owner):
 def l2_penalty(params, lam, grads=None, select=None):
     """Add the L2 penalty's gradient ``lam * p`` into ``grads``; return ``lam/2 * sum p^2``.
 
-    ``params``/``grads`` as for the optimizers (two dicts, or a layer/model);
-    ``select`` picks the penalized parameters like the optimizers' ``decay``.
-    ``l2_penalty(model, lam)`` before ``SGD.step()`` equals
-    ``SGD(..., weight_decay=lam)``.
+    For hand-written losses: ``l2_penalty(model, lam)`` before ``SGD.step()``
+    equals ``SGD(..., weight_decay=lam)``.
+
+    Parameters
+    ----------
+    params : dict of numpy.ndarray, or a layer/model
+        As for the optimizers.
+    lam : float
+        The coefficient, >= 0.
+    grads : dict of numpy.ndarray, optional
+        Added into in place (None: the module's ``.grads``).
+    select : None, "all", "weights", collection of names or callable, default None
+        The penalized parameters, like the optimizers' ``decay``.
+
+    Returns
+    -------
+    float
+        ``lam/2 * sum p^2`` over the selected parameters.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As the optimizers for ``params``, ``grads`` and ``select`` (a dict of
+        params without ``grads`` is a TypeError); ValueError for ``lam < 0``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrnn
+    >>> params, grads = {"w": np.array([1.0, -2.0])}, {"w": np.zeros(2)}
+    >>> fastrnn.l2_penalty(params, 0.1, grads)
+    0.25
+    >>> grads["w"].tolist()
+    [0.1, -0.2]
     """
     pairs, lam = _penalty_pairs(params, lam, grads, select, "l2_penalty")
     value = 0.0
@@ -549,7 +546,37 @@ def l2_penalty(params, lam, grads=None, select=None):
 def l1_penalty(params, lam, grads=None, select=None):
     """Add the L1 penalty's (sub)gradient ``lam * sign(p)`` into ``grads``; return ``lam * sum |p|``.
 
-    Arguments as for ``l2_penalty``; equal to ``SGD(..., l1=lam)``.
+    Equal to ``SGD(..., l1=lam)``.
+
+    Parameters
+    ----------
+    params : dict of numpy.ndarray, or a layer/model
+        As for the optimizers.
+    lam : float
+        The coefficient, >= 0.
+    grads : dict of numpy.ndarray, optional
+        Added into in place (None: the module's ``.grads``).
+    select : None, "all", "weights", collection of names or callable, default None
+        The penalized parameters, like the optimizers' ``decay``.
+
+    Returns
+    -------
+    float
+        ``lam * sum |p|`` over the selected parameters.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As ``l2_penalty``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrnn
+    >>> params, grads = {"w": np.array([1.0, -2.0, 0.0])}, {"w": np.zeros(3)}
+    >>> fastrnn.l1_penalty(params, 0.5, grads)
+    1.5
+    >>> grads["w"].tolist()
+    [0.5, -0.5, 0.0]
     """
     pairs, lam = _penalty_pairs(params, lam, grads, select, "l1_penalty")
     value = 0.0

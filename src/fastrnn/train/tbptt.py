@@ -43,6 +43,19 @@ from .losses import softmax_cross_entropy
 __all__ = ["TruncatedBPTT", "Window"]
 
 Window = namedtuple("Window", "loss start stop backprop_start count")
+Window.__doc__ = """One window of ``TruncatedBPTT.run``.
+
+Attributes
+----------
+loss : float
+    The mean loss of the window's new steps.
+start, stop : int
+    The new steps ``[start, stop)`` whose loss was backpropagated.
+backprop_start : int
+    The first step the gradient reached.
+count : int
+    The number of loss items (steps times the other target dimensions).
+"""
 
 
 def _take(a, start, stop, axis):
@@ -52,13 +65,57 @@ def _take(a, start, stop, axis):
 
 
 class TruncatedBPTT:
-    """Train ``model`` over a stream in windows (module doc).
+    """Train ``model`` over a long stream in windows of truncated BPTT (module doc).
 
-    ``window`` (k2): steps backpropagated through per update; ``stride`` (k1,
-    default ``window``, 1 <= stride <= window): new steps per update;
-    ``loss``: ``loss(y, targets) -> (loss, dy)`` on the window's new steps
-    (default ``softmax_cross_entropy``); ``time_axis``: 0 for time-major
-    inputs (T, N, ...), 1 for batch-first ones.
+    Parameters
+    ----------
+    model : layer, Sequential or model
+        Anything with ``forward(x, state=None, train=True) -> (y, state)``,
+        ``backward(dy, dstate=None)`` and ``zero_grad()``.
+    window : int
+        k2, the steps backpropagated through per update (>= 1).
+    stride : int, optional
+        k1, the new steps per update, 1 <= stride <= window (default: window).
+    loss : callable, default softmax_cross_entropy
+        ``loss(y, targets) -> (loss, dy)`` on the window's new steps.
+    time_axis : {0, 1}, default 0
+        0 for time-major inputs (T, N, ...), 1 for batch-first ones.
+    zero_grad : bool, default True
+        Zero the model's gradients before each window's backward (False:
+        accumulate over windows yourself).
+
+    Attributes
+    ----------
+    state
+        The model's state after the last window processed (None before).
+
+    Raises
+    ------
+    TypeError
+        For a model without forward/backward/zero_grad, a non-callable loss, or
+        non-int/non-bool arguments.
+    ValueError
+        For ``window`` or ``stride`` < 1, ``stride > window``, or another
+        ``time_axis``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrnn
+    >>> model = fastrnn.Sequential(fastrnn.Embedding(5, 4, seed=0), fastrnn.GRU(4, 8, seed=1),
+    ...                            fastrnn.Linear(8, 5, seed=2))
+    >>> opt = fastrnn.optim.SGD(model, lr=0.1)
+    >>> stream = np.arange(41).reshape(41, 1) % 5               # (T, N) token ids, N = 1
+    >>> x, y = stream[:-1], stream[1:]                          # predict the next token
+    >>> tb = fastrnn.TruncatedBPTT(model, window=16, stride=8)
+    >>> spans = []
+    >>> for w in tb.run(x, y):                                  # 40 steps, 5 windows
+    ...     _ = fastrnn.clip_grad_norm(model.grads, 5.0)
+    ...     opt.step()
+    ...     spans.append((w.backprop_start, w.start, w.stop))
+    >>> spans == tb.windows(40)
+    True
+    >>> spans[-1], w.count, tb.state[0].shape                   # the GRU's state (1, N, 8)
+    ((24, 32, 40), 8, (1, 1, 8))
     """
 
     def __init__(self, model, window, stride=None, loss=softmax_cross_entropy, time_axis=0,
@@ -85,7 +142,24 @@ class TruncatedBPTT:
         self.state = None
 
     def windows(self, T):
-        """The (backprop_start, loss_start, stop) triples ``run`` visits for a stream of T steps."""
+        """The windows ``run`` visits for a stream of T steps.
+
+        Parameters
+        ----------
+        T : int
+            The stream's length (>= 1).
+
+        Returns
+        -------
+        list of (int, int, int)
+            ``(backprop_start, loss_start, stop)`` per window: the loss covers steps
+            ``[loss_start, stop)`` and the gradient reaches back to ``backprop_start``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            For ``T`` that is not a positive int.
+        """
         T = V.check_positive_int("T", T)
         out = []
         for start in range(0, T, self.stride):
@@ -94,11 +168,36 @@ class TruncatedBPTT:
         return out
 
     def run(self, inputs, targets, state=None):
-        """Generator: one forward/backward per window, yielding a ``Window`` after each.
+        """Process the stream, one forward/backward per window; a generator.
 
-        ``inputs`` and ``targets`` share the time axis (length T); ``state`` is
-        the initial state (None = zeros). ``self.state`` is the state after
-        the last processed window once each window is yielded.
+        After each window's backward the window is yielded with the gradients in
+        ``model.grads``: step the optimizer (and clip) in the loop body, and the
+        next window runs with the updated parameters. ``self.state`` is the state
+        after the window just processed.
+
+        Parameters
+        ----------
+        inputs : array-like
+            The stream, T steps along ``time_axis`` (e.g. (T, N) token ids or
+            (T, N, input_size) floats).
+        targets : array-like
+            What ``loss`` compares the outputs with, T steps along ``time_axis``
+            (e.g. (T, N) class ids).
+        state : optional
+            The model's initial state (None: zeros).
+
+        Yields
+        ------
+        Window
+            ``(loss, start, stop, backprop_start, count)``: the mean loss of the
+            steps ``[start, stop)``, backpropagated from ``stop`` to
+            ``backprop_start``, over ``count`` loss items (for ``DataParallel``'s
+            ``allreduce_grads(count=...)``).
+
+        Raises
+        ------
+        ValueError
+            When inputs and targets do not have the same number T >= 1 of steps.
         """
         ax = self.time_axis
         T = np.shape(inputs)[ax] if np.ndim(inputs) > ax else 0

@@ -116,7 +116,19 @@ def model_arrays(model):
 
 
 def model_signature(model):
-    """A digest of the parameter names, shapes and dtypes: equal on ranks with the same model."""
+    """A digest of the parameter names, shapes and dtypes: equal on ranks with the same model.
+
+    Parameters
+    ----------
+    model : layer or model
+        Anything with a ``params`` mapping.
+
+    Returns
+    -------
+    str
+        The SHA-256 hex digest of ``[(name, shape, dtype), ...]`` (not of the
+        values).
+    """
     text = repr([(k, tuple(v.shape), v.dtype.str) for k, v in model.params.items()])
     return hashlib.sha256(text.encode()).hexdigest()
 

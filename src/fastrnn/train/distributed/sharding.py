@@ -6,7 +6,24 @@ __all__ = ["shard_bounds", "check_int"]
 
 
 def check_int(name, value):
-    """``value`` as an int, or a TypeError naming ``name`` (bools refused)."""
+    """An int argument, bools refused.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    value : int
+        A Python or NumPy integer.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    TypeError
+        For a non-integer or a bool.
+    """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
     return int(value)
