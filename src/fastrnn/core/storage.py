@@ -80,6 +80,20 @@ class ParamArray(np.ndarray):
     through. Views of it (slices, reshapes) count too; results of arithmetic
     on it are plain ndarrays. Writes that bypass NumPy (ctypes, a Cython
     memoryview, ``.view(np.ndarray)``) must call ``mark_params_changed()``.
+
+    Attributes
+    ----------
+    _storage : Storage or None
+        The memory whose ``version`` a write bumps (None: a detached copy).
+
+    Examples
+    --------
+    >>> import fastrnn
+    >>> layer = fastrnn.SRN(2, 3, seed=0)
+    >>> w, v = layer.params["weight_hh_l0"], layer.param_version
+    >>> w *= 0.5                       # through any reference
+    >>> layer.param_version > v
+    True
     """
 
     _storage = None
@@ -110,6 +124,13 @@ class ParamArray(np.ndarray):
         super().sort(*args, **kwargs)
 
     def put(self, *args, **kwargs):
+        """``ndarray.put``, counted as a write.
+
+        Parameters
+        ----------
+        *args, **kwargs
+            As ``numpy.ndarray.put``.
+        """
         self._written()
         super().put(*args, **kwargs)
 
@@ -145,7 +166,16 @@ class ParamArray(np.ndarray):
         return np.asarray(self).copy().__reduce__()
 
     def copy(self, order="C"):
-        """A plain ndarray copy (writing into it changes no parameter)."""
+        """A plain ndarray copy (writing into it changes no parameter).
+
+        Parameters
+        ----------
+        order : {"C", "F", "A", "K"}, default "C"
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         return np.array(self.view(np.ndarray), order=order, copy=True)
 
     def __copy__(self):
