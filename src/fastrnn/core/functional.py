@@ -168,6 +168,19 @@ class RNNCache:
                 f"dtype={self.dtype}, T={T}, N={N}, I={I}, H={H})")
 
 
+def _states(named, N, H, dtype):
+    """``[(name, array or None)]`` as checked (N, H) arrays of ``dtype``; None means zeros."""
+    out = []
+    for name, s in named:
+        if s is None:
+            s = np.zeros((N, H), dtype=dtype)
+        else:
+            s = V.as_float_array(name, s, dtype)
+            V.check_shape(name, s, (N, H), "(N, H)")
+        out.append(s)
+    return out
+
+
 def _prepare(cell, x, states, W_ih, W_hh, b_ih, b_hh, lengths, train):
     """Validate and convert the forward's arguments; returns them engine-ready.
 
@@ -202,14 +215,7 @@ def _prepare(cell, x, states, W_ih, W_hh, b_ih, b_hh, lengths, train):
         V.check_shape("b_hh", b_hh, (G * H,), f"({G}*H,)")
     else:
         b_ih = b_hh = np.zeros(G * H, dtype=dtype)
-    prepared_states = []
-    for name, s in states:
-        if s is None:
-            s = np.zeros((N, H), dtype=dtype)
-        else:
-            s = V.as_float_array(name, s, dtype)
-            V.check_shape(name, s, (N, H), "(N, H)")
-        prepared_states.append(s)
+    prepared_states = _states(states, N, H, dtype)
     lengths = V.check_lengths(lengths, T, N)
     x = V.zero_padding(x, lengths)
     return dtype, has_bias, x, prepared_states, (W_ih, W_hh, b_ih, b_hh), lengths
@@ -286,14 +292,7 @@ def _backward(kind, cache, dy, states, out, state_grads):
     else:
         dy = V.as_float_array("dy", dy, dtype)
         V.check_shape("dy", dy, (T, N, H), "(T, N, H)")
-    final_grads = []
-    for name, s in states:
-        if s is None:
-            s = np.zeros((N, H), dtype=dtype)
-        else:
-            s = V.as_float_array(name, s, dtype)
-            V.check_shape(name, s, (N, H), "(N, H)")
-        final_grads.append(s)
+    final_grads = _states(states, N, H, dtype)
     grads = _gradient_sinks(cache, out)
     trace = None
     if V.check_bool("state_grads", state_grads):
