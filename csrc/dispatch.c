@@ -150,7 +150,7 @@ size_t fastrnn_workspace_size(const fastrnn_rnn *a, int pass, const fastrnn_ctx 
     /* the plan is the same for both element types and every team: measure
      * with the f32 table, alone */
     const fr_kernels *k = kernels(ctx->isa, 0);
-    fr_team alone = {0, 1, 0};
+    fr_team alone = {0, 1, 0, 0};
     size_t need = 0;
     if (!k || k->pass[pass][a->cell](a, ctx, &alone, &need) != FASTRNN_OK) return 0;
     return need;
@@ -169,7 +169,7 @@ static int check_pack(const fastrnn_rnn *a)
 size_t fastrnn_packed_size(const fastrnn_rnn *a, const fastrnn_ctx *ctx)
 {
     const fr_kernels *k = ctx ? kernels(ctx->isa, 0) : NULL;
-    fr_team alone = {0, 1, 0};
+    fr_team alone = {0, 1, 0, 0};
     size_t need = 0;
     if (!a || !k || check_pack(a) != FASTRNN_OK || k->pack(a, &alone, NULL, 0, &need))
         return 0;

@@ -22,6 +22,7 @@
  * [first_worker, first_worker + nworkers) of the pool (indices from 1). */
 typedef struct fr_team {
     int leader, first_worker, nworkers;
+    int slow_jobs;  /* jobs of this call where the workers lagged far behind the leader */
 } fr_team;
 
 /* The team of a call from outside the pool asking for `num_threads` threads
@@ -34,9 +35,12 @@ void fr_team_release(const fr_team *team);
 typedef void (*fr_chunk_fn)(void *arg, int chunk);
 
 /* Run fn(arg, c) for c = 0..nchunks-1 on the team; returns when all are done.
- * With no workers (or one chunk) the leader runs them in order. Returns 1 if
- * the leader waited long for a chunk a worker held (a sign of a busy
- * machine), else 0. */
+ * With no workers (or one chunk) the leader runs them in order. Returns
+ * FR_STALLED if a worker holding a chunk was found off its CPU, FR_SLOW if the
+ * leader waited for the workers longer than twice its own work (sharing did
+ * not pay: the workers run slower than the leader, on a busy machine), else 0. */
+#define FR_SLOW 1
+#define FR_STALLED 2
 int fr_parallel(const fr_team *team, fr_chunk_fn fn, void *arg, int nchunks);
 
 /* Two independent jobs at once (the directions of a bidirectional layer):
@@ -57,11 +61,17 @@ int fr_stalls(void);  /* how many stalls were noted so far */
 /* Workers started so far (for tests and `info`). */
 int fr_pool_size(void);
 
-/* fr_parallel as the kernels use it: when the workers stalled, note it and
- * go on with the leader alone for the rest of the call. */
+/* fr_parallel as the kernels use it: when a worker stalled, or sharing did
+ * not pay in several jobs of the call, note it (the calls of the next quarter
+ * second run alone) and go on with the leader alone for the rest of the call.
+ * The results are the same either way. */
+#define FR_SLOW_JOBS_TOLERATED 3
+
 static inline void fr_run(fr_team *team, fr_chunk_fn fn, void *arg, int nchunks)
 {
-    if (fr_parallel(team, fn, arg, nchunks)) {
+    int how = fr_parallel(team, fn, arg, nchunks);
+    if (how == FR_SLOW) team->slow_jobs++;
+    if (how == FR_STALLED || team->slow_jobs > FR_SLOW_JOBS_TOLERATED) {
         fr_note_stall();
         team->nworkers = 0;
     }

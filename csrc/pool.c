@@ -218,7 +218,7 @@ int fr_stalls(void) { return LOAD(&stalls); }
 
 fr_team fr_team_acquire(int num_threads)
 {
-    fr_team team = {my_slot, 1, 0};
+    fr_team team = {my_slot, 1, 0, 0};
     if (num_threads <= 1 || my_slot != 0 || fr_busy()) return team;
     int expected = 0;
     if (!__atomic_compare_exchange_n(&outside_owner, &expected, 1, 0, __ATOMIC_ACQUIRE,
@@ -276,8 +276,10 @@ static int stalled(const fr_team *team, int64_t window_ns)
 }
 
 /* Wait until all `nchunks` of `job` are done, yielding the CPU if it takes
- * long; returns 1 if a worker holding a chunk was found off its CPU. */
-static int finish_job(job_t *job, int nchunks, const fr_team *team)
+ * long; returns FR_STALLED if a worker holding a chunk was found off its CPU,
+ * FR_SLOW if the wait took longer than twice `work_ns` (the leader's own
+ * share) plus 10 us, else 0. */
+static int finish_job(job_t *job, int nchunks, const fr_team *team, int64_t work_ns)
 {
     if (LOAD(&job->done) == nchunks) return 0;
     int64_t start = now_ns();
@@ -293,7 +295,8 @@ static int finish_job(job_t *job, int nchunks, const fr_team *team)
             }
         }
     }
-    return stall;
+    if (stall) return FR_STALLED;
+    return now_ns() - start > 2 * work_ns + 10000 ? FR_SLOW : 0;
 }
 
 int fr_parallel(const fr_team *team, fr_chunk_fn fn, void *arg, int nchunks)
@@ -306,8 +309,9 @@ int fr_parallel(const fr_team *team, fr_chunk_fn fn, void *arg, int nchunks)
     start_job(job, fn, arg, nchunks, 0);
     int helpers = team->nworkers < nchunks - 1 ? team->nworkers : nchunks - 1;
     for (int w = 0; w < helpers; w++) publish(team->first_worker + w, job);
+    int64_t start = now_ns();
     work(job, NULL);
-    return finish_job(job, nchunks, team);
+    return finish_job(job, nchunks, team, now_ns() - start);
 }
 
 typedef struct {
@@ -323,7 +327,7 @@ static void pair_chunk(void *p, int chunk)
 {
     pair_t *pair = p;
     if (chunk == 0) return;  /* chunk 0 is fn_a: the leader's own, see fr_parallel_pair */
-    fr_team team = {my_slot, pair->team_b.first_worker + 1, pair->team_b.nworkers - 1};
+    fr_team team = {my_slot, pair->team_b.first_worker + 1, pair->team_b.nworkers - 1, 0};
     pair->fn_b(pair->arg_b, &team);
 }
 
@@ -336,9 +340,9 @@ void fr_parallel_pair(const fr_team *team, fr_team_fn fn_a, void *arg_a, fr_team
         return;
     }
     int total = team->nworkers + 1, half = (total + 1) / 2;  /* threads for fn_a */
-    fr_team team_a = {team->leader, team->first_worker, half - 1};
+    fr_team team_a = {team->leader, team->first_worker, half - 1, 0};
     pair_t pair = {fn_a, fn_b, arg_a, arg_b,
-                   {0, team->first_worker + half - 1, total - half}};
+                   {0, team->first_worker + half - 1, total - half, 0}};
     /* one job of 2 chunks: chunk 0 (fn_a) taken by this leader at once,
      * chunk 1 (fn_b) by the second half's first worker, or by this leader
      * if that worker has not started it by the time fn_a is done */
@@ -348,5 +352,5 @@ void fr_parallel_pair(const fr_team *team, fr_team_fn fn_a, void *arg_a, fr_team
     fn_a(arg_a, &team_a);
     __atomic_add_fetch(&job->done, 1, __ATOMIC_RELEASE);
     work(job, NULL);
-    finish_job(job, 2, NULL);
+    finish_job(job, 2, NULL, INT64_MAX / 4);
 }
