@@ -243,7 +243,7 @@ cdef int _run(fastrnn_rnn *a, int count, int pass_, int typenum, str where) exce
         if a[i].ws_size == 0:
             _check_status(FASTRNN_EINVAL, where)
         a[i].ws_size -= min(_ws_shortfall, a[i].ws_size)
-        workspaces.append(_empty((<cnp.npy_intp>max(a[i].ws_size, 1),), typenum))
+        workspaces.append(_empty((<cnp.npy_intp>max(a[i].ws_size, <size_t>1),), typenum))
         a[i].ws = cnp.PyArray_DATA(<cnp.ndarray>workspaces[i])
     cdef bint f64 = typenum == cnp.NPY_FLOAT64
     cdef bint watching = False
