@@ -63,8 +63,8 @@ cdef long _main_thread_ident = threading.main_thread().ident
 
 def set_num_threads(n):
     """Set the engine's thread count (the calling thread included); returns the previous."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n: expected a positive int, got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= INT_MAX:
+        raise ValueError(f"n: expected a positive int up to {INT_MAX}, got {n!r}")
     return fastrnn_set_num_threads(n)
 
 
