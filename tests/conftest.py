@@ -1,5 +1,12 @@
 """Shared fixtures: every engine-dependent test runs once per engine."""
 
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+
 import numpy as np
 import pytest
 
@@ -80,3 +87,63 @@ def state_like(layer, N, rng, dtype=np.float64):
     if isinstance(layer, fastrnn.LSTM):
         return (rng.standard_normal(shape).astype(dtype), rng.standard_normal(shape).astype(dtype))
     return rng.standard_normal(shape).astype(dtype)
+
+
+# --- Ctrl-C during a long call (test_engine_safety, test_threads) -----------------------
+
+INTERRUPT_CHILD = textwrap.dedent("""
+    import signal, sys, numpy as np, fastrnn
+    fastrnn.set_backend("c")
+    kind, T, H, D = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    layer = fastrnn.LSTM(8, H, num_layers=2, bidirectional=D == 2, seed=0)
+    rng = np.random.default_rng(0)
+    small = rng.standard_normal((3, 2, 8)).astype(np.float32)
+    layer.forward(small)                     # a cache to keep
+    layer.backward(np.ones((3, 2, D * H), np.float32))
+    grads, cache = layer.grads_flat.copy(), layer._cache
+    x = rng.standard_normal((T, 1, 8)).astype(np.float32)
+    if kind == "backward":
+        layer.forward(x)
+        cache = layer._cache
+        dy = np.ones((T, 1, D * H), np.float32)
+    if kind == "handler":                    # a handler that returns: the call completes
+        seen = []
+        signal.signal(signal.SIGINT, lambda s, f: seen.append(s))
+    print("go", flush=True)
+    try:
+        if kind == "backward":
+            layer.backward(dy)
+        else:
+            y, _ = layer.forward(x, train=False)
+    except KeyboardInterrupt:
+        same = np.array_equal(layer.grads_flat, grads) and layer._cache is cache
+        y2, _ = layer.forward(small, train=False)   # the layer still works
+        print("interrupted", "unchanged" if same else "CHANGED", flush=True)
+        sys.exit(0)
+    if kind == "handler":
+        ref, _ = layer.forward(x[:50], train=False)
+        print("completed", len(seen), np.array_equal(ref, y[:50]), flush=True)
+    else:
+        print("completed", flush=True)
+""")
+
+
+def run_interrupted(kind, T, H, timeout=60, threads=None, bidirectional=False):
+    """Run INTERRUPT_CHILD (a 2-layer LSTM, hidden size H, over T steps: kind "forward",
+    "backward", or "handler" for a SIGINT handler that returns) in a subprocess, send it
+    SIGINT once the call has started, and return its output words. ``threads`` sets
+    FASTRNN_NUM_THREADS (None: the child's default)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    if threads is not None:
+        env["FASTRNN_NUM_THREADS"] = str(threads)
+    argv = [kind, str(T), str(H), "2" if bidirectional else "1"]
+    proc = subprocess.Popen([sys.executable, "-c", INTERRUPT_CHILD, *argv],
+                            stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline().strip() == "go"
+        threading.Event().wait(0.3)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=timeout)
+    finally:
+        proc.kill()
+    return out.split()

@@ -7,11 +7,7 @@ build (.ci/sanitize), where an out-of-bounds access would abort the run.
 """
 
 import multiprocessing
-import os
-import signal
-import subprocess
 import sys
-import textwrap
 import threading
 
 import numpy as np
@@ -20,6 +16,7 @@ import pytest
 import fastrnn
 import fastrnn.functional as F
 from conftest import CELL_VARIANTS, make_layer, variant_id
+from conftest import run_interrupted as _interrupt
 
 _ext = pytest.importorskip("fastrnn.core._ext")
 
@@ -146,57 +143,6 @@ def test_binding_refuses_read_only_gradient_sinks():
 
 
 # --- item 6: Ctrl-C stops a long kernel at a step boundary -----------------------------
-
-_INTERRUPT_CHILD = textwrap.dedent("""
-    import signal, sys, numpy as np, fastrnn
-    fastrnn.set_backend("c")
-    kind, T, H = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    layer = fastrnn.LSTM(8, H, num_layers=2, seed=0)
-    rng = np.random.default_rng(0)
-    small = rng.standard_normal((3, 2, 8)).astype(np.float32)
-    layer.forward(small)                     # a cache to keep
-    layer.backward(np.ones((3, 2, H), np.float32))
-    grads, cache = layer.grads_flat.copy(), layer._cache
-    x = rng.standard_normal((T, 1, 8)).astype(np.float32)
-    if kind == "backward":
-        layer.forward(x)
-        cache = layer._cache
-        dy = np.ones((T, 1, H), np.float32)
-    if kind == "handler":                    # a handler that returns: the call completes
-        seen = []
-        signal.signal(signal.SIGINT, lambda s, f: seen.append(s))
-    print("go", flush=True)
-    try:
-        if kind == "backward":
-            layer.backward(dy)
-        else:
-            y, _ = layer.forward(x, train=False)
-    except KeyboardInterrupt:
-        same = np.array_equal(layer.grads_flat, grads) and layer._cache is cache
-        y2, _ = layer.forward(small, train=False)   # the layer still works
-        print("interrupted", "unchanged" if same else "CHANGED", flush=True)
-        sys.exit(0)
-    if kind == "handler":
-        ref, _ = layer.forward(x[:50], train=False)
-        print("completed", len(seen), np.array_equal(ref, y[:50]), flush=True)
-    else:
-        print("completed", flush=True)
-""")
-
-
-def _interrupt(kind, T, H, timeout=60):
-    proc = subprocess.Popen([sys.executable, "-c", _INTERRUPT_CHILD, kind, str(T), str(H)],
-                            stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
-    try:
-        assert proc.stdout.readline().strip() == "go"
-        threading.Event().wait(0.3)
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=timeout)
-    finally:
-        proc.kill()
-    return out.split()
-
 
 # Sizes where the whole call would take minutes (about 4 ms per step at H=2048):
 # the subprocess timeout is far shorter, so finishing means Ctrl-C stopped it.

@@ -63,8 +63,8 @@ cdef long _main_thread_ident = threading.main_thread().ident
 
 def set_num_threads(n):
     """Set the engine's thread count (the calling thread included); returns the previous."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n: expected a positive int, got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= INT_MAX:
+        raise ValueError(f"n: expected a positive int up to {INT_MAX}, got {n!r}")
     return fastrnn_set_num_threads(n)
 
 
@@ -226,14 +226,27 @@ def _set_workspace_shortfall(n):
     _ws_shortfall = n
 
 
-cdef int _run(fastrnn_rnn *a, int count, int pass_, int typenum, str where) except -1:
+cdef _restore(list sinks, list saved):
+    if saved is not None:
+        for sink, copy in zip(sinks, saved):
+            np.copyto(sink, copy)
+
+
+cdef int _run(fastrnn_rnn *a, int count, int pass_, int typenum, str where,
+              list sinks=None) except -1:
     """Size and allocate the workspaces, run the pass on ``count`` recurrences at once (the
     directions of a layer run concurrently) without the GIL, raise on failure.
 
     From the main thread the call watches SIGINT: an interrupted kernel returns
     at a step boundary having touched no accumulated gradient, the pending
     handler runs (KeyboardInterrupt propagates from here), and if it returns
-    the pass is run again from the start."""
+    the pass is run again from the start.
+
+    ``sinks``: the arrays a backward adds into, copied before a watched call
+    and put back if it is interrupted, so that a call adds all or nothing:
+    of two recurrences one can be past its last step (and have added) when
+    the other stops, and a signal that comes after the last step does not
+    stop the kernel but its KeyboardInterrupt is raised all the same."""
     global _interrupt_flag
     cdef fastrnn_ctx ctx = _ctx
     cdef int i
@@ -253,6 +266,7 @@ cdef int _run(fastrnn_rnn *a, int count, int pass_, int typenum, str where) exce
         watching = fastrnn_sigint_watch(&_interrupt_flag)
         if watching:
             ctx.interrupt = &_interrupt_flag
+    saved = [np.array(s, copy=True) for s in sinks] if watching and sinks else None
     try:
         while True:
             with nogil:
@@ -264,8 +278,16 @@ cdef int _run(fastrnn_rnn *a, int count, int pass_, int typenum, str where) exce
                               else fastrnn_backward_f32(a, count, &ctx))
             if status != FASTRNN_EINTR:
                 break
+            _restore(sinks, saved)
             _interrupt_flag = 0
             PyErr_CheckSignals()
+        if _interrupt_flag and saved is not None:  # the signal came after the last step
+            _interrupt_flag = 0
+            try:
+                PyErr_CheckSignals()
+            except BaseException:
+                _restore(sinks, saved)
+                raise
     finally:
         if watching:
             fastrnn_sigint_unwatch()
@@ -469,7 +491,7 @@ def backward(cache, dy, dhT, dcT, dW_ih, dW_hh, db_ih, db_hh, trace_dh=None, tra
     cdef int typenum
     out = _setup_backward(&a, &typenum, where, cache, dy, dhT, dcT, dW_ih, dW_hh, db_ih, db_hh,
                           trace_dh, trace_dc)
-    _run(&a, 1, FASTRNN_BACKWARD, typenum, where)
+    _run(&a, 1, FASTRNN_BACKWARD, typenum, where, [dW_ih, dW_hh, db_ih, db_hh])
     return out
 
 
@@ -492,7 +514,7 @@ def backward_directions(caches, dys, final_grads, grads, traces):
                                     dW_ih, dW_hh, db_ih, db_hh, trace_dh, trace_dc))
     if typenum[0] != typenum[1]:
         raise ValueError(f"{where}: the two directions have different dtypes")
-    _run(a, 2, FASTRNN_BACKWARD, typenum[0], where)
+    _run(a, 2, FASTRNN_BACKWARD, typenum[0], where, [g for sinks_d in grads for g in sinks_d])
     return outs
 
 

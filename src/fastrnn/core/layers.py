@@ -212,8 +212,8 @@ class _RNNBase(Module):
         traces = [None] * (self.num_layers * D) if trace else None
         # what to restore if anything below raises (Ctrl-C included): the passes
         # add into the gradients one after another. One pass of the C engine needs
-        # no copy: it adds into the gradients only after its last step, where an
-        # interrupt no longer stops it (the NumPy engine can be stopped anywhere).
+        # no copy: a C call adds all of its gradients or none (core/_ext.pyx puts
+        # them back if Ctrl-C interrupts it; the NumPy engine can be stopped anywhere).
         one_c_pass = self.num_layers == 1 and engine.ENGINE_NAME == "c"
         saved = self.grads_flat.copy() if accumulate and not one_c_pass else None
         try:

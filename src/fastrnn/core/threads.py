@@ -17,6 +17,8 @@ not touch (threadpoolctl's ``user_api="blas"`` does).
 
 import os
 
+import numpy as np
+
 __all__ = ["set_num_threads", "get_num_threads", "default_num_threads", "engine_threads_info"]
 
 ENV_VAR = "FASTRNN_NUM_THREADS"
@@ -27,11 +29,13 @@ except ImportError:  # no compiled engine: the setting is kept for when there is
     _ext = None
 
 _count = None  # the setting when the C engine is not built
+_MAX_COUNT = 2**31 - 1  # the engine's count is a C int
 
 
 def _check_count(name, n):
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"{name}: expected a positive int, got {n!r}")
+    if (isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer))
+            or not 1 <= n <= _MAX_COUNT):
+        raise ValueError(f"{name}: expected a positive int up to {_MAX_COUNT}, got {n!r}")
     return int(n)
 
 
@@ -48,12 +52,14 @@ def default_num_threads():
     Raises
     ------
     ValueError
-        If ``FASTRNN_NUM_THREADS`` is set to anything but a positive integer.
+        If ``FASTRNN_NUM_THREADS`` is set to anything but a positive integer
+        (at most 2**31 - 1).
     """
     env = os.environ.get(ENV_VAR, "").strip()
     if env:
-        if not env.isdigit() or int(env) < 1:
-            raise ValueError(f"{ENV_VAR}: expected a positive integer, got {env!r}")
+        if not (env.isascii() and env.isdigit() and 1 <= int(env) <= _MAX_COUNT):
+            raise ValueError(f"{ENV_VAR}: expected a positive integer up to {_MAX_COUNT}, "
+                             f"got {env!r}")
         return int(env)
     try:
         return len(os.sched_getaffinity(0))
@@ -67,8 +73,8 @@ def set_num_threads(n):
     Parameters
     ----------
     n : int
-        A positive count. More than the CPUs available oversubscribes them:
-        the default never does.
+        A positive count (an int or NumPy integer, at most 2**31 - 1). More
+        than the CPUs available oversubscribes them: the default never does.
 
     Returns
     -------
