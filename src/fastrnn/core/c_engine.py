@@ -54,7 +54,7 @@ ENGINE_NAME = "c"
 
 def srn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh", lengths=None,
                 reverse=False, train=True, residual=False, packed=None):
-    """The SRN: ``h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``; residual: ``h_t = h_{t-1} + f(...)``.
+    """The SRN: ``h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``, plus ``h_{t-1}`` if residual.
 
     Parameters
     ----------

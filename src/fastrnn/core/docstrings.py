@@ -353,7 +353,8 @@ def complete_doc(kind):
                 parameters.append(entry)
         sections.append(("Parameters", "\n".join(parameters)))
         sections.sort(key=lambda section: _ORDER.index(section[0]))
-        obj.__doc__ = summary + "".join(f"\n\n{t}\n{'-' * len(t)}\n{b}" for t, b in sections) + "\n"
+        obj.__doc__ = (summary + "".join(f"\n\n{t}\n{'-' * len(t)}\n{b}" for t, b in sections)
+                       + "\n")
         return obj
 
     return complete

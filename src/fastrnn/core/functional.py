@@ -368,7 +368,7 @@ def srn_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, nonlinearity="tanh",
 @complete_doc("forward")
 def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, lengths=None,
                  reverse=False, train=True, backend=None):
-    """The LSTM over a sequence, gates i, f, g, o: ``c_t = f*c_{t-1} + i*g``, ``h_t = o*tanh(c_t)``.
+    """The LSTM over a sequence: ``c_t = f*c_{t-1} + i*g``, ``h_t = o*tanh(c_t)``.
 
     One layer, one direction, time-major. From ``z = W_ih x_t + b_ih + W_hh
     h_{t-1} + b_hh`` split into the blocks i, f, g, o (PyTorch's order,

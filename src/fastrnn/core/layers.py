@@ -115,9 +115,10 @@ class _RNNBase(Module):
 
         Parameters
         ----------
-        seed : None, int, sequence of ints, numpy.random.Generator, BitGenerator or SeedSequence, optional
-            Anything ``numpy.random.default_rng`` takes (ints >= 0); the same
-            seed gives the same parameters. None draws fresh entropy.
+        seed : None, int, sequence of ints, numpy.random.Generator or BitGenerator, optional
+            Anything ``numpy.random.default_rng`` takes (ints >= 0, a
+            SeedSequence too); the same seed gives the same parameters. None
+            draws fresh entropy.
 
         Raises
         ------
