@@ -2,65 +2,70 @@
 
 These are what a user replacing a hand-written NumPy RNN loop calls; the
 layers (``fastrnn.SRN``, ``LSTM``, ``GRU``) are built on them. Everything is
-time-major. Shapes (T steps, N sequences, I input features, H hidden units,
-G gates: 1 for the SRN, 4 for the LSTM, 3 for the GRU):
+time-major: with T steps, N sequences, I input features, H hidden units and
+G gate blocks (1 SRN, 4 LSTM, 3 GRU), ``x`` is (T, N, I), ``h0``, ``c0`` and
+the final ``hT``, ``cT`` (N, H), ``W_ih`` (G*H, I), ``W_hh`` (G*H, H),
+``b_ih``, ``b_hh`` (G*H,) or None, ``lengths`` (N,) or None, ``y`` (T, N, H).
+The dtype is ``W_ih``'s; inputs are never modified. ``*_backward(dy, dhT,
+..., cache)`` returns a dict of gradients, those of the parameters ADDED into
+the caller's arrays with ``out=``.
 
-==========  ==============  ==================================================
-argument    shape           meaning
-==========  ==============  ==================================================
-x           (T, N, I)       inputs
-h0, c0      (N, H)          initial hidden (and LSTM cell) state; None = zeros
-W_ih        (G*H, I)        input weights, gate blocks stacked as in PyTorch
-W_hh        (G*H, H)        recurrent weights
-b_ih, b_hh  (G*H,)          biases; None = no bias (both must be None or given)
-lengths     (N,) int        optional; sequence n uses steps [0, lengths[n])
-y           (T, N, H)       outputs, exactly 0 past each sequence's end
-hT, cT      (N, H)          state after each sequence's last step (reverse:
-                            after step 0)
-==========  ==============  ==================================================
-
-The dtype is ``W_ih``'s (float32 or float64); every other float argument is
-cast to it and integer, bool or complex arrays raise ``TypeError``. Inputs are
-never modified.
-
-``*_backward(dy, dhT, ..., cache)`` returns a dict with ``dx``, ``dh0``
-(``dc0``), ``dW_ih``, ``dW_hh``, ``db_ih``, ``db_hh`` (None without bias).
-With ``out=`` (a dict of C-contiguous arrays of the right shapes and dtype,
-keys ``dW_ih``, ``dW_hh`` and, with bias, ``db_ih``, ``db_hh``), the parameter
-gradients are ADDED into those arrays instead (PyTorch's ``.grad`` rule) and
-the same arrays are returned. With ``state_grads=True`` the dict also holds
-``dh_seq`` (T, N, H), the total gradient reaching each step's output state
-``dL/dh_t`` (and for the LSTM ``dc_seq``, ``dL/dc_t``), indexed by time: the
-gradient-flow diagnostic, computed inside the backward loop.
-
-The cache keeps its own copies of ``x`` and ``lengths`` (later changes to the
-caller's arrays do not reach the backward) and references to the weights:
-updating the weights in place between forward and backward changes the
-gradient, as in PyTorch.
+Each function's docstring has the details (the text the six share is written
+once, in ``fastrnn.core.docstrings``). ``Cell`` and ``engine_*`` are the one
+place a cell becomes an engine call; the layers call them with checked
+arguments.
 """
-
 from collections import namedtuple
 
 import numpy as np
 
 from . import validation as V
 from .backend import get_backend, get_engine
+from .docstrings import complete_doc
 
 GATES = {"srn": 1, "lstm": 4, "gru": 3}
 NONLINEARITIES = ("tanh", "relu", "sigmoid")
 
 
 class Cell(namedtuple("Cell", "kind nonlinearity residual reset_after")):
-    """What one recurrence computes: ``kind`` ("srn", "lstm", "gru") and its options.
+    """What one recurrence computes: the cell's kind and its options (a named tuple).
 
-    ``nonlinearity`` and ``residual`` matter for the SRN only, ``reset_after``
-    for the GRU only; ``Cell.of(kind, **options)`` fills the defaults.
+    Made by ``Cell.of``, which fills the defaults; ``engine_forward`` and the C
+    binding dispatch on it. Its properties ``gates`` and ``num_states`` give G
+    and the number of state arrays.
+
+    Parameters
+    ----------
+    kind : {"srn", "lstm", "gru"}
+    nonlinearity : {"tanh", "relu", "sigmoid"}
+        The SRN's f (ignored by the other cells).
+    residual : bool
+        The SRN's residual form ``h_t = h_{t-1} + f(...)`` (ignored by the others).
+    reset_after : bool
+        The GRU's form: reset after the recurrent product (PyTorch) or before it
+        (Cho et al. 2014); ignored by the others.
+
+    Examples
+    --------
+    >>> Cell.of("gru", reset_after=False)
+    Cell(kind='gru', nonlinearity='tanh', residual=False, reset_after=False)
     """
 
     __slots__ = ()
 
     @classmethod
     def of(cls, kind, nonlinearity="tanh", residual=False, reset_after=True):
+        """The ``Cell`` of ``kind`` with these options, the defaults filled in (not checked).
+
+        Parameters
+        ----------
+        kind, nonlinearity, residual, reset_after
+            As the class takes them; defaults "tanh", False, True.
+
+        Returns
+        -------
+        Cell
+        """
         return cls(kind, nonlinearity, bool(residual), bool(reset_after))
 
     @property
@@ -75,15 +80,42 @@ class Cell(namedtuple("Cell", "kind nonlinearity residual reset_after")):
 
 
 def engine_forward(engine, cell, x, states, weights, lengths, reverse, train, packed=None):
-    """One recurrence on ``engine`` with arguments already checked and prepared.
+    """One recurrence on ``engine``, its arguments already checked and prepared.
 
-    The one place a ``Cell`` becomes an engine call. ``x`` (T, N, I) C-contiguous
-    of the weights' dtype, zero at inactive rows; ``states`` a list of (N, H)
-    arrays (h, and c for the LSTM); ``weights`` (W_ih, W_hh, b_ih, b_hh), biases
-    never None; ``lengths`` None or int64 (N,); ``packed`` None, or the same
-    weights packed by the C engine's ``pack`` (only that engine takes it).
-    Returns ``(y, finals, cache)`` with ``finals`` a list like ``states`` and
-    ``cache`` the engine's own (None unless ``train``).
+    The one place a ``Cell`` becomes an engine call (``<cell>_forward`` of the
+    engine contract: ``fastrnn.core.reference``'s module docstring).
+
+    Parameters
+    ----------
+    engine : module
+        ``fastrnn.core.c_engine`` or ``fastrnn.core.reference`` (``get_engine()``).
+    cell : Cell
+    x : numpy.ndarray, shape (T, N, I)
+        C-contiguous, of the weights' dtype, zero at inactive rows.
+    states : list of numpy.ndarray, shape (N, H)
+        ``[h0]``, or ``[h0, c0]`` for the LSTM.
+    weights : tuple of numpy.ndarray
+        ``(W_ih, W_hh, b_ih, b_hh)``, (G*H, I), (G*H, H), (G*H,) twice; zeros for
+        no bias, never None.
+    lengths : None or numpy.ndarray of int64, shape (N,)
+    reverse, train : bool
+    packed : numpy.ndarray, optional
+        The same weights packed by ``c_engine.pack`` (C engine only: it then
+        reads them instead of the raw weights).
+
+    Returns
+    -------
+    y : numpy.ndarray, shape (T, N, H)
+    finals : list of numpy.ndarray, shape (N, H)
+        The final state, like ``states``.
+    cache : dict or None
+        The engine's own cache (None unless ``train``).
+
+    Raises
+    ------
+    ValueError, TypeError
+        From the C binding, for arguments breaking this contract (the NumPy
+        engine does not check them).
     """
     extra = {} if packed is None else {"packed": packed}
     if cell.kind == "lstm":
@@ -100,13 +132,30 @@ def engine_forward(engine, cell, x, states, weights, lengths, reverse, train, pa
 
 
 def engine_backward(engine, cell, cache, dy, final_grads, grads, trace=None):
-    """BPTT through ``engine_forward``'s cache with prepared arguments.
+    """BPTT through ``engine_forward``'s cache, the arguments already prepared.
 
-    ``dy`` (T, N, H) and ``final_grads`` (a list of (N, H): dhT, and dcT for
-    the LSTM) C-contiguous of the cache's dtype; ``grads`` the dict of arrays
-    the parameter gradients are ADDED into (``dW_ih``, ``dW_hh``, ``db_ih``,
-    ``db_hh``); ``trace`` None or a dict of (T, N, H) arrays to fill. Returns
-    ``(dx, initial_grads)`` with ``initial_grads`` a list like ``final_grads``.
+    Parameters
+    ----------
+    engine : module
+        The engine that made ``cache``.
+    cell : Cell
+    cache : dict
+        ``engine_forward``'s (made with ``train=True``).
+    dy : numpy.ndarray, shape (T, N, H)
+        C-contiguous, of the cache's dtype.
+    final_grads : list of numpy.ndarray, shape (N, H)
+        ``[dhT]``, or ``[dhT, dcT]`` for the LSTM.
+    grads : dict of numpy.ndarray
+        ``dW_ih``, ``dW_hh``, ``db_ih``, ``db_hh``, ADDED into.
+    trace : dict of numpy.ndarray, optional
+        ``{"dh": (T, N, H)}`` (and ``"dc"``, LSTM) to fill with dL/dh_t by time.
+
+    Returns
+    -------
+    dx : numpy.ndarray, shape (T, N, I)
+    initial_grads : list of numpy.ndarray, shape (N, H)
+        ``[dh0]``, or ``[dh0, dc0]``: fresh arrays.
+
     """
     if cell.kind == "lstm":
         dx, dh0, dc0 = engine.lstm_backward(dy, final_grads[0], final_grads[1], cache, grads,
@@ -118,12 +167,24 @@ def engine_backward(engine, cell, cache, dy, final_grads, grads, trace=None):
 
 
 def engine_forward_layer(engine, cell, x, states, weights, lengths, train, packed=None):
-    """Every direction of one layer: ``states``, ``weights`` (and ``packed``, if given)
-    hold one ``engine_forward`` argument per direction (the second runs in reverse).
+    """Every direction of one layer, the second in reverse.
 
     Two directions run concurrently where the engine can (the C engine's
-    ``forward_directions``), else one after the other; the same results either
-    way. Returns ``[(y, finals, cache)]``, one per direction.
+    ``forward_directions``: one call on two halves of its threads), else one after
+    the other; the same results either way.
+
+    Parameters
+    ----------
+    engine, cell, x, lengths, train
+        As ``engine_forward`` takes them (``x`` is read by every direction).
+    states, weights, packed : list
+        One ``engine_forward`` argument per direction (1 or 2); ``packed`` may be
+        None for none at all.
+
+    Returns
+    -------
+    list of tuple
+        ``[(y, finals, cache)]``, one per direction.
     """
     packed = packed or [None] * len(states)
     both = getattr(engine, "forward_directions", None) if len(states) == 2 else None
@@ -134,9 +195,19 @@ def engine_forward_layer(engine, cell, x, states, weights, lengths, train, packe
 
 
 def engine_backward_layer(engine, cell, caches, dys, final_grads, grads, traces):
-    """Every direction's backward of one layer, concurrently where the engine can; the
-    arguments hold one ``engine_backward`` argument per direction. Returns
-    ``[(dx, initial_grads)]``, one per direction."""
+    """Every direction's backward of one layer, concurrently where the engine can.
+
+    Parameters
+    ----------
+    engine, cell : module, Cell
+    caches, dys, final_grads, grads, traces : list
+        One ``engine_backward`` argument per direction (1 or 2).
+
+    Returns
+    -------
+    list of tuple
+        ``[(dx, initial_grads)]``, one per direction.
+    """
     both = getattr(engine, "backward_directions", None) if len(caches) == 2 else None
     if both is not None:
         return both(cell, caches, dys, final_grads, grads, traces)
@@ -147,9 +218,27 @@ def engine_backward_layer(engine, cell, caches, dys, final_grads, grads, traces)
 class RNNCache:
     """What a ``*_forward`` with ``train=True`` keeps for its ``*_backward``.
 
-    Attributes: ``cell`` ("srn", "lstm", "gru"), ``spec`` (the ``Cell`` with its
-    options), ``backend``, ``dtype``, ``shape`` (T, N, I, H), ``has_bias``;
-    ``data`` is the engine's own cache (a dict).
+    Made by the forward functions; the backward checks it has one of its cell.
+    The attributes are the arguments, plus ``cell`` (``spec.kind``).
+
+    Parameters
+    ----------
+    spec : Cell
+    backend : {"c", "numpy"}
+        The engine that made ``data``; the backward runs on it too.
+    dtype : numpy.dtype
+    shape : tuple of int
+        ``(T, N, I, H)``.
+    has_bias : bool
+    data : dict
+        The engine's own cache.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x, W = np.zeros((5, 2, 3)), np.zeros((4, 3))
+    >>> srn_forward(x, None, W, np.zeros((4, 4)), backend="numpy")[2]
+    RNNCache(cell='srn', backend='numpy', dtype=float64, T=5, N=2, I=3, H=4)
     """
 
     __slots__ = ("spec", "backend", "dtype", "shape", "has_bias", "data")
@@ -236,13 +325,43 @@ def _forward(cell, x, states, W_ih, W_hh, b_ih, b_hh, lengths, reverse, train, b
     return y, finals, cache
 
 
+@complete_doc("forward")
 def srn_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, nonlinearity="tanh",
                 lengths=None, reverse=False, train=True, residual=False, backend=None):
-    """Elman SRN: ``h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``, f in tanh, relu, sigmoid.
+    """The Elman SRN over a sequence: ``h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``.
 
-    ``residual=True``: the residual recurrence ``h_t = h_{t-1} + f(...)``.
+    One layer, one direction, time-major; the output at step t is h_t. One
+    gate block: G = 1.
 
-    Returns ``(y, hT, cache)``; ``cache`` is None when ``train`` is False.
+    Parameters
+    ----------
+    nonlinearity : {"tanh", "relu", "sigmoid"}, default "tanh"
+        f.
+    residual : bool, default False
+        The residual recurrence ``h_t = h_{t-1} + f(...)``.
+
+    Returns
+    -------
+    y : numpy.ndarray, shape (T, N, H)
+        h_t at every step; exactly 0 past each sequence's end.
+    hT : numpy.ndarray, shape (N, H)
+        The final state (after step 0 with ``reverse``).
+    cache : RNNCache or None
+        For ``srn_backward``; None when ``train`` is False.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastrnn import functional as F
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((5, 2, 3))                  # (T, N, I), float64
+    >>> W_ih, W_hh = rng.standard_normal((4, 3)), rng.standard_normal((4, 4)) / 2
+    >>> y, hT, cache = F.srn_forward(x, None, W_ih, W_hh, lengths=[5, 2])
+    >>> y.shape, hT.shape, bool(np.array_equal(hT[1], y[1, 1])), bool((y[2:, 1] == 0).all())
+    ((5, 2, 4), (2, 4), True, True)
+    >>> grads = F.srn_backward(np.ones_like(y), None, cache)
+    >>> grads["dx"].shape, grads["dW_hh"].shape, grads["db_ih"]
+    ((5, 2, 3), (4, 4), None)
     """
     if nonlinearity not in NONLINEARITIES:
         raise ValueError(f"nonlinearity: expected one of {NONLINEARITIES}, got {nonlinearity!r}")
@@ -252,24 +371,85 @@ def srn_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, nonlinearity="tanh",
     return y, hT, cache
 
 
+@complete_doc("forward")
 def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, lengths=None,
                  reverse=False, train=True, backend=None):
-    """LSTM, gates i, f, g, o: ``c_t = f*c_{t-1} + i*g``, ``h_t = o*tanh(c_t)``.
+    """The LSTM over a sequence: ``c_t = f*c_{t-1} + i*g``, ``h_t = o*tanh(c_t)``.
 
-    Returns ``(y, hT, cT, cache)``; ``cache`` is None when ``train`` is False.
+    One layer, one direction, time-major. From ``z = W_ih x_t + b_ih + W_hh
+    h_{t-1} + b_hh`` split into the blocks i, f, g, o (PyTorch's order,
+    G = 4): ``i, f, o = sigmoid(z_i, z_f, z_o)``, ``g = tanh(z_g)``; the
+    output at step t is h_t.
+
+    Returns
+    -------
+    y : numpy.ndarray, shape (T, N, H)
+        h_t at every step; exactly 0 past each sequence's end.
+    hT, cT : numpy.ndarray, shape (N, H)
+        The final hidden and cell states (after step 0 with ``reverse``).
+    cache : RNNCache or None
+        For ``lstm_backward``; None when ``train`` is False.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastrnn import functional as F
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((5, 2, 3)).astype(np.float32)        # (T, N, I), H = 4
+    >>> W_ih, W_hh, b = rng.standard_normal((16, 3)), rng.standard_normal((16, 4)), np.zeros(16)
+    >>> y, hT, cT, cache = F.lstm_forward(x, None, None, W_ih, W_hh, b, b)
+    >>> y.dtype.name, y.shape, cT.shape                  # the weights' dtype
+    ('float64', (5, 2, 4), (2, 4))
+    >>> out = {"dW_ih": np.zeros_like(W_ih), "dW_hh": np.zeros_like(W_hh),
+    ...        "db_ih": np.zeros_like(b), "db_hh": np.zeros_like(b)}
+    >>> grads = F.lstm_backward(np.ones_like(y), None, None, cache, out=out)
+    >>> grads["dW_hh"] is out["dW_hh"], grads["dc0"].shape   # added into out
+    (True, (2, 4))
     """
     y, (hT, cT), cache = _forward(Cell.of("lstm"), x, [("h0", h0), ("c0", c0)], W_ih, W_hh,
                                   b_ih, b_hh, lengths, reverse, train, backend)
     return y, hT, cT, cache
 
 
+@complete_doc("forward")
 def gru_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, lengths=None, reverse=False,
                 reset_after=True, train=True, backend=None):
-    """GRU, gates r, z, n: ``h_t = (1-z)*n + z*h_{t-1}``.
+    """The GRU over a sequence, gates r, z, n: ``h_t = (1-z)*n + z*h_{t-1}``.
 
-    ``reset_after=True`` (PyTorch/cuDNN): ``n = tanh(W_in x + b_in + r*(W_hn h + b_hn))``;
-    ``reset_after=False`` (Cho 2014): ``n = tanh(W_in x + b_in + W_hn (r*h) + b_hn)``.
-    Returns ``(y, hT, cache)``; ``cache`` is None when ``train`` is False.
+    One layer, one direction, time-major; ``r, z = sigmoid(W_i{r,z} x_t +
+    b_i{r,z} + W_h{r,z} h_{t-1} + b_h{r,z})`` (PyTorch's order r, z, n,
+    G = 3); the output at step t is h_t.
+
+    Parameters
+    ----------
+    reset_after : bool, default True
+        The candidate's form. True (PyTorch, cuDNN): ``n = tanh(W_in x_t +
+        b_in + r*(W_hn h_{t-1} + b_hn))``. False (Cho et al. 2014): ``n =
+        tanh(W_in x_t + b_in + W_hn (r*h_{t-1}) + b_hn)``.
+
+    Returns
+    -------
+    y : numpy.ndarray, shape (T, N, H)
+        h_t at every step; exactly 0 past each sequence's end.
+    hT : numpy.ndarray, shape (N, H)
+        The final state (after step 0 with ``reverse``).
+    cache : RNNCache or None
+        For ``gru_backward``; None when ``train`` is False.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastrnn import functional as F
+    >>> rng = np.random.default_rng(0)
+    >>> x, h0 = rng.standard_normal((6, 2, 3)), rng.standard_normal((2, 4))
+    >>> W_ih, W_hh = rng.standard_normal((12, 3)), rng.standard_normal((12, 4))
+    >>> y, hT, _ = F.gru_forward(x, h0, W_ih, W_hh, reverse=True, train=False)
+    >>> bool(np.array_equal(hT, y[0]))                   # reverse: it ends at step 0
+    True
+    >>> y_ref, _, _ = F.gru_forward(x, h0, W_ih, W_hh, reverse=True, train=False,
+    ...                             backend="numpy")     # the reference engine
+    >>> bool(np.allclose(y, y_ref, rtol=1e-12, atol=1e-12))
+    True
     """
     cell = Cell.of("gru", reset_after=V.check_bool("reset_after", reset_after))
     y, (hT,), cache = _forward(cell, x, [("h0", h0)], W_ih, W_hh, b_ih, b_hh, lengths,
@@ -336,16 +516,75 @@ def _gradient_sinks(cache, out):
     return grads
 
 
+@complete_doc("backward")
 def srn_backward(dy, dhT, cache, out=None, state_grads=False):
-    """BPTT through an ``srn_forward``: dict of dx, dh0, dW_ih, dW_hh, db_ih, db_hh."""
+    """Backpropagation through time through an ``srn_forward``.
+
+    Returns
+    -------
+    dict
+        ``dx`` (T, N, I), ``dh0`` (N, H): fresh; ``dW_ih`` (H, I), ``dW_hh``
+        (H, H), ``db_ih``, ``db_hh`` (H,): the arrays added into (None
+        without bias); with ``state_grads``, ``dh_seq`` (T, N, H).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastrnn import functional as F
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((5, 2, 3))
+    >>> W_ih, W_hh, b = rng.standard_normal((4, 3)), rng.standard_normal((4, 4)), np.zeros(4)
+    >>> y, hT, cache = F.srn_forward(x, None, W_ih, W_hh, b, b)
+    >>> grads = F.srn_backward(None, np.ones_like(hT), cache, state_grads=True)
+    >>> sorted(grads)
+    ['dW_hh', 'dW_ih', 'db_hh', 'db_ih', 'dh0', 'dh_seq', 'dx']
+    >>> bool(np.array_equal(grads["dh_seq"][-1], np.ones_like(hT)))   # dL/dh_T
+    True
+    """
     return _backward("srn", cache, dy, [("dhT", dhT)], out, state_grads)
 
 
+@complete_doc("backward")
 def lstm_backward(dy, dhT, dcT, cache, out=None, state_grads=False):
-    """BPTT through an ``lstm_forward``: dict of dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh."""
+    """Backpropagation through time through an ``lstm_forward``.
+
+    Returns
+    -------
+    dict
+        ``dx`` (T, N, I), ``dh0``, ``dc0`` (N, H): fresh; ``dW_ih`` (4H, I),
+        ``dW_hh`` (4H, H), ``db_ih``, ``db_hh`` (4H,): the arrays added into
+        (None without bias); with ``state_grads``, ``dh_seq`` and
+        ``dc_seq`` (T, N, H), ``dL/dh_t`` and ``dL/dc_t`` by time.
+
+    See Also
+    --------
+    lstm_forward : its example calls this function with ``out=``.
+    """
     return _backward("lstm", cache, dy, [("dhT", dhT), ("dcT", dcT)], out, state_grads)
 
 
+@complete_doc("backward")
 def gru_backward(dy, dhT, cache, out=None, state_grads=False):
-    """BPTT through a ``gru_forward``: dict of dx, dh0, dW_ih, dW_hh, db_ih, db_hh."""
+    """Backpropagation through time through a ``gru_forward`` (either form).
+
+    Returns
+    -------
+    dict
+        ``dx`` (T, N, I), ``dh0`` (N, H): fresh; ``dW_ih`` (3H, I),
+        ``dW_hh`` (3H, H), ``db_ih``, ``db_hh`` (3H,): the arrays added into
+        (None without bias); with ``state_grads``, ``dh_seq`` (T, N, H).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastrnn import functional as F
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((5, 2, 3))
+    >>> W_ih, W_hh, b = rng.standard_normal((6, 3)), rng.standard_normal((6, 2)), np.zeros(6)
+    >>> y, hT, cache = F.gru_forward(x, None, W_ih, W_hh, b, b, reset_after=False)
+    >>> first = F.gru_backward(np.ones_like(y), None, cache)
+    >>> again = F.gru_backward(np.ones_like(y), None, cache, out=first)  # adds in
+    >>> again["db_hh"] is first["db_hh"]
+    True
+    """
     return _backward("gru", cache, dy, [("dhT", dhT)], out, state_grads)

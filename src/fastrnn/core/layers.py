@@ -2,21 +2,13 @@
 
 Argument names, shapes and the ``state_dict`` layout are PyTorch's
 (``nn.RNN``, ``nn.LSTM``, ``nn.GRU``), so weights move between the two with no
-conversion. Shapes (D = 2 if bidirectional else 1, L = num_layers):
-
-* ``x``: (T, N, input_size), or (N, T, input_size) with ``batch_first``;
-* ``y``: (T, N, D*hidden_size), or (N, T, D*hidden_size) with ``batch_first``;
-* ``state``: (L*D, N, hidden_size) whatever ``batch_first`` is; the LSTM's is
-  a tuple ``(h, c)`` of two such arrays; None means zeros;
-* ``lengths``: optional ints (N,), ``1 <= lengths[n] <= T``: sequence n uses
-  steps [0, lengths[n]), its outputs past the end are exactly 0, its final
-  state is the one at its own last step and its reverse direction starts
-  there (what ``pack_padded_sequence(..., enforce_sorted=False)`` gives).
-
-Parameters live in one flat buffer (``params_flat``) and their gradients in
-another of the same layout (``grads_flat``); ``params`` and ``grads`` are dicts
-of named views into them, so updating ``params[k]`` in place updates the layer.
-``backward`` ADDS into ``grads`` until ``zero_grad()``.
+conversion. ``SRN``, ``LSTM`` and ``GRU`` share one implementation (the
+private base ``_RNNBase``: checks, the loop over layers and directions, packed
+weights for inference) and the text of their docstrings (the arguments, the
+shapes of ``x``, ``y``, ``state`` and ``lengths``, the attributes, the
+gradient rule: ``fastrnn.core.docstrings``, which completes each class's
+own; ``help(fastrnn.LSTM)`` shows the result). ``param_name`` is the one
+place parameter names are built.
 """
 
 import numpy as np
@@ -24,6 +16,7 @@ import numpy as np
 from . import validation as V
 from . import functional as F
 from .backend import get_engine
+from .docstrings import complete_doc
 from .module import Module, check_seed
 from .stream import Stream
 from ..train import init as _init
@@ -32,14 +25,44 @@ PARAM_KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
 def param_name(kind, layer=0, direction=0):
-    """PyTorch's name of one parameter: ``param_name("weight_hh", 1, 1) == "weight_hh_l1_reverse"``.
+    """PyTorch's name of one parameter of a recurrent layer.
 
-    The one place parameter names are built; ``kind`` is one of ``PARAM_KINDS``.
+    The one place parameter names are built: the layers, their ``state_dict``
+    and the ONNX and Keras converters all call it.
+
+    Parameters
+    ----------
+    kind : {"weight_ih", "weight_hh", "bias_ih", "bias_hh"}
+        One of ``PARAM_KINDS`` (not checked).
+    layer : int, default 0
+        The layer, 0 at the bottom.
+    direction : int, default 0
+        0 for the forward direction, 1 for the reverse one of a bidirectional
+        layer.
+
+    Returns
+    -------
+    str
+        ``"{kind}_l{layer}"``, followed by ``"_reverse"`` when ``direction``
+        is nonzero.
+
+    Examples
+    --------
+    >>> param_name("weight_hh", 1, 1)
+    'weight_hh_l1_reverse'
+    >>> param_name("bias_ih")
+    'bias_ih_l0'
     """
     return f"{kind}_l{layer}" + ("_reverse" if direction else "")
 
 
 class _RNNBase(Module):
+    """What ``SRN``, ``LSTM`` and ``GRU`` share (their docstrings say what it does).
+
+    A subclass sets ``_cell`` (a key of ``functional.GATES``) and
+    ``_num_states``, and overrides ``_spec`` when its cell has options.
+    """
+
     _cell = None          # "srn", "lstm" or "gru"
     _num_states = 1       # arrays in the state: 1 (h) or 2 (h, c)
     recurrent = True
@@ -82,7 +105,38 @@ class _RNNBase(Module):
         return {kind: param_name(kind, layer, direction) for kind in PARAM_KINDS}
 
     def reset_parameters(self, seed=None):
-        """PyTorch's default: every parameter uniform in (-1/sqrt(H), 1/sqrt(H))."""
+        """Draw every parameter anew with PyTorch's default initialization.
+
+        Every parameter (biases included) uniform in (-1/sqrt(H), 1/sqrt(H)),
+        H = ``hidden_size``; the constructor's ``init`` is not applied again
+        (``fastrnn.init.initialize(layer, init, seed)`` does that). Bumps
+        ``param_version``; a layer built inside ``shapes_only()`` is left as
+        it is.
+
+        Parameters
+        ----------
+        seed : None, int, sequence of ints, numpy.random.Generator or BitGenerator, optional
+            Anything ``numpy.random.default_rng`` takes (ints >= 0, a
+            SeedSequence too); the same seed gives the same parameters. None
+            draws fresh entropy.
+
+        Raises
+        ------
+        TypeError
+            For a seed of another type (a float, a string, ...); nothing is
+            changed.
+        ValueError
+            For a negative int seed; nothing is changed.
+
+        Examples
+        --------
+        >>> import numpy as np, fastrnn
+        >>> gru = fastrnn.GRU(2, 3, seed=0)
+        >>> before = gru.params_flat.copy()
+        >>> gru.reset_parameters(seed=0)
+        >>> bool(np.array_equal(gru.params_flat, before))
+        True
+        """
         k = 1.0 / np.sqrt(self.hidden_size)
         rng = np.random.default_rng(seed)
         self.params_flat[...] = rng.uniform(-k, k, size=self.params_flat.size)
@@ -140,12 +194,55 @@ class _RNNBase(Module):
             V.check_sizes(T, N, D * H, H, G, "num_directions*hidden_size")
 
     def forward(self, x, state=None, lengths=None, train=True):
-        """Run the layer over ``x``; returns ``(y, state)`` (shapes in the module doc).
+        """Run the layer over whole sequences: ``(y, state)``.
 
         Every argument is checked once here; each (layer, direction) then runs
-        on the engine directly. With ``train=False`` no cache is kept
-        (inference), and a later ``backward`` raises ``RuntimeError``. With
-        ``train=True`` the cache keeps a private copy of ``x`` and ``lengths``.
+        on the engine in use (``fastrnn.get_backend()``) directly, the two
+        directions of a bidirectional layer concurrently on the C engine.
+        ``layer(x, ...)`` is the same call. Shapes: T steps, N sequences,
+        L = ``num_layers``, D = ``num_directions``, H = ``hidden_size``.
+
+        Parameters
+        ----------
+        x : array-like of float, shape (T, N, input_size), or (N, T, input_size) with batch_first
+            Real floats of any precision, cast to the layer's dtype; T, N >= 1.
+            With ``lengths``, the steps past a sequence's end are never read
+            (they may hold anything, NaN included).
+        state : array-like of float, or tuple (h, c) of two for the LSTM, optional
+            The initial state, (L*D, N, H) each (index ``layer*D +
+            direction``), whatever ``batch_first`` is. None means zeros.
+        lengths : array-like of int, shape (N,), optional
+            Sequence n uses steps [0, lengths[n]), ``1 <= lengths[n] <= T``
+            (PyTorch's ``pack_padded_sequence(..., enforce_sorted=False)``).
+            None: every sequence uses all T steps.
+        train : bool, default True
+            Keep what ``backward`` needs: private copies of ``x`` and
+            ``lengths``, every step's states (and gates), O(T*N*G*H) per layer
+            and direction. False keeps nothing (inference; a later
+            ``backward`` raises); on the C engine it then reads weights packed
+            once and reused while ``param_version`` is unchanged.
+
+        Returns
+        -------
+        y : numpy.ndarray, shape (T, N, D*H), or (N, T, D*H) with batch_first
+            The top layer's output at every step, the forward direction's H
+            features first; exactly 0 past each sequence's end.
+        state : numpy.ndarray of shape (L*D, N, H), or tuple (h, c) of two for the LSTM
+            The final state: for the forward direction the state after each
+            sequence's own last step, for the reverse direction the state
+            after step 0.
+
+        Raises
+        ------
+        TypeError
+            For a non-float ``x`` or ``state`` (integer, bool, complex), a
+            state that is not a tuple ``(h, c)`` for the LSTM or is one for
+            the other cells, ``lengths`` that are not integers, or a non-bool
+            ``train``.
+        ValueError
+            For ``x`` of another shape or with T or N = 0, a state of another
+            shape, ``lengths`` of another shape or outside [1, T], or sizes
+            past the C engine's 32-bit limits (the message gives them).
         """
         train = V.check_bool("train", train)
         x_tm = self._to_time_major("x", x, self.input_size)
@@ -176,13 +273,45 @@ class _RNNBase(Module):
         return self._from_time_major(layer_input), self._pack_state(finals)
 
     def backward(self, dy, dstate=None):
-        """BPTT through the latest ``forward``: returns ``(dx, dstate0)``.
+        """Backpropagation through time through the latest ``forward``: ``(dx, dstate0)``.
 
-        ``dy`` is shaped like ``y`` (None = zeros) and ``dstate`` like the
-        returned state (None = zeros); ``dx`` is shaped like ``x`` and
-        ``dstate0`` like the initial state. Parameter gradients are added into
-        ``self.grads``; if the backward fails or is interrupted (Ctrl-C), the
-        gradients are left as they were.
+        Differentiates the latest ``forward(..., train=True)`` exactly. The
+        parameter gradients are ADDED into ``grads`` (``grads_flat``): calls
+        accumulate until ``zero_grad()``, like PyTorch's ``.grad``; ``dx``
+        and ``dstate0`` are fresh arrays. The same forward may be
+        differentiated again (its gradients are added again). The weights are
+        read as they are at this call: changing them in place after the
+        forward changes the gradient.
+
+        Parameters
+        ----------
+        dy : array-like of float shaped like ``y``, or None
+            dL/dy: (T, N, D*H), or (N, T, D*H) with ``batch_first``. None
+            means zeros (a loss on the final state only).
+        dstate : array-like shaped like the returned state, or None
+            dL/d(final state): (L*D, N, H), the LSTM's a tuple ``(dh, dc)``.
+            None means zeros.
+
+        Returns
+        -------
+        dx : numpy.ndarray, shaped like ``x``
+            dL/dx, of the layer's dtype; 0 past each sequence's end.
+        dstate0 : numpy.ndarray of shape (L*D, N, H), or tuple (dh0, dc0) for the LSTM
+            dL/d(initial state), also when the forward's state was None.
+
+        Raises
+        ------
+        RuntimeError
+            If there is no forward to differentiate: none yet, or the latest
+            one ran with ``train=False``.
+        TypeError
+            For a non-float ``dy`` or ``dstate``, or a ``dstate`` of the wrong
+            kind (a tuple for SRN/GRU, not a tuple for the LSTM).
+        ValueError
+            For ``dy`` or ``dstate`` of another shape.
+        KeyboardInterrupt
+            On Ctrl-C during the engine's loop. Whenever the call raises,
+            ``grads`` is left as it was before the call.
         """
         dx, dstate0, _ = self._backward(dy, dstate)
         return dx, dstate0
@@ -314,12 +443,35 @@ class _RNNBase(Module):
         return {}
 
 
+@complete_doc("layer")
 class SRN(_RNNBase):
-    """Elman simple recurrent network: ``h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``.
+    """Elman simple recurrent network, PyTorch's ``nn.RNN``.
 
-    ``nonlinearity`` is "tanh" (default), "relu" or "sigmoid". PyTorch's ``nn.RNN``.
-    ``residual=True`` gives the residual recurrence ``h_t = h_{t-1} + f(...)`` (same
-    parameters; not in PyTorch).
+    Each layer and direction computes ``h_t = f(W_ih x_t + b_ih + W_hh
+    h_{t-1} + b_hh)``, f = ``nonlinearity``; the output at step t is h_t. One
+    gate block: G = 1.
+
+    Parameters
+    ----------
+    nonlinearity : {"tanh", "relu", "sigmoid"}, default "tanh"
+        f ("sigmoid" is not in PyTorch).
+    residual : bool, default False
+        The residual recurrence ``h_t = h_{t-1} + f(...)``, with the same
+        parameters (not in PyTorch).
+
+    Examples
+    --------
+    >>> import numpy as np, fastrnn
+    >>> srn = fastrnn.SRN(3, 4, num_layers=2, seed=0)
+    >>> x = np.ones((5, 2, 3), dtype=np.float32)            # (T, N, input_size)
+    >>> y, h = srn.forward(x, lengths=[5, 3])
+    >>> y.shape, h.shape                                    # (T, N, D*H), (L*D, N, H)
+    ((5, 2, 4), (2, 2, 4))
+    >>> bool((y[3:, 1] == 0).all()), bool(np.array_equal(h[1, 1], y[2, 1]))
+    (True, True)
+    >>> dx, dh0 = srn.backward(np.ones_like(y))             # adds into srn.grads
+    >>> dx.shape, dh0.shape, srn.grads["weight_hh_l1"].shape
+    ((5, 2, 3), (2, 2, 4), (4, 4))
     """
 
     _cell = "srn"
@@ -342,22 +494,71 @@ class SRN(_RNNBase):
         return {"nonlinearity": self.nonlinearity, "residual": self.residual}
 
 
+@complete_doc("layer")
 class LSTM(_RNNBase):
-    """Long short-term memory, gates i, f, g, o: ``c_t = f*c_{t-1} + i*g``, ``h_t = o*tanh(c_t)``.
+    """Long short-term memory, PyTorch's ``nn.LSTM``.
 
-    The state is a tuple ``(h, c)``. PyTorch's ``nn.LSTM``.
+    Each layer and direction computes, from ``z = W_ih x_t + b_ih + W_hh
+    h_{t-1} + b_hh`` split into the gate blocks i, f, g, o (PyTorch's order,
+    G = 4): ``i, f, o = sigmoid(z_i, z_f, z_o)``, ``g = tanh(z_g)``, ``c_t =
+    f*c_{t-1} + i*g``, ``h_t = o*tanh(c_t)``; the output at step t is h_t.
+    The state is a tuple ``(h, c)``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrnn
+    >>> lstm = fastrnn.LSTM(3, 4, bidirectional=True, batch_first=True, seed=0)
+    >>> x = np.random.default_rng(0).standard_normal((2, 5, 3))   # (N, T, input_size)
+    >>> y, (h, c) = lstm.forward(x)                               # cast to float32
+    >>> y.dtype.name, y.shape, h.shape, c.shape
+    ('float32', (2, 5, 8), (2, 2, 4), (2, 2, 4))
+    >>> bool(np.array_equal(y[:, -1, :4], h[0]))      # forward direction: its last step
+    True
+    >>> bool(np.array_equal(y[:, 0, 4:], h[1]))       # reverse direction: step 0
+    True
+    >>> _ = lstm.backward(np.ones_like(y))
+    >>> first = lstm.grads_flat.copy()
+    >>> _ = lstm.backward(np.ones_like(y))            # the gradients add up
+    >>> bool(np.allclose(lstm.grads_flat, 2 * first))
+    True
+    >>> lstm.zero_grad()
     """
 
     _cell = "lstm"
     _num_states = 2
 
 
+@complete_doc("layer")
 class GRU(_RNNBase):
-    """Gated recurrent unit, gates r, z, n: ``h_t = (1-z)*n + z*h_{t-1}``.
+    """Gated recurrent unit, PyTorch's ``nn.GRU``.
 
-    ``reset_after=True`` (default, PyTorch/cuDNN): ``n = tanh(W_in x + b_in + r*(W_hn h + b_hn))``;
-    ``reset_after=False`` (Cho 2014, textbooks): ``n = tanh(W_in x + b_in + W_hn (r*h) + b_hn)``.
-    Same parameter names and shapes in both forms. PyTorch's ``nn.GRU`` is ``reset_after=True``.
+    Each layer and direction computes, with the gate blocks r, z, n
+    (PyTorch's order, G = 3): ``r, z = sigmoid(W_i{r,z} x_t + b_i{r,z} +
+    W_h{r,z} h_{t-1} + b_h{r,z})``, a candidate n, and ``h_t = (1-z)*n +
+    z*h_{t-1}``; the output at step t is h_t.
+
+    Parameters
+    ----------
+    reset_after : bool, default True
+        The candidate's form. True (PyTorch, cuDNN): ``n = tanh(W_in x_t +
+        b_in + r*(W_hn h_{t-1} + b_hn))``. False (Cho et al. 2014, the
+        textbooks): ``n = tanh(W_in x_t + b_in + W_hn (r*h_{t-1}) + b_hn)``.
+        Same parameter names and shapes in both forms.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrnn
+    >>> gru = fastrnn.GRU(3, 4, reset_after=False, bias=False, seed=0)
+    >>> list(gru.state_dict()), gru.params["weight_hh_l0"].shape   # (3*H, H): r, z, n
+    (['weight_ih_l0', 'weight_hh_l0'], (12, 4))
+    >>> x = np.zeros((6, 2, 3), dtype=np.float32)
+    >>> y, h = gru(x, train=False)                      # inference: no cache kept
+    >>> y.shape, h.shape
+    ((6, 2, 4), (1, 2, 4))
+    >>> s = gru.stream(batch_size=2)                    # the same, one step at a time
+    >>> ys = [s.step(x_t) for x_t in x]
+    >>> bool(np.array_equal(np.stack(ys), y))
+    True
     """
 
     _cell = "gru"
