@@ -90,6 +90,9 @@ ACTIVATIONS = {
 
 #: the gate blocks of each cell, in PyTorch's stacking order (the SRN's one block is "h")
 GATE_NAMES = {"srn": ("h",), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
+#: G, the gate blocks of each cell (the one Python statement of it; csrc/dispatch.c's
+#: fastrnn_gates is the C engine's)
+GATES = {cell: len(names) for cell, names in GATE_NAMES.items()}
 
 #: the activation of each gated cell's gate (the SRN's "h" uses its nonlinearity)
 GATE_ACTIVATION = {"i": "sigmoid", "f": "sigmoid", "g": "tanh", "o": "sigmoid",

@@ -12,12 +12,14 @@ existing view (after the checks and casts of ``load_state_dict``), and so does
 ``pickle`` give an independent layer whose views alias its own buffers.
 
 ``Module.param_version`` counts the writes to parameter memory that the
-library makes or sees (``load_state_dict``, ``params[k] = ...`` and
-``params[k] op= ...``, ``params_flat = ...``, ``reset_parameters``,
-``fastrnn.init``, every fastrnn optimizer step). A write the library cannot
-see (``layer.params["w"][0, 0] = 1``, ``layer.params_flat *= 2``) must be
-followed by ``mark_params_changed()``. Anything derived from the parameters
-(a packed copy of the weights, say) is current while the version is unchanged.
+library makes or sees: ``load_state_dict``, ``params[k] = ...``,
+``params_flat = ...``, ``reset_parameters``, ``fastrnn.init``, every fastrnn
+optimizer step, and every NumPy write into a parameter view (``params[k]`` and
+``params_flat`` are ``storage.ParamArray``s, which count their writes, also
+through a kept reference or a slice). A write past NumPy (ctypes, a Cython
+memoryview, ``.view(np.ndarray)``) must be followed by
+``mark_params_changed()``. Anything derived from the parameters (a packed copy
+of the weights, say) is current while the version is unchanged.
 """
 
 import functools
@@ -435,10 +437,11 @@ class Module:
     def param_version(self):
         """An int that grows with every write to the parameters the library makes or sees.
 
-        Bumped by ``load_state_dict``, ``params[k] = ...`` (``params[k] op=
-        ...`` too), ``params_flat = ...``, ``reset_parameters``,
-        ``fastrnn.init`` and every fastrnn optimizer step; not by clipping or
-        ``backward`` (gradients only). Writes made any other way must call
+        Bumped by ``load_state_dict``, ``params[k] = ...``, ``params_flat =
+        ...``, ``reset_parameters``, ``fastrnn.init``, every fastrnn optimizer
+        step and any NumPy write into a parameter view (``params[k] op= ...``,
+        ``params[k][i, j] = ...``, ``np.copyto(params[k], ...)``, ...); not by
+        clipping or ``backward`` (gradients only). Writes past NumPy must call
         ``mark_params_changed()``. A deep copy starts from the original's value
         and counts on its own.
         """
@@ -447,17 +450,19 @@ class Module:
     def mark_params_changed(self):
         """Declare that the parameters changed: call after writing into parameter memory any other way.
 
-        For example after ``layer.params["weight_hh_l0"][0, 0] = 1.0`` or
-        ``layer.params_flat *= 0.5`` (in-place writes into a view the library
-        cannot see). Bumps ``param_version``, so anything derived from the
-        parameters is recomputed.
+        For example after writing through ctypes, a Cython memoryview or
+        ``layer.params_flat.view(np.ndarray)`` (NumPy writes into the parameter
+        views count themselves). Bumps ``param_version``, so anything derived
+        from the parameters is recomputed.
 
         Examples
         --------
-        >>> import fastrnn
+        >>> import numpy as np, fastrnn
         >>> layer = fastrnn.SRN(2, 3, seed=0)
         >>> v = layer.param_version
-        >>> layer.params_flat[0] = 1.0
+        >>> layer.params_flat.view(np.ndarray)[0] = 1.0   # past NumPy's view of a parameter
+        >>> layer.param_version == v
+        True
         >>> layer.mark_params_changed()
         >>> layer.param_version > v
         True

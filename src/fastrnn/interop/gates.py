@@ -15,7 +15,7 @@ the index of the fastrnn block that goes there.
 import numpy as np
 
 #: Number of gate blocks per cell.
-GATES = {"srn": 1, "lstm": 4, "gru": 3}
+from ..core.cells import GATES  # noqa: E402  (re-exported)
 
 #: ONNX block k holds fastrnn block ONNX_ORDER[cell][k].
 ONNX_ORDER = {"srn": (0,), "lstm": (0, 3, 1, 2), "gru": (1, 0, 2)}

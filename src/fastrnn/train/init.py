@@ -61,7 +61,7 @@ __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones
            "orthogonal_", "identity_", "lstm_forget_bias_", "initialize", "INITIALIZERS",
            "SCHEMES"]
 
-_GATES = {"srn": 1, "lstm": 4, "gru": 3}
+from ..core.cells import GATES as _GATES  # noqa: E402
 _FORGET_GATE = 1          # LSTM gate order i, f, g, o
 _SEED_SALT = 0x696E6974   # "init": initialize(layer, seed=s) draws apart from the layer's seed s
 
