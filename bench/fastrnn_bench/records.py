@@ -124,12 +124,35 @@ def problems(paths):
     return [p for m in load(paths).of_kind("pytest") for p in (m.get("problems") or [])]
 
 
+def latest_full_grid(runs_dir, exclude=None):
+    """The newest ``grid.json`` under ``runs_dir/*/`` from a full-grid run (not a smoke run),
+    other than ``exclude``; None if there is none. SCALING.md's model needs the grid's
+    1-thread C times when a run (``run_all.sh --only barrier``) has none of its own."""
+    import glob
+    import os
+    found = []
+    for path in glob.glob(os.path.join(runs_dir, "*", "grid.json")):
+        if exclude and os.path.samefile(os.path.dirname(path), exclude):
+            continue
+        try:
+            with open(path) as f:
+                meta = json.load(f).get("fastrnn_bench") or {}
+        except (OSError, ValueError):
+            continue
+        if meta.get("grid") == "full":
+            found.append((os.path.getmtime(path), path))
+    return max(found)[1] if found else None
+
+
 USAGE = """usage: python -m fastrnn_bench.records refused RUN.json    (node ids to rerun)
-       python -m fastrnn_bench.records problems RUN.json...  (exit status 1 if any)"""
+       python -m fastrnn_bench.records problems RUN.json...  (exit status 1 if any)
+       python -m fastrnn_bench.records latest-grid RUNS_DIR [EXCLUDE_DIR]  (a full grid.json)"""
 
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "refused":
         print("\n".join(refused(sys.argv[2])))
+    elif len(sys.argv) in (3, 4) and sys.argv[1] == "latest-grid":
+        print(latest_full_grid(sys.argv[2], sys.argv[3] if len(sys.argv) == 4 else None) or "")
     elif len(sys.argv) >= 3 and sys.argv[1] == "problems":
         found = problems(sys.argv[2:])
         print("\n".join(found))
