@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The benchmark record in one command, for a quiet machine.
 #
-#   bench/run_all.sh --before /work/wt/before/src     # everything, ~40 min on 2 cores
+#   bench/run_all.sh --before /work/wt/before/src     # everything, ~33 min on 2 cores
 #   bench/run_all.sh                                  # the same without the two tables that
 #                                                     # need the build before (before, the
 #                                                     # overhead's before/after columns)
 #   bench/run_all.sh --only streaming                 # one part (or a comma list of parts)
-#   bench/run_all.sh --smoke [--only PARTS]           # a harness check, ~6 min; writes only
+#   bench/run_all.sh --smoke [--only PARTS]           # a harness check, ~3 min; writes only
 #                                                     # under bench/runs/, never the record
 #
 # The parts, one benchmark at a time, in this order (--only picks some):
@@ -86,8 +86,11 @@ if [ "$smoke" = 1 ]; then
 else
     results="$repo/bench/RESULTS.md"; plot="$repo/bench/ratios.png"
     threads_md="$repo/bench/THREADS.md"; scaling_md="$repo/bench/SCALING.md"
-    grid=(--bench-grid=full); quick=(); overhead_k=(); gil=()
-    stream=(--benchmark-max-time=0.5)
+    # seconds of timing per row: the grid's 1.0 (pytest-benchmark's default); 0.5 for the
+    # T=1 overhead and 0.3 for the streaming step (microsecond calls, thousands of rounds;
+    # pytest-benchmark's calibration and warm-up about double a row's time)
+    grid=(--bench-grid=full); quick=(); overhead_k=(-- --benchmark-max-time=0.5); gil=()
+    stream=(--benchmark-max-time=0.3)
     busy=()
     before_args=(--repeat 2)
 fi
@@ -124,7 +127,7 @@ pytest_part() {
     jsons+=("$out/$name.json")
     local refused
     mapfile -t refused < <(cd bench && python -m fastrnn_bench.records refused \
-                           "$out/$name.json" | sed 's|^bench/||')
+                           "$out/$name.json" | sed '/^$/d; s|^bench/||')
     if [ ${#refused[@]} -gt 0 ]; then
         echo "   ${#refused[@]} rows refused as busy: once more (kept, marked, if still busy)"
         set +e

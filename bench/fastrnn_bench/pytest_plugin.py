@@ -254,6 +254,11 @@ def _quiet(setup):
     return call
 
 
+# a pause before each row: the previous row's thread pools (OpenBLAS workers spin for up to
+# ~0.1 s after a call, OpenMP's and fastrnn's briefly) go to sleep before this row starts
+PAUSE_BEFORE_ROW_S = 0.1
+
+
 def timed_row(benchmark, state, target, setup=None, threads=1, fields=(), calibrate=False):
     """Time ``target`` on pytest-benchmark and record the row's fields and load.
 
@@ -267,6 +272,8 @@ def timed_row(benchmark, state, target, setup=None, threads=1, fields=(), calibr
     wait = opt("bench_wait_idle")
     if wait > 0 and state.last_busy:
         timing.wait_idle(wait)
+    if not benchmark.disabled:
+        time.sleep(PAUSE_BEFORE_ROW_S)
     parts = []
 
     def timed():

@@ -389,9 +389,11 @@ def overhead_section(data):
 # --- validation, problems, profiles ------------------------------------------------------------
 
 def validation(data):
+    """Every pytest run's comparisons (the grid's, the streaming step's); rebuilt only with a
+    grid run, so a partial run (``run_all.sh --only streaming``) keeps the record's."""
     metas = data.of_kind("pytest")
     vals = [v for m in metas for v in (m.get("validations") or [])]
-    if not metas or not any("validations" in m for m in metas):
+    if data.main is None or not any("validations" in m for m in metas):
         return None
     L = ["## Validation", ""]
     if not vals:
@@ -409,8 +411,10 @@ def validation(data):
 
 
 def problems(data):
+    """What raised in the pytest runs; rebuilt only with a grid run (as ``validation``: the
+    streaming section lists its own run's problems)."""
     metas = data.of_kind("pytest")
-    if data.main is None and not metas:
+    if data.main is None:
         return None
     probs = [p for m in metas for p in (m.get("problems") or [])]
     if not probs:

@@ -84,6 +84,18 @@ def streaming_section(data):
         L += [f"Fixed cost of one step call (H={FIXED_H}, N=1, `stream.step`): "
               + ", ".join(f"{CELL_LABEL[r['cell']]} {fmt_us(r['median_s'])} us"
                           f" ({r['threads']} thr)" for r in fixed) + ".", ""]
+    vals = [v for m in data.of_kind("pytest") for v in (m.get("validations") or [])
+            if str(v.get("pair", "")).endswith("vs numpy forward")]
+    if vals:
+        worst = max(vals, key=lambda v: v["max_rel_err"])
+        L += [f"Validation: {len(vals)} engines' first steps against the NumPy engine's "
+              f"forward, all within tolerance; the worst relative error "
+              f"{worst['max_rel_err']:.2e} ({worst['pair']}, {worst['config']}).", ""]
+    probs = [p for m in data.of_kind("pytest") for p in (m.get("problems") or [])
+             if "test_streaming" in p]
+    if probs:
+        L += ["Problems (these raised; their cells are n/a):", ""]
+        L += [f"- {p.splitlines()[0]}" for p in probs] + [""]
     L += targets(data, idx)
     return "\n".join(L)
 
