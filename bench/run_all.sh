@@ -121,7 +121,9 @@ pytest_part() {
     rc=$?
     set -e
     tail -n 1 "$out/$name.log"
-    if [ "$rc" -eq 2 ]; then echo "run_all.sh: validation mismatch in $name, aborted" >&2; exit 2; fi
+    if [ "$rc" -eq 2 ]; then
+        echo "run_all.sh: validation mismatch in $name, aborted" >&2; exit 2
+    fi
     [ -f "$out/$name.json" ] || { echo "run_all.sh: $name: pytest wrote no JSON (status $rc;" \
                                        "see $out/$name.log)" >&2; exit 1; }
     jsons+=("$out/$name.json")

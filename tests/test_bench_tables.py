@@ -280,6 +280,10 @@ def test_results_md_has_the_new_sections_and_analyses():
     assert set(results_md.sections(committed)) == set(results_md.ORDER)
     for heading in ("## Analysis: threads", "## Analysis: busy machine", "## Analysis: streaming"):
         assert heading in committed
+    with open(os.path.join(BENCH, "SCALING.md")) as f:
+        scaling_md = f.read()
+    assert set(results_md.sections(scaling_md)) == set(report_threads.SCALING_ORDER)
+    assert "## Analysis" in scaling_md
 
 
 # --- the runners, end to end on tiny sizes ---------------------------------------------------

@@ -76,7 +76,8 @@ def grid_targets(records):
         for size in sizes:
             for cell in CELLS:
                 for mode in MODES:
-                    c1, c2 = get(cell, size, dtype, 1, mode, "c"), get(cell, size, dtype, 2, mode, "c")
+                    c1 = get(cell, size, dtype, 1, mode, "c")
+                    c2 = get(cell, size, dtype, 2, mode, "c")
                     t2 = get(cell, size, dtype, 2, mode, "torch")
                     what = _name(cell, size, dtype, mode)
                     if t2 is not None:
