@@ -169,7 +169,8 @@ def method(data):
         + ", ".join(f"{k} {v:g}" for k, v in RTOL.items()) + ". A mismatch aborts the run.",
         "- Timing: pytest-benchmark (`pytest bench/ --benchmark-only`), one test per row, the "
         "rows of one configuration one after the other, so no engine's thread pool competes "
-        "with another's spinning workers. Each row: one warm-up call, then "
+        "with another's spinning workers. Each row: a 0.1 s pause (the previous row's "
+        "pools go to sleep), one warm-up call, then "
         f"`benchmark.pedantic` rounds of one call each, as many as fill "
         f"{t.get('max_time', '?')} s (`--benchmark-max-time`), between "
         f"{t.get('min_rounds', '?')} (`--benchmark-min-rounds`) and {t.get('max_rounds', '?')} "
