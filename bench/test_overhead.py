@@ -8,9 +8,10 @@ See fastrnn_bench/overhead.py for what each level calls.
 
 import pytest
 
-from fastrnn_bench.overhead import CELLS, DTYPE, HIDDEN, LEVELS, TRAINS, t1_calls, tree_info
+from fastrnn_bench.overhead import CELLS, DTYPE, HIDDEN, LEVELS, TRAINS, t1_calls
 from fastrnn_bench.pytest_plugin import skip_unavailable, timed_row
 from fastrnn_bench.timing import limit_threads
+from fastrnn_bench.trees import tree_info
 
 _calls = {}
 

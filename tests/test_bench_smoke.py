@@ -128,7 +128,12 @@ def test_load_meter_marks_busy_beyond_the_allowed_load():
     assert not meter.is_busy(others=1.4, load1=None, resolution=0.5)
     assert timing.LoadMeter().is_busy(others=None, load1=1.5)  # no /proc/stat: load1 - 1 thread
     result = timing.LoadMeter().start().stop()
-    assert set(result) == {"load1", "others", "busy"}
+    assert set(result) == {"load1", "others", "stalls", "busy"}
+    # a row whose pool stalled ran on fewer threads than it asked for: busy, unless the
+    # competing processes were started on purpose (the busy-machine table)
+    assert timing.LoadMeter().is_busy(others=0.0, load1=None, stalls=1)
+    assert not timing.LoadMeter(allowed=1.0).is_busy(others=1.0, load1=None, stalls=3)
+    assert not timing.LoadMeter().is_busy(others=0.0, load1=None, stalls=0)
 
 
 def test_competitors_are_started_and_killed():

@@ -42,7 +42,8 @@ def md_table(header, rows):
 
 def fmt_load(r):
     """The load column: cores used by other processes during the row (load1 if unknown);
-    **BUSY** when that is above the threshold."""
+    **BUSY** when that is above the threshold or the C engine's pool stalled (``stalls``:
+    calls that went on with one thread because a worker was off its CPU)."""
     if r is None:
         return ""
     if r.get("others") is not None:
@@ -51,6 +52,8 @@ def fmt_load(r):
         text = f"load1 {r['load1']:.1f}"
     else:
         text = "?"
+    if r.get("stalls"):
+        text += f" ({r['stalls']} stall{'s' if r['stalls'] > 1 else ''})"
     return text + (" **BUSY**" if r.get("busy") else "")
 
 

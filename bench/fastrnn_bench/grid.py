@@ -7,7 +7,7 @@ before any of its cases is timed. Grids:
 =======  =================================================================  ==============
 grid     selection                                                          where
 =======  =================================================================  ==============
-smoke    one tiny size (5x2x8), float32, 1 thread                           harness checks
+smoke    one tiny size (5x2x8), float32 and float64, 1 and 2 threads        harness checks
 default  ``QUICK_SIZES``, float32 and float64, 1 and 2 threads              ``pytest bench/``
 full     issue 3's ``SIZES``, float32 and float64, 1 and 2 threads          the record
 =======  =================================================================  ==============
@@ -35,7 +35,7 @@ MODE_LABEL = {"fwd": "fwd", "fwdbwd": "fwd+bwd"}
 RTOL = {"float32": 1e-4, "float64": 1e-10}
 
 GRIDS = {
-    "smoke": dict(sizes=SMOKE_SIZES, dtypes=("float32",), threads=(1,)),
+    "smoke": dict(sizes=SMOKE_SIZES, dtypes=DTYPES, threads=THREADS),
     "default": dict(sizes=QUICK_SIZES, dtypes=DTYPES, threads=THREADS),
     "full": dict(sizes=SIZES, dtypes=DTYPES, threads=THREADS),
 }
@@ -78,14 +78,14 @@ class Case(namedtuple("Case", "cell size dtype threads mode engine")):
 
     @property
     def id(self):
-        return (f"{self.cell}-{size_name(self.size)}-{self.dtype}-{self.threads}thr-"
+        return (f"{self.cell}-{size_name(self.size)}-{self.dtype}-{threads_name(self.threads)}thr-"
                 f"{self.mode}-{self.engine}")
 
     @property
     def group(self):
         """pytest-benchmark's group: the engines of one (config, mode) side by side."""
         return (f"{CELL_LABEL[self.cell]} {size_name(self.size)} {self.dtype} "
-                f"{self.threads}thr {MODE_LABEL[self.mode]}")
+                f"{threads_name(self.threads)}thr {MODE_LABEL[self.mode]}")
 
     def fields(self):
         """The record fields that identify this case."""
@@ -93,6 +93,22 @@ class Case(namedtuple("Case", "cell size dtype threads mode engine")):
         return dict(table="grid", cell=self.cell, T=T, N=N, I=I, H=H,
                     size=size_name(self.size), dtype=self.dtype, threads=self.threads,
                     mode=self.mode, engine=self.engine)
+
+
+def parse_threads(value):
+    """A thread count, or None for "default": every library's own default, nothing limited
+    (``timing.limit_threads(None)``; the busy-machine table)."""
+    if value is None or str(value).strip().lower() == "default":
+        return None
+    n = int(value)
+    if n < 1:
+        raise ValueError(f"threads: expected a positive count or 'default', got {value!r}")
+    return n
+
+
+def threads_name(n):
+    """``2`` or ``default`` (a record's ``threads`` field, for labels)."""
+    return "default" if n is None or n == "default" else str(n)
 
 
 def check_choice(values, allowed, what):
@@ -117,7 +133,7 @@ def select(grid="default", cells=None, sizes=None, dtypes=None, threads=None, mo
     dtypes = check_choice(dtypes or g["dtypes"], DTYPES, "dtypes")
     modes = check_choice(modes or MODES, MODES, "modes")
     engines = check_choice(engines or ENGINES, ENGINES, "engines")
-    threads = [int(t) for t in (threads or g["threads"])]
+    threads = [parse_threads(t) for t in (threads or g["threads"])]
     sizes = [parse_size(s) if isinstance(s, str) else tuple(s) for s in (sizes or g["sizes"])]
     return [Case(c, s, d, n, m, e) for c in cells for s in sizes for d in dtypes
             for n in threads for m in modes for e in engines]

@@ -28,6 +28,13 @@ def detect(fastrnn):
     return "flat"
 
 
+def detect_src(src):
+    """The layout of the fastrnn package under a ``src`` directory, without importing it
+    (the rule of ``detect``: a ``fastrnn/core`` package is the "core" layout)."""
+    import os
+    return "core" if os.path.isdir(os.path.join(src, "fastrnn", "core")) else "flat"
+
+
 def ext_module(fastrnn):
     """The compiled binding module of this fastrnn (ImportError if it is not built)."""
     return importlib.import_module(LAYOUTS[detect(fastrnn)].ext)

@@ -15,7 +15,8 @@ from .layouts import ext_module
 
 # environment variables that change what the kernels or BLAS do
 ENV_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
-            "MKL_NUM_THREADS", "FASTRNN_BACKEND", "FASTRNN_NATIVE", "FASTRNN_ISA")
+            "MKL_NUM_THREADS", "FASTRNN_NUM_THREADS", "FASTRNN_BACKEND", "FASTRNN_NATIVE",
+            "FASTRNN_ISA")
 SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni",
               "amx_tile")
 LSCPU_KEYS = ("Model name", "Vendor ID", "CPU family", "Model", "CPU(s)", "Thread(s) per core",
@@ -77,18 +78,30 @@ def cpu():
 
 
 def kernels(fastrnn):
-    """What the C engine runs with: its ISA (and what is available) and BLAS thread plan."""
+    """What the C engine runs with: its ISA (and what is available) and its threads.
+
+    Today's engine has its own pool (``fastrnn.get_num_threads()``, ``pool_stalls``);
+    the pre-restructure build ran its products on SciPy's OpenBLAS (``blas_threads``).
+    Whatever a build lacks is left out."""
     info = {"c_engine_available": bool(fastrnn.c_engine_available())}
+    if hasattr(fastrnn, "get_num_threads"):
+        info["fastrnn_threads"] = fastrnn.get_num_threads()
     if not info["c_engine_available"]:
         return info
     try:
         ext = ext_module(fastrnn)
-        info["isa"] = ext.get_isa()
-        info["isa_setting"] = ext.isa_setting()
-        info["isas_available"] = list(ext.available_isas())
-        info["blas_threads_seen_by_kernels"] = ext.blas_threads()
-    except (ImportError, AttributeError) as exc:  # an older build without these functions
+    except ImportError as exc:
         info["isa"] = f"unknown ({type(exc).__name__}: {exc})"
+        return info
+    for key, name in (("isa", "get_isa"), ("isa_setting", "isa_setting"),
+                      ("isas_available", "available_isas"),
+                      ("blas_threads_seen_by_kernels", "blas_threads"),
+                      ("pool_workers_started", "pool_size"), ("pool_stalls", "pool_stalls")):
+        fn = getattr(ext, name, None)
+        if fn is not None:
+            value = fn()
+            info[key] = list(value) if key == "isas_available" else value
+    info.setdefault("isa", "unknown (a build without get_isa)")
     return info
 
 
@@ -122,6 +135,7 @@ def describe():
         git=git_describe(os.path.dirname(fastrnn.__file__)),
         env={k: os.environ.get(k) for k in ENV_VARS}, blas=blas(),
         date_utc=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    info["threads_default"] = threads_default()
     if torch is not None:
         par = torch.__config__.parallel_info()
         info["torch_parallel"] = [line.strip() for line in par.splitlines()
@@ -131,8 +145,51 @@ def describe():
     return info
 
 
+def threads_default():
+    """Each library's thread count with nothing limited: what the busy-machine table and a
+    user who sets nothing get (fastrnn: ``FASTRNN_NUM_THREADS`` or the CPUs it may use)."""
+    from threadpoolctl import threadpool_info
+    fastrnn = import_fastrnn()
+    torch = import_torch()
+    out = {}
+    if hasattr(fastrnn, "get_num_threads"):
+        out["fastrnn"] = fastrnn.get_num_threads()
+    for lib in threadpool_info():
+        if lib.get("user_api") != "fastrnn":
+            out[f"{lib.get('user_api')}:{lib.get('prefix')}"] = lib.get("num_threads")
+    if torch is not None:
+        out["torch"] = torch.get_num_threads()
+        out["torch_interop"] = torch.get_num_interop_threads()
+    return out
+
+
 def short(info):
     """One line: CPU, ISA, versions, git; for the sections that are not the main run."""
     return (f"{info.get('cpu_model')}, {info.get('logical_cpus')} CPUs, kernels ISA "
             f"{info.get('isa', 'n/a')}, Python {info.get('python')}, NumPy {info.get('numpy')}, "
             f"torch {info.get('torch') or 'n/a'}, fastrnn git {info.get('git')}")
+
+
+def main(argv=None):
+    """``python -m fastrnn_bench.machine [--json PATH]``: the description and the load now
+    (a record of kind "machine" that the report renders when no grid run describes the
+    machine, e.g. ``run_all.sh --only streaming``)."""
+    import argparse
+    import json
+    from .records import write
+    from .timing import loadavg, sample_others, threads_under_limit
+    p = argparse.ArgumentParser(prog="python -m fastrnn_bench.machine")
+    p.add_argument("--json", metavar="PATH", help="write it here (else print it)")
+    args = p.parse_args(argv)
+    meta = dict(kind="machine", machine=describe(), load_start=loadavg(),
+                others_start=sample_others(1.0),
+                threads_under_limit={n: threads_under_limit(n) for n in (1, 2)})
+    if args.json:
+        write(args.json, [], meta)
+    else:
+        print(json.dumps(meta, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

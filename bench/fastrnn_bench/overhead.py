@@ -23,22 +23,21 @@ trees, each in its own process, and writes the before/after table:
 
 A tree is a ``src`` directory with fastrnn built in place (``python setup.py
 build_ext --inplace`` in its checkout). With ``--repeat K`` the trees alternate K
-times (A B, B A, ...) and each row keeps its fastest median.
+times (A B, B A, ...) and each row keeps its fastest median (``trees.py``, which
+``before.py`` shares).
 """
 
 import argparse
-import functools
 import os
-import subprocess
 import sys
-import tempfile
 
 import numpy as np
 
-from . import BENCH_DIR, REPO, import_fastrnn, log
+from . import BENCH_DIR, import_fastrnn, log
 from . import records as records_mod
 from .engines import make_layer
-from .layouts import binding_forward, detect, prepared_arrays
+from .layouts import binding_forward, prepared_arrays
+from .trees import parse_trees, run_trees
 from .validation import Mismatch
 
 CELLS = ("srn", "lstm", "gru")
@@ -49,18 +48,6 @@ DTYPE = "float32"
 # pytest options for --quick: a smoke run of the harness, not a measurement
 QUICK_ARGS = ("--benchmark-max-time=0.01", "--benchmark-min-rounds=3",
               "--benchmark-warmup-iterations=10")
-
-
-@functools.lru_cache(maxsize=None)
-def tree_info():
-    """Which fastrnn this process runs: layout, path, git, the kernels' ISA (a dict: copy
-    it before changing it)."""
-    from .machine import git_describe, kernels
-    fastrnn = import_fastrnn()
-    path = os.path.dirname(fastrnn.__file__)
-    return dict(tree=os.environ.get("FASTRNN_BENCH_TREE") or "this tree",
-                layout=detect(fastrnn), fastrnn_path=path, git=git_describe(path),
-                isa=kernels(fastrnn).get("isa"))
 
 
 def t1_calls(cell, H, train, dtype=DTYPE):
@@ -99,43 +86,8 @@ def t1_calls(cell, H, train, dtype=DTYPE):
 
 # --- several trees, each in its own process --------------------------------------------------
 
-def run_tree(name, src, json_path, pytest_args):
-    """pytest bench/test_overhead.py with ``src`` first on PYTHONPATH; returns its records."""
-    src = os.path.abspath(src)
-    if not os.path.isdir(os.path.join(src, "fastrnn")):
-        raise SystemExit(f"--tree {name}={src}: no fastrnn package there (give the src/ dir)")
-    env = dict(os.environ, FASTRNN_BENCH_TREE=name,
-               PYTHONPATH=os.pathsep.join([src] + [p for p in
-                                                   os.environ.get("PYTHONPATH", "").split(os.pathsep)
-                                                   if p]))
-    cmd = [sys.executable, "-m", "pytest", os.path.join(BENCH_DIR, "test_overhead.py"),
-           "--benchmark-only", f"--benchmark-json={json_path}", "-q", "-p", "no:cacheprovider",
-           *pytest_args]
-    log(f"tree {name} ({src}): {' '.join(cmd[2:])}")
-    rc = subprocess.call(cmd, cwd=REPO, env=env)
-    if rc not in (0, 5) or not os.path.exists(json_path):
-        raise SystemExit(f"tree {name}: pytest exited with status {rc}")
-    with open(json_path) as f:
-        import json
-        recs, meta = records_mod.from_pytest(json.load(f), json_path)
-    recs = [r for r in recs if r.get("table") == "overhead"]
-    if not recs:
-        raise SystemExit(f"tree {name}: no overhead rows (is its C engine built? "
-                         f"`python setup.py build_ext --inplace` in its checkout)")
-    wrong = {r["fastrnn_path"] for r in recs if not r["fastrnn_path"].startswith(src)}
-    if wrong:
-        raise SystemExit(f"tree {name}: the child imported fastrnn from {wrong}, not {src}")
-    return recs, meta
-
-
-def fastest(runs):
-    """Each row's record with the lowest median over the repeats."""
-    best = {}
-    for r in runs:
-        key = (r["tree"], r["cell"], r["H"], r["train"], r["level"])
-        if key not in best or r["median_s"] < best[key]["median_s"]:
-            best[key] = r
-    return list(best.values())
+def row_key(r):
+    return (r["tree"], r["cell"], r["H"], r["train"], r["level"])
 
 
 def main(argv=None):
@@ -160,33 +112,14 @@ def main(argv=None):
         k = argv.index("--")
         argv, extra = argv[:k], argv[k + 1:]
     args = p.parse_args(argv)
-    trees = []
-    for spec in args.tree or [f"this tree={os.path.join(REPO, 'src')}"]:
-        name, sep, src = spec.partition("=")
-        if not sep or not name or not src:
-            p.error(f"--tree {spec!r}: expected NAME=SRC_DIR")
-        trees.append((name, src))
-    if len({n for n, _ in trees}) != len(trees):
-        p.error("--tree: the names must differ")
+    trees = parse_trees(args.tree, p.error)
     pytest_args = list(QUICK_ARGS if args.quick else ()) + extra
     if args.wait_idle > 0:
         from .timing import wait_idle
         wait_idle(args.wait_idle)
         pytest_args.append(f"--bench-wait-idle={args.wait_idle}")   # and after busy rows
-    runs, metas = [], []
-    with tempfile.TemporaryDirectory(prefix="fastrnn-overhead-") as tmp:
-        for rep in range(max(1, args.repeat)):
-            order = trees if rep % 2 == 0 else trees[::-1]
-            for name, src in order:
-                recs, meta = run_tree(name, src, os.path.join(tmp, f"{rep}-{len(runs)}.json"),
-                                      pytest_args)
-                runs += recs
-                metas.append(dict(tree=name, src=os.path.abspath(src),
-                                  machine=meta.get("machine"), load_start=meta.get("load_start"),
-                                  load_end=meta.get("load_end")))
-    # rows in the order of --tree, so the first tree is the ratios' baseline
-    order = {name: k for k, (name, _) in enumerate(trees)}
-    recs = sorted(fastest(runs), key=lambda r: order[r["tree"]])
+    recs, metas = run_trees(trees, "test_overhead.py", pytest_args, "overhead", row_key,
+                            args.repeat)
     meta = dict(kind="overhead-trees", trees=[dict(name=n, src=os.path.abspath(s))
                                               for n, s in trees],
                 repeat=args.repeat, quick=args.quick, runs=metas,

@@ -20,7 +20,7 @@ import sys
 from . import import_fastrnn, log
 from . import records as records_mod
 from .engines import FastrnnEngine, make_inputs
-from .gemm import gemm_list, gemm_seconds, measure_peak
+from .gemm import LIBS, gemm_list, gemm_seconds, measure_peak
 from .grid import CELL_LABEL, CELLS, DTYPES, gemm_flops, parse_size, size_name
 from .report import md_table, target_rows
 from .timing import limit_threads, loadavg, time_blocks
@@ -44,7 +44,9 @@ def run(spec, peak=None, engine=None, budget=6.0):
     fastrnn = import_fastrnn()
     if engine is None:
         engine = "c" if fastrnn.c_engine_available() else "numpy"
-    lib = "scipy" if engine == "c" else "numpy"
+    # a tuned BLAS at the engine's shapes: the C engine runs its own kernels, so this is a
+    # reference for them (SciPy's OpenBLAS when installed), not their own time
+    lib = "scipy" if engine == "c" and "scipy" in LIBS else "numpy"
     if peak is None:
         peak = measure_peak(dtype, n)
     T, N, I, H = size

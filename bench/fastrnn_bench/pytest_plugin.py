@@ -58,7 +58,12 @@ class RunState:
         self.machine = None
         self._engines_key = self._engines = None
         self._validated = {}
+        self.notes = {}                # table -> why it has no rows (e.g. streaming skipped)
         self.last_busy = True          # so that --bench-wait-idle also waits before row 1
+
+    def note(self, table, text):
+        """Say, in the JSON and so in RESULTS.md, why ``table`` has no rows."""
+        self.notes[table] = text
 
     def option(self, name):
         value = self.config.getoption(name)
@@ -125,6 +130,7 @@ class RunState:
             threads_under_limit={n: timing.threads_under_limit(n)
                                  for n in sorted({c.threads for c in sel})},
             elapsed_s=time.perf_counter() - self.t0, validations=self.validations,
+            notes=self.notes,
             problems=self.problems, pytest_benchmark=pytest_benchmark.__version__)
 
 
@@ -211,6 +217,26 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
     output_json["fastrnn_bench"] = dict(state.meta(), refused=list(_REFUSED))
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    """pytest-benchmark writes no JSON when no row ran (a table skipped, e.g. streaming
+    before ``layer.stream`` exists): write one with no rows and the run's description, so
+    the report can say why the table is empty."""
+    config = session.config
+    path = config.getoption("benchmark_json", None)
+    bs = getattr(config, "_benchmarksession", None)
+    if path is None or bs is None or bs.benchmarks or os.path.exists(path):
+        return
+    import datetime
+    import json
+    state = _state(config)
+    state.problems = list(_PROBLEMS)
+    doc = {"datetime": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+           "benchmarks": [], "fastrnn_bench": dict(state.meta(), refused=list(_REFUSED))}
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=1, default=str)
+
+
 @pytest.fixture(scope="session")
 def run_state(request):
     return _state(request.config)
@@ -228,6 +254,11 @@ def _quiet(setup):
     return call
 
 
+# a pause before each row: the previous row's thread pools (OpenBLAS workers spin for up to
+# ~0.1 s after a call, OpenMP's and fastrnn's briefly) go to sleep before this row starts
+PAUSE_BEFORE_ROW_S = 0.1
+
+
 def timed_row(benchmark, state, target, setup=None, threads=1, fields=(), calibrate=False):
     """Time ``target`` on pytest-benchmark and record the row's fields and load.
 
@@ -241,6 +272,8 @@ def timed_row(benchmark, state, target, setup=None, threads=1, fields=(), calibr
     wait = opt("bench_wait_idle")
     if wait > 0 and state.last_busy:
         timing.wait_idle(wait)
+    if not benchmark.disabled:
+        time.sleep(PAUSE_BEFORE_ROW_S)
     parts = []
 
     def timed():
@@ -279,6 +312,6 @@ def skip_unavailable(engines):
         pytest.skip("; ".join(why.values()))
 
 
-__all__ = ["pytest_addoption", "pytest_configure", "pytest_sessionstart",
+__all__ = ["pytest_addoption", "pytest_configure", "pytest_sessionstart", "pytest_sessionfinish",
            "pytest_generate_tests", "pytest_collection_modifyitems", "pytest_runtest_logreport",
            "pytest_benchmark_update_json", "run_state"]

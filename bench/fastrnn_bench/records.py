@@ -80,11 +80,11 @@ class Data:
                 peak = self.peaks.get((r["dtype"], r["threads"]))
                 r["frac_peak"] = r["gflops"] / peak if peak else None
                 r["us_per_step"] = r["median_s"] / r["T"] * 1e6
-        # the runs that timed grid rows; the first is the main one (later ones complete it,
-        # e.g. run_all.sh's rerun of the rows refused as busy)
+        # the runs that timed grid (or GEMM) rows; the first is the main one (later ones
+        # complete it, e.g. run_all.sh's rerun of the rows refused as busy)
         self.grid_runs = [m for m in metas if m.get("kind") == "pytest"
-                          and any(r.get("table") == "grid" and r.get("source") == m["source"]
-                                  for r in records)]
+                          and any(r.get("table") in ("grid", "gemm")
+                                  and r.get("source") == m["source"] for r in records)]
         self.main = self.grid_runs[0] if self.grid_runs else None
 
     def table(self, name):
@@ -124,12 +124,36 @@ def problems(paths):
     return [p for m in load(paths).of_kind("pytest") for p in (m.get("problems") or [])]
 
 
+def latest_full_grid(runs_dir, exclude=None):
+    """The newest ``grid.json`` under ``runs_dir/*/`` from a full-grid run (not a smoke run),
+    other than ``exclude``; None if there is none. SCALING.md's model needs the grid's
+    1-thread C times when a run (``run_all.sh --only barrier``) has none of its own."""
+    import glob
+    import os
+    found = []
+    for path in glob.glob(os.path.join(runs_dir, "*", "grid.json")):
+        if exclude and os.path.samefile(os.path.dirname(path), exclude):
+            continue
+        try:
+            with open(path) as f:
+                meta = json.load(f).get("fastrnn_bench") or {}
+        except (OSError, ValueError):
+            continue
+        if meta.get("grid") == "full":
+            found.append((os.path.getmtime(path), path))
+    return max(found)[1] if found else None
+
+
 USAGE = """usage: python -m fastrnn_bench.records refused RUN.json    (node ids to rerun)
-       python -m fastrnn_bench.records problems RUN.json...  (exit status 1 if any)"""
+       python -m fastrnn_bench.records problems RUN.json...  (exit status 1 if any)
+       python -m fastrnn_bench.records latest-grid RUNS_DIR [EXCLUDE_DIR]  (a full grid.json)"""
 
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "refused":
-        print("\n".join(refused(sys.argv[2])))
+        for node in refused(sys.argv[2]):          # nothing at all when none was refused
+            print(node)
+    elif len(sys.argv) in (3, 4) and sys.argv[1] == "latest-grid":
+        print(latest_full_grid(sys.argv[2], sys.argv[3] if len(sys.argv) == 4 else None) or "")
     elif len(sys.argv) >= 3 and sys.argv[1] == "problems":
         found = problems(sys.argv[2:])
         print("\n".join(found))

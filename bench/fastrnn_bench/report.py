@@ -20,7 +20,7 @@ import sys
 
 from . import BENCH_DIR, log
 from . import records as records_mod
-from . import results_md, targets as targets_mod
+from . import report_streaming, report_threads, results_md, targets as targets_mod
 from .fmt import (banners, busy_note, fmt_load, fmt_ms, fmt_pct, fmt_ratio, fmt_us, grid_key,
                   latest, md_table, ratio)
 from .grid import CELL_LABEL, CELLS, DTYPES, ENGINE_LABEL, ENGINES, MODE_LABEL, MODES, RTOL
@@ -73,13 +73,30 @@ def summary(data):
     return "\n".join(L)
 
 
+def machine_meta(data):
+    """The run that describes the machine: the grid run, else the first run with a
+    description (``run_all.sh`` writes one, kind "machine", before every part)."""
+    if data.main is not None:
+        return data.main
+    for kind in ("machine", "busy", "barrier", "pytest", "overhead-trees", "tree-grid"):
+        for m in data.of_kind(kind):
+            if m.get("machine"):
+                return m
+            runs = [r for r in (m.get("runs") or []) if r.get("machine")]
+            if runs:
+                return dict(runs[-1], kind=kind, threads_under_limit=None)
+    return None
+
+
 def machine_section(data):
-    m = data.main
+    m = machine_meta(data)
     if m is None:
         return None
     mi = m.get("machine", {})
     ls = mi.get("lscpu", {})
     L = ["## Machine", ""]
+    if m is not data.main:
+        L += [f"(Described by the `{m.get('kind')}` run: this report has no grid run.)", ""]
     L += [f"- CPU: {mi.get('cpu_model')}"
           + (f" (vendor {ls.get('Vendor ID')}, family {ls.get('CPU family')}, model "
              f"{ls.get('Model')})" if ls.get("CPU family") else "")
@@ -89,12 +106,16 @@ def machine_section(data):
           f"{ls.get('L1d cache', '?')}, L2 {ls.get('L2 cache', '?')}, L3 {ls.get('L3 cache', '?')}",
           f"- SIMD: {', '.join(mi.get('simd', [])) or 'unknown'}; the C kernels run "
           f"**{mi.get('isa', 'n/a')}** (setting {mi.get('isa_setting', 'n/a')}, available "
-          f"{', '.join(mi.get('isas_available', [])) or 'n/a'}); BLAS threads as the kernels "
-          f"see them, outside any limit: {mi.get('blas_threads_seen_by_kernels', 'n/a')}",
+          f"{', '.join(mi.get('isas_available', [])) or 'n/a'})",
+          f"- Threads by default (nothing limited): "
+          + (", ".join(f"{k} {v}" for k, v in (mi.get("threads_default") or {}).items())
+             or "n/a")
+          + (f"; the C engine's pool had stalled {mi['pool_stalls']} times when described"
+             if mi.get("pool_stalls") is not None else ""),
           f"- Memory: {mi.get('memory_gib')} GiB",
           f"- Load: the 1-minute load average (1, 5, 15 min) at start {m.get('load_start')}, at "
-          f"end {m.get('load_end')}; other processes used {m.get('others_start')} cores just "
-          "before the run (see Method for the per-row load)",
+          f"end {m.get('load_end', 'n/a')}; other processes used {m.get('others_start')} cores "
+          "just before the run (see Method for the per-row load)",
           f"- OS: {mi.get('platform')}",
           f"- Python {mi.get('python')}, NumPy {mi.get('numpy')}, SciPy {mi.get('scipy')}, "
           f"torch {mi.get('torch') or 'not installed'}, threadpoolctl {mi.get('threadpoolctl')}, "
@@ -102,25 +123,25 @@ def machine_section(data):
           "- Environment: " + ", ".join(f"`{k}={v if v is not None else '(unset)'}`"
                                         for k, v in mi.get("env", {}).items()),
           ""]
-    L += ["BLAS and OpenMP libraries loaded in this process (threadpoolctl, before any limit):",
-          ""]
+    L += ["Thread pools loaded in this process (threadpoolctl, before any limit; `fastrnn` "
+          "is the C engine's own pool, registered with threadpoolctl):", ""]
     L += [md_table(["user_api", "internal_api", "prefix", "version", "architecture",
                     "threading", "num_threads", "file"],
                    [[b["user_api"], b["internal_api"], b["prefix"], b["version"],
                      b["architecture"] or "", b["threading_layer"] or "", b["num_threads"],
                      os.path.basename(b["filepath"] or "")] for b in mi.get("blas", [])]), ""]
-    L += ["NumPy's matmul (the NumPy engine) goes through the `numpy.libs` OpenBLAS; the C "
-          "engine gets `sgemm`/`dgemm` from `scipy.linalg.cython_blas`, i.e. the `scipy.libs` "
-          "OpenBLAS; torch uses its own MKL/oneDNN, which threadpoolctl cannot see and "
-          "`torch.set_num_threads` controls."]
+    L += ["The C engine runs every product on its own threads and calls no BLAS; the NumPy "
+          "engine's matmuls go through NumPy's OpenBLAS; torch uses its own MKL/oneDNN and "
+          "OpenMP, which `torch.set_num_threads` controls."]
     if mi.get("torch_parallel"):
         L += ["torch: " + "; ".join(mi["torch_parallel"])
               + f"; mkldnn available: {mi.get('torch_mkldnn')}"]
-    L += ["", "Thread settings: each thread count n runs inside `threadpool_limits(limits=n)` "
-          "(every BLAS and OpenMP pool) with `torch.set_num_threads(n)`; measured under those "
-          "limits:", ""]
-    for n, libs in (m.get("threads_under_limit") or {}).items():
-        L.append(f"- n={n}: " + ", ".join(libs))
+    if m.get("threads_under_limit"):
+        L += ["", "Thread settings: a row with n threads runs inside `limit_threads(n)`: "
+              "`fastrnn.set_num_threads(n)`, `threadpoolctl.threadpool_limits(n, "
+              "user_api=\"blas\")` and `torch.set_num_threads(n)`; measured under it:", ""]
+        for n, libs in m["threads_under_limit"].items():
+            L.append(f"- n={n}: " + ", ".join(libs))
     return "\n".join(L)
 
 
@@ -148,7 +169,8 @@ def method(data):
         + ", ".join(f"{k} {v:g}" for k, v in RTOL.items()) + ". A mismatch aborts the run.",
         "- Timing: pytest-benchmark (`pytest bench/ --benchmark-only`), one test per row, the "
         "rows of one configuration one after the other, so no engine's thread pool competes "
-        "with another's spinning workers. Each row: one warm-up call, then "
+        "with another's spinning workers. Each row: a 0.1 s pause (the previous row's "
+        "pools go to sleep), one warm-up call, then "
         f"`benchmark.pedantic` rounds of one call each, as many as fill "
         f"{t.get('max_time', '?')} s (`--benchmark-max-time`), between "
         f"{t.get('min_rounds', '?')} (`--benchmark-min-rounds`) and {t.get('max_rounds', '?')} "
@@ -175,9 +197,10 @@ def gemm_section(data):
         return None
     L = ["## GEMM throughput of this machine (GFLOP/s)", "",
          "Square C[n,n] = A[n,n] @ B[n,n], median per call; `numpy` = `np.matmul` (NumPy's "
-         "OpenBLAS), `scipy` = `scipy.linalg.blas.?gemm` (SciPy's OpenBLAS, the one the C "
-         "engine calls), measured at the start of the run (shown) and again at the end. "
-         "**Peak** = the best of all of these, the reference for `%peak`.", ""]
+         "OpenBLAS), `scipy` = `scipy.linalg.blas.?gemm` (SciPy's OpenBLAS, when installed), "
+         "measured at the start of the run (shown) and again at the end. **Peak** = the best "
+         "of all of these: what a tuned GEMM reaches here, the reference for `%peak` (the C "
+         "engine runs its own kernels, no BLAS).", ""]
     sq = [r for r in recs if r["kind"] == "square"]
     sizes = sorted({r["M"] for r in sq})
     by = latest(sq, lambda r: (r["dtype"], r["threads"], r["lib"], r["M"], r["phase"]))
@@ -293,31 +316,6 @@ def targets_section(data):
     return "\n".join(L)
 
 
-def threads_scaling(data):
-    """Per engine: time with 1 thread / time with 2 (the speed-up), and C vs torch at each
-    thread count. Built from the grid rows; needs both thread counts."""
-    recs = data.table("grid")
-    if not recs or len({r["threads"] for r in recs}) < 2:
-        return None
-    idx = latest(recs, grid_key)
-    rows = []
-    for (cell, sn, dtype, n, mode, engine), _ in sorted(idx.items()):
-        if engine != "c" or n != 1:
-            continue
-        t = {(e, k): idx.get((cell, sn, dtype, k, mode, e)) for e in ENGINES for k in (1, 2)}
-        med = {k: (v["median_s"] if v else None) for k, v in t.items()}
-        rows.append([CELL_LABEL[cell], sn, dtype, MODE_LABEL[mode]]
-                    + [fmt_ratio(ratio(med[(e, 1)], med[(e, 2)])) for e in ENGINES]
-                    + [fmt_ratio(ratio(med[("torch", k)], med[("c", k)])) for k in (1, 2)])
-    if not rows:
-        return None
-    return "\n".join(["## Threads scaling", "",
-                      "Speed-up from 1 to 2 threads, t(1 thread) / t(2 threads), per engine; "
-                      "and C against torch with the same thread count (from the grid rows).", "",
-                      md_table(["cell", "T x N x H", "dtype", "mode", "C 1->2", "NumPy 1->2",
-                                "torch 1->2", "C vs torch, 1 thr", "C vs torch, 2 thr"], rows)])
-
-
 # --- the T=1 overhead ----------------------------------------------------------------------------
 
 LEVELS = ("binding", "functional", "layer")
@@ -389,49 +387,14 @@ def overhead_section(data):
     return "\n".join(L)
 
 
-# --- busy machine ------------------------------------------------------------------------------
-
-def busy_section(data):
-    recs = data.table("busy")
-    if not recs:
-        return None
-    idx = latest(recs, lambda r: (r["cell"], r["size"], r["dtype"], r["threads"], r["mode"],
-                                  r["engine"], r["competitors"]))
-    ks = sorted({r["competitors"] for r in recs})
-    rows = []
-    for key in sorted({k[:6] for k in idx}):
-        quiet = idx.get(key + (0,))
-        t0 = quiet["median_s"] if quiet else None
-        row = [CELL_LABEL[key[0]], key[1], key[2], key[3], MODE_LABEL[key[4]],
-               ENGINE_LABEL[key[5]], fmt_ms(t0)]
-        for k in ks:
-            if k == 0:
-                continue
-            r = idx.get(key + (k,))
-            row.append(fmt_ratio(ratio(r["median_s"], t0)) if r and t0 else "n/a")
-        beyond = [dict(r, others=max(0.0, r["others"] - r["competitors"]))
-                  if r.get("others") is not None else r
-                  for r in (idx.get(key + (k,)) for k in ks) if r]
-        row.append(" / ".join(fmt_load(r) for r in beyond))
-        rows.append(row)
-    return "\n".join([
-        "## Busy machine", "",
-        "Each engine in its own process, timed alone and then with k competing CPU-bound "
-        "processes (`python -c \"while True: pass\"`) started around it; the columns are "
-        "time with k competitors / quiet time (1.00x = unaffected). `others` is the load "
-        "beyond the competitors started on purpose.", "",
-        *banners(recs),
-        md_table(["cell", "T x N x H", "dtype", "threads", "mode", "engine", "quiet ms"]
-                 + [f"{k} competitor{'s' if k > 1 else ''}" for k in ks if k]
-                 + ["others (cores)"], rows)])
-
-
 # --- validation, problems, profiles ------------------------------------------------------------
 
 def validation(data):
+    """Every pytest run's comparisons (the grid's, the streaming step's); rebuilt only with a
+    grid run, so a partial run (``run_all.sh --only streaming``) keeps the record's."""
     metas = data.of_kind("pytest")
     vals = [v for m in metas for v in (m.get("validations") or [])]
-    if not metas or not any("validations" in m for m in metas):
+    if data.main is None or not any("validations" in m for m in metas):
         return None
     L = ["## Validation", ""]
     if not vals:
@@ -449,8 +412,10 @@ def validation(data):
 
 
 def problems(data):
+    """What raised in the pytest runs; rebuilt only with a grid run (as ``validation``: the
+    streaming section lists its own run's problems)."""
     metas = data.of_kind("pytest")
-    if data.main is None and not metas:
+    if data.main is None:
         return None
     probs = [p for m in metas for p in (m.get("problems") or [])]
     if not probs:
@@ -473,7 +438,11 @@ def profiles(data):
 BUILDERS = {
     "summary": summary, "machine": machine_section, "method": method, "gemm": gemm_section,
     "medians": medians, "targets": targets_section, "overhead": overhead_section,
-    "threads-scaling": threads_scaling, "busy": busy_section, "validation": validation,
+    "threads-scaling": report_threads.threads_scaling,
+    "threads-before": report_threads.threads_before, "busy": report_threads.busy_section,
+    "targets-threads": report_threads.targets_section,
+    "scaling": report_threads.scaling_section,
+    "streaming": report_streaming.streaming_section, "validation": validation,
     "problems": problems, "profiles": profiles,
 }
 
@@ -493,8 +462,10 @@ def build(data, plot_note=None, old_sections=None):
     return out
 
 
-def write(data, results=None, plot=None):
-    """Rebuild the covered sections (and the plot); returns {section: body}."""
+def write(data, results=None, plot=None, scaling=None, scaling_grid=None):
+    """Rebuild the covered sections of ``results`` (and the plot, and the sections of the
+    ``scaling`` file, SCALING.md, when the data has barrier rows; ``scaling_grid``: other
+    grid records for its model, e.g. an earlier run's); returns {section: body}."""
     note = write_plot(plot, data) if plot else None
     old = {}
     if results and os.path.exists(results):
@@ -503,6 +474,13 @@ def write(data, results=None, plot=None):
     new = build(data, note, old)
     if results:
         results_md.write(results, new)
+    if scaling:
+        grid = data.table("grid") or (scaling_grid.table("grid") if scaling_grid else [])
+        sections = report_threads.scaling_md(data, grid)
+        if sections:
+            results_md.write(scaling, sections, report_threads.SCALING_ORDER,
+                             report_threads.SCALING_SKELETON)
+            log(f"rebuilt {', '.join(sections)} in {scaling}")
     return new
 
 
@@ -527,6 +505,12 @@ def main(argv=None):
                    help="the file whose generated sections are rebuilt (default bench/RESULTS.md)")
     p.add_argument("--plot", default=None, metavar="PATH",
                    help="also draw the speed-up plot (bench/ratios.png for the record)")
+    p.add_argument("--scaling", default=None, metavar="PATH",
+                   help="also rebuild the model of scaling (bench/SCALING.md) from the barrier "
+                        "rows and the grid's 1-thread C times")
+    p.add_argument("--scaling-grid", nargs="+", default=None, metavar="JSON",
+                   help="grid JSON for the model when the inputs have no grid rows (an "
+                        "earlier run's); used for SCALING.md only")
     p.add_argument("--no-write", action="store_true", help="print the sections, write nothing")
     args = p.parse_args(argv)
     data = records_mod.load(args.json)
@@ -536,7 +520,8 @@ def main(argv=None):
             if name in new:
                 print(results_md.block(name, new[name]))
     else:
-        new = write(data, args.results, args.plot)
+        scaling_grid = records_mod.load(args.scaling_grid) if args.scaling_grid else None
+        new = write(data, args.results, args.plot, args.scaling, scaling_grid)
         log(f"rebuilt {', '.join(new) or 'no section'} in {args.results}")
     print_targets(data)
     return 0

@@ -18,8 +18,8 @@ import re
 
 # every generated section, in file order; the hand-written headings sit between them
 ORDER = ("summary", "machine", "method", "gemm", "medians", "targets",
-         "overhead", "threads-scaling", "busy", "streaming", "mpi",
-         "validation", "problems", "profiles")
+         "overhead", "threads-scaling", "threads-before", "busy", "targets-threads", "scaling",
+         "streaming", "mpi", "validation", "problems", "profiles")
 
 BEGIN = "<!-- generated: {} (python -m fastrnn_bench.report; edits here are overwritten) -->"
 END = "<!-- end generated: {} -->"
@@ -30,6 +30,16 @@ ANALYSIS_PLACEHOLDER = ("_Placeholder, for the lead: for each MISS above, what b
                         "`--profile-misses`) and what would close it._")
 OVERHEAD_PLACEHOLDER = ("_Placeholder, for the lead: where the T=1 time goes at each level "
                         "(binding, functional, layer) and what the restructure changed._")
+THREADS_PLACEHOLDER = ("_Placeholder, for the lead: for each issue 11 MISS (2 threads against "
+                       "PyTorch, 2 over 1, 1 thread against before), by how much and what "
+                       "bounds it, measured (the barrier cost above, memory bandwidth, the "
+                       "panel split), not guessed._")
+BUSY_PLACEHOLDER = ("_Placeholder, for the lead: the busy-machine factors against the targets "
+                    "(<= 2x with one competitor, <= 3x with one per core), the pool stalls, "
+                    "and PyTorch's and NumPy's factors beside them._")
+STREAMING_PLACEHOLDER = ("_Placeholder, for the lead: where a step's time goes against the "
+                         "memory floor and PyTorch's Cell; the fixed cost of a step call; "
+                         "each issue 12 MISS, by how much and what bounds it._")
 
 SKELETON = f"""# fastrnn benchmark results
 
@@ -49,8 +59,23 @@ SKELETON = f"""# fastrnn benchmark results
 {OVERHEAD_PLACEHOLDER}
 
 {{threads-scaling}}
+{{threads-before}}
 {{busy}}
+{{targets-threads}}
+{{scaling}}
+## Analysis: threads
+
+{THREADS_PLACEHOLDER}
+
+## Analysis: busy machine
+
+{BUSY_PLACEHOLDER}
+
 {{streaming}}
+## Analysis: streaming
+
+{STREAMING_PLACEHOLDER}
+
 {{mpi}}
 ## Threads: is the GIL released?
 
@@ -94,20 +119,21 @@ def _span(text, name):
     return m.start(), end
 
 
-def update(text, new):
-    """``text`` with the sections in ``new`` ({name: body}) replaced or inserted."""
+def update(text, new, order=ORDER, skeleton=SKELETON):
+    """``text`` with the sections in ``new`` ({name: body}) replaced or inserted; ``order``
+    and ``skeleton`` are another file's (SCALING.md's) when given."""
     if not text.strip():
-        empty = {name: block(name, "") for name in ORDER}
-        text = SKELETON.format(**empty)
+        empty = {name: block(name, "") for name in order}
+        text = skeleton.format(**empty)
     for name, body in new.items():
-        if name not in ORDER:
-            raise ValueError(f"section {name!r}: not in results_md.ORDER {ORDER}")
+        if name not in order:
+            raise ValueError(f"section {name!r}: not in the file's sections {order}")
         span = _span(text, name)
         if span:
             text = text[:span[0]] + block(name, body) + text[span[1]:]
             continue
         at = len(text)                                   # at the end, unless ...
-        for after in ORDER[ORDER.index(name) + 1:]:
+        for after in order[order.index(name) + 1:]:
             span = _span(text, after)
             if span:                                     # ... right before the next one
                 at = span[0]
@@ -116,13 +142,13 @@ def update(text, new):
     return re.sub(r"\n{3,}", "\n\n", text)
 
 
-def write(path, new):
+def write(path, new, order=ORDER, skeleton=SKELETON):
     """Update the file at ``path`` (created from the skeleton if missing) in place."""
     old = ""
     if os.path.exists(path):
         with open(path) as f:
             old = f.read()
-    text = update(old, new)
+    text = update(old, new, order, skeleton)
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.write(text)

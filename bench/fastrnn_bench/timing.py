@@ -12,6 +12,11 @@ Load. The machine is shared, so every timed row records how busy it was:
   ~1.0. This is what decides whether a row is *busy*: ``others`` above
   ``BUSY_THRESHOLD`` (0.3 cores; where ``/proc/stat`` is missing, ``load1``
   above 0.3 plus this row's own threads).
+* ``stalls``, how many times the C engine's pool found a worker off its CPU
+  during the row (``pool_stalls()``) and ran that call, and the next quarter
+  second, on one thread. A row with stalls measured fewer threads than it
+  asked for: it is busy too, unless competing processes were started on
+  purpose (the busy-machine table, where the count is reported).
 """
 
 import contextlib
@@ -23,7 +28,7 @@ import time
 
 import numpy as np
 
-from . import import_torch, log
+from . import import_fastrnn, import_torch, log
 
 # a row during which other processes used more than this many cores is marked busy
 BUSY_THRESHOLD = 0.3
@@ -33,35 +38,69 @@ BUSY_THRESHOLD = 0.3
 
 @contextlib.contextmanager
 def limit_threads(n):
-    """n threads for every engine: BLAS and OpenMP via threadpoolctl, torch's intra-op pool.
+    """n threads for every engine, each through its own control; ``n`` None changes nothing
+    (every library's default: what the busy-machine table measures).
 
-    ``threadpool_limits`` covers both OpenBLAS copies (NumPy's, which the NumPy engine
-    uses, and SciPy's, which the C engine uses through ``scipy.linalg.cython_blas``)
-    and OpenMP; ``torch.set_num_threads`` covers torch's own MKL/oneDNN.
+    * the C engine: ``fastrnn.set_num_threads(n)`` (its own pool; the pre-restructure
+      build has no such call and ran on SciPy's OpenBLAS, which the next line limits);
+    * the NumPy engine: ``threadpoolctl.threadpool_limits(n, user_api="blas")``, every
+      BLAS in the process (NumPy's OpenBLAS; SciPy's, if loaded);
+    * torch: ``torch.set_num_threads(n)`` (its own MKL/oneDNN/OpenMP, which threadpoolctl
+      does not reach).
+
+    Each is put back on exit.
     """
+    if n is None:
+        yield
+        return
     from threadpoolctl import threadpool_limits
     torch = import_torch()
-    with threadpool_limits(limits=n):
-        old = None
+    fastrnn = import_fastrnn()
+    set_fastrnn = getattr(fastrnn, "set_num_threads", None)
+    with threadpool_limits(limits=n, user_api="blas"):
+        old_fastrnn = set_fastrnn(n) if set_fastrnn else None
+        old_torch = None
         if torch is not None:
-            old = torch.get_num_threads()
+            old_torch = torch.get_num_threads()
             torch.set_num_threads(n)
         try:
             yield
         finally:
             if torch is not None:
-                torch.set_num_threads(old)
+                torch.set_num_threads(old_torch)
+            if set_fastrnn:
+                set_fastrnn(old_fastrnn)
 
 
 def threads_under_limit(n):
-    """What each thread pool reports inside ``limit_threads(n)``, e.g. ``libgomp=2``."""
+    """What each thread pool reports inside ``limit_threads(n)``, e.g. ``fastrnn=2``."""
     from threadpoolctl import threadpool_info
     torch = import_torch()
+    fastrnn = import_fastrnn()
     with limit_threads(n):
-        libs = [f"{lib.get('prefix')}={lib.get('num_threads')}" for lib in threadpool_info()]
+        libs = [f"{lib.get('prefix')}={lib.get('num_threads')}" for lib in threadpool_info()
+                if lib.get("user_api") != "fastrnn"]
+        if hasattr(fastrnn, "get_num_threads"):
+            libs.insert(0, f"fastrnn={fastrnn.get_num_threads()}")
         if torch is not None:
             libs.append(f"torch={torch.get_num_threads()}")
     return libs
+
+
+def pool_stalls():
+    """How many times the C engine's calls in this process found a worker off its CPU and
+    went on with one thread for a while (``fastrnn.core._ext.pool_stalls()``); None for a
+    build without the counter (the pre-restructure one) or without the C engine."""
+    import sys
+    ext = sys.modules.get("fastrnn.core._ext")
+    if ext is None:
+        try:
+            import_fastrnn()
+            from fastrnn.core import _ext as ext
+        except ImportError:
+            return None
+    fn = getattr(ext, "pool_stalls", None)
+    return int(fn()) if fn else None
 
 
 # --- repeat counts and timers -------------------------------------------------------------
@@ -187,16 +226,17 @@ def _own_cpu():
 class LoadMeter:
     """How busy the rest of the machine was between ``start()`` and ``stop()``.
 
-    ``stop()`` returns dict(load1, others, busy); see the module docstring. ``allowed``
+    ``stop()`` returns dict(load1, others, stalls, busy); see the module docstring. ``allowed``
     is the CPU other processes may use without the row counting as busy beyond the
     threshold, e.g. the competing processes the busy-machine table starts on purpose.
     """
 
     def __init__(self, threads=1, allowed=0.0, threshold=BUSY_THRESHOLD):
         self.threads, self.allowed, self.threshold = threads, allowed, threshold
-        self._t0 = self._busy0 = self._own0 = None
+        self._t0 = self._busy0 = self._own0 = self._stalls0 = None
 
     def start(self):
+        self._stalls0 = pool_stalls()
         self._t0, self._busy0, self._own0 = time.perf_counter(), _busy_jiffies(), _own_cpu()
         return self
 
@@ -213,10 +253,15 @@ class LoadMeter:
             # /proc/stat counts whole clock ticks per CPU: over a short window (a smoke
             # run's rows) that is coarse, and only what exceeds it counts as busy
             resolution = ncpu / os.sysconf("SC_CLK_TCK") / wall
+        stalls1 = pool_stalls()
+        stalls = (stalls1 - self._stalls0 if stalls1 is not None and self._stalls0 is not None
+                  else None)
         return dict(load1=load1, others=None if others is None else round(others, 3),
-                    busy=self.is_busy(others, load1, resolution or 0.0))
+                    stalls=stalls, busy=self.is_busy(others, load1, resolution or 0.0, stalls))
 
-    def is_busy(self, others, load1, resolution=0.0):
+    def is_busy(self, others, load1, resolution=0.0, stalls=None):
+        if stalls and not self.allowed:
+            return True
         if others is not None:
             return others - resolution > self.allowed + self.threshold
         if load1 is not None:
@@ -256,3 +301,13 @@ def wait_idle(limit_s, threshold=BUSY_THRESHOLD, sample_s=2.0):
         log(f"waiting for an idle machine: other processes use {level:.2f} cores "
             f"(>= {threshold}), load average {loadavg()}")
         time.sleep(max(0.0, min(10.0, limit_s - (time.time() - t0) - sample_s)))
+
+
+if __name__ == "__main__":
+    # python -m fastrnn_bench.timing wait SECONDS: run_all.sh's quiet-machine check before
+    # each part (exit status 0 either way: a part that starts busy has its rows marked)
+    import sys
+    if len(sys.argv) == 3 and sys.argv[1] == "wait":
+        wait_idle(float(sys.argv[2]))
+    else:
+        sys.exit("usage: python -m fastrnn_bench.timing wait SECONDS")
