@@ -36,7 +36,8 @@ extensions = [
         "fastrnn.core._ext",
         sources=["src/fastrnn/core/_ext.pyx"] + sorted(glob.glob("csrc/*.c")),
         include_dirs=[numpy.get_include(), "csrc"],
-        depends=sorted(glob.glob("csrc/*.h")),
+        depends=sorted(glob.glob("csrc/*.h")) + sorted(glob.glob("src/fastrnn/core/*.pxi"))
+        + ["src/fastrnn/core/_ext.pxd"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=compile_args,
         extra_link_args=extra_link_args,

@@ -1,0 +1,108 @@
+# Part of _ext.pyx (included there): the checks of every array and size handed to C, and of the status C returns.
+
+def check_sizes(T, N, I, H, G, itemsize=8):
+    """Raise ValueError, before anything is allocated, unless the sizes fit the kernels.
+
+    Every product dimension and row stride the kernels use is one of
+    T*N, G*H, I, H (32-bit ints), and every buffer they touch must be
+    addressable: the largest is (T, N, max(G*H, I)) or a packed operand.
+    """
+    T, N, I, H, G, itemsize = (int(v) for v in (T, N, I, H, G, itemsize))
+    dims = f"(T={T}, N={N}, I={I}, H={H}, G={G})"
+    for what, size in (("T*N", T * N), ("G*H", G * H), ("I", I), ("H", H)):
+        if size > INT_MAX:
+            raise ValueError(f"sizes too large for the C engine: {what} = {size} exceeds "
+                             f"the 32-bit limit {INT_MAX} {dims}")
+    largest = max((T + 1) * N * max(G * H, I), (G * H + 64) * max(H, I) + 64) * itemsize
+    if largest > sys.maxsize:
+        raise ValueError(f"sizes too large for the C engine: a buffer of {largest} bytes "
+                         f"exceeds the address space {dims}")
+
+
+cdef str _dtype_name(int typenum):
+    return "float32" if typenum == cnp.NPY_FLOAT32 else "float64"
+
+
+cdef str _describe(object arr):
+    if not isinstance(arr, np.ndarray):
+        return "None" if arr is None else f"a {type(arr).__name__}"
+    order = "" if arr.flags.c_contiguous else "non-C-contiguous "
+    return f"a {order}{arr.dtype} array of shape {tuple(arr.shape)}"
+
+
+cdef void *_buffer(str where, str name, object arr, int typenum, tuple shape,
+                   bint writeable=False) except NULL:
+    """The data pointer of ``arr`` after checking it is exactly what C will read or write:
+    an ndarray of ``typenum``, C-contiguous, of ``shape``, writeable if an output."""
+    cdef cnp.ndarray a
+    cdef int k, ndim = len(shape)
+    cdef bint ok = cnp.PyArray_Check(arr)
+    if ok:
+        a = <cnp.ndarray>arr
+        ok = (cnp.PyArray_TYPE(a) == typenum and cnp.PyArray_NDIM(a) == ndim
+              and cnp.PyArray_IS_C_CONTIGUOUS(a) and (not writeable or cnp.PyArray_ISWRITEABLE(a)))
+        k = 0
+        while ok and k < ndim:
+            ok = cnp.PyArray_DIMS(a)[k] == <cnp.npy_intp>shape[k]
+            k += 1
+    if not ok:
+        what = "writeable " if writeable else ""
+        raise ValueError(f"{where}: {name}: expected a {what}C-contiguous {_dtype_name(typenum)} "
+                         f"array of shape {shape}, got {_describe(arr)}")
+    return cnp.PyArray_DATA(a)
+
+
+cdef const int64_t *_lengths(str where, object lengths, int T, int N) except? NULL:
+    """NULL for no lengths, else the checked int64 (N,) array's data: each in [1, T]."""
+    if lengths is None:
+        return NULL
+    cdef const int64_t *p = <const int64_t *>_buffer(where, "lengths", lengths, cnp.NPY_INT64,
+                                                     (N,))
+    cdef int n
+    for n in range(N):
+        if p[n] < 1 or p[n] > T:
+            raise ValueError(f"{where}: lengths: expected 1 <= lengths[n] <= T = {T}, "
+                             f"got lengths[{n}] = {p[n]}")
+    return p
+
+
+cdef int _typenum_of(str where, object x) except -1:
+    if cnp.PyArray_Check(x):
+        t = cnp.PyArray_TYPE(<cnp.ndarray>x)
+        if t == cnp.NPY_FLOAT32 or t == cnp.NPY_FLOAT64:
+            return t
+    raise TypeError(f"{where}: x: expected a float32 or float64 ndarray, got {_describe(x)}")
+
+
+cdef object _empty(tuple shape, int typenum):
+    cdef cnp.npy_intp dims[3]
+    cdef int k
+    for k in range(len(shape)):
+        dims[k] = shape[k]
+    return cnp.PyArray_EMPTY(len(shape), dims, typenum, 0)
+
+
+cdef int _check_status(int status, str where) except -1:
+    if status == FASTRNN_OK:
+        return 0
+    if status == FASTRNN_EINVAL:
+        raise ValueError(f"{where}: the C kernel refused its arguments (FASTRNN_EINVAL)")
+    if status == FASTRNN_EISA:
+        raise RuntimeError(f"{where}: instruction set {_ISA_NAMES.get(_ctx.isa)!r} "
+                           "is not available on this CPU")
+    raise RuntimeError(f"{where}: the C kernel failed with status {status}")
+
+
+cdef int _cell_code(str where, object cell) except -1:
+    code = CELLS.get(cell) if isinstance(cell, str) else None
+    if code is None:
+        raise ValueError(f"{where}: cell: expected one of {tuple(CELLS)}, got {cell!r}")
+    return code
+
+
+cdef int _nl_code(str where, object nonlinearity) except -1:
+    code = NONLINEARITIES.get(nonlinearity) if isinstance(nonlinearity, str) else None
+    if code is None:
+        raise ValueError(f"{where}: nonlinearity: expected one of {tuple(NONLINEARITIES)}, "
+                         f"got {nonlinearity!r}")
+    return code
