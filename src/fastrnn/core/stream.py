@@ -44,8 +44,7 @@ class Stream:
     layer : the layer
     batch_size : int
     packed_nbytes : int
-        Bytes of packed weights a step reads (0 on the NumPy engine or before
-        the first step).
+        Bytes of packed weights a step reads (0 on the NumPy engine).
 
     Raises
     ------
@@ -104,10 +103,10 @@ class Stream:
 
     @property
     def packed_nbytes(self):
-        packs = getattr(self.layer, "_packed", None)
-        if self._stepper is None or packs is None:
+        """Bytes of packed weights a step reads (0 on the NumPy engine, which packs none)."""
+        if get_backend() != "c":
             return 0
-        return int(sum(p.nbytes for p in packs[1]))
+        return int(sum(p.nbytes for p in self.layer._packed_weights()))
 
     def _current_stepper(self):
         """The C engine's stepper over the current packed weights, made anew when the

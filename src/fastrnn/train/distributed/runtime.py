@@ -2,6 +2,7 @@
 
 import os
 import sys
+import time
 
 from ...core.threads import set_num_threads
 
@@ -96,6 +97,9 @@ def install_abort_hook(comm):
                     stream.flush()
                 except Exception:   # a closed stream must not stop the abort
                     pass
+            # the launcher forwards our output through its own pipes: give it a moment,
+            # or an abort can outrun the traceback it should show
+            time.sleep(0.5)
         finally:
             comm.Abort(1)
 
