@@ -92,7 +92,8 @@ int fastrnn_set_num_threads(int n);
 int fastrnn_get_num_threads(void);
 int fastrnn_pool_size(void);
 /* How many times a call found its workers stalled (a busy machine) and went on,
- * and ran the calls of the next quarter second, on the calling thread alone. */
+ * and ran the calls of the next few ms (up to a quarter second while stalls
+ * recur), on the calling thread alone. */
 int fastrnn_pool_stalls(void);
 
 /* ---------------------------------------------------------------------------

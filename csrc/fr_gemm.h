@@ -185,7 +185,8 @@ static __attribute__((noinline)) void FR_S(rgemm_tail)(int mr, int ta, int K, co
         FR_TAIL_CASE(7)
 #endif
 #undef FR_TAIL_CASE
-        default: break;
+        /* a row count without its compile-time case: the same sums, not unrolled */
+        default: FR_S(rgemm_block)(mr, ta, K, A, lda, P, C, ldc, nc, beta, bias); break;
     }
 }
 
@@ -193,6 +194,10 @@ static __attribute__((noinline)) void FR_S(rgemm_tail)(int mr, int ta, int K, co
     case V:                                                                              \
         FR_S(rgemm_narrow)(R, V, K, A, lda, Pp, pstride, Cp, ldc, nc, beta, bp);         \
         break;
+/* a vector count without its compile-time case (a register block wider than
+ * the cases above): the same sums, not unrolled */
+#define FR_NARROW_ANY(R) \
+    FR_S(rgemm_narrow)(R, nv, K, A, lda, Pp, pstride, Cp, ldc, nc, beta, bp)
 
 /* C [M, Nc] (row stride ldc) (+)= A [M, K] (row stride lda) . B, B packed in P;
  * bias [Nc] or NULL, see rgemm_store. */
@@ -219,7 +224,10 @@ static void FR_S(rgemm)(REAL *C, int ldc, const REAL *A, int lda, const REAL *P,
 #if FR_NRV >= 3
                     FR_NARROW_CASE(1, 7) FR_NARROW_CASE(1, 8) FR_NARROW_CASE(1, 9)
 #endif
-                    default: break;
+#if FR_NRV >= 4
+                    FR_NARROW_CASE(1, 10) FR_NARROW_CASE(1, 11) FR_NARROW_CASE(1, 12)
+#endif
+                    default: FR_NARROW_ANY(1); break;
                 }
             } else {
                 switch (nv) {
@@ -230,7 +238,10 @@ static void FR_S(rgemm)(REAL *C, int ldc, const REAL *A, int lda, const REAL *P,
 #if FR_NRV >= 3
                     FR_NARROW_CASE(2, 5) FR_NARROW_CASE(2, 6)
 #endif
-                    default: break;
+#if FR_NRV >= 4
+                    FR_NARROW_CASE(2, 7) FR_NARROW_CASE(2, 8)
+#endif
+                    default: FR_NARROW_ANY(2); break;
                 }
             }
         }

@@ -382,6 +382,7 @@ const fr_kernels FR_X(kernels) = {
 #undef MR
 #undef FR_PACK_ELEMS
 #undef FR_NARROW_CASE
+#undef FR_NARROW_ANY
 #undef WG_KC
 #undef STEP_INDICES
 #undef CHUNK_TLO

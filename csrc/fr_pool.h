@@ -62,8 +62,8 @@ int fr_stalls(void);  /* how many stalls were noted so far */
 int fr_pool_size(void);
 
 /* fr_parallel as the kernels use it: when a worker stalled, or sharing did
- * not pay in several jobs of the call, note it (the calls of the next quarter
- * second run alone) and go on with the leader alone for the rest of the call.
+ * not pay in several jobs of the call, note it (the next calls run alone for
+ * a while, see pool.c) and go on with the leader alone for the rest of the call.
  * The results are the same either way. */
 #define FR_SLOW_JOBS_TOLERATED 3
 

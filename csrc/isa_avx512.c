@@ -19,10 +19,14 @@
 #define FR_VBYTES 64
 #define FR_FMA_f32(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define FR_FMA_f64(a, b, c) _mm512_fmadd_pd((a), (b), (c))
-/* 8 x 3 accumulators + 3 panel vectors + 1 broadcast = 28 of 32 zmm registers;
- * measured best of 4x4, 6x4, 8x3, 4x6 on a Zen 4 (~105 GFLOP/s float at N=8). */
-#define FR_MR 8
-#define FR_NRV 3
+/* 6 x 4 accumulators + 4 panel vectors + 1 broadcast = 29 of 32 zmm registers.
+ * A panel of 64 floats (32 doubles) divides the power-of-two hidden sizes, so
+ * the per-gate panels carry no zero padding (8 x 3's 48 columns padded
+ * H = 256 to 288); 5-10% faster than 8 x 3 at one thread on an EPYC (Zen 4),
+ * 12 x 2 no faster. The price: fewer, wider panels to split a step over
+ * threads (H = 256: 4 per gate; bench/SCALING.md models what that costs). */
+#define FR_MR 6
+#define FR_NRV 4
 /* vmaxps/vminps return their second operand when either is NaN: with x second,
  * NaN passes through like the portable select */
 #define FR_CLAMP_f32(x, lo, hi) \

@@ -27,7 +27,14 @@
 #define YIELD_AFTER_NS 20000L  /* a leader waiting this long for a chunk yields its CPU */
 #define STALL_NS 500000L       /* after waiting this long for a chunk, check whether the
                                   worker holding it is off its CPU */
-#define BUSY_NS 250000000L     /* after a stall, run single-threaded this long */
+/* After a stall, calls run single-threaded for a while: BUSY_MIN_NS after a
+ * lone stall (another process took the worker's CPU for a moment: a daemon, a
+ * neighbour on the host), twice the last period when the stall follows the
+ * end of the last one within BUSY_MAX_NS (the machine stays busy), up to
+ * BUSY_MAX_NS. A lone stall so costs a few ms of one thread instead of a
+ * quarter second, and a busy machine still runs alone nearly all the time. */
+#define BUSY_MIN_NS 8000000L
+#define BUSY_MAX_NS 256000000L
 
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
@@ -80,6 +87,7 @@ static mailbox_t boxes[MAX_WORKERS + 1] __attribute__((aligned(64)));     /* by 
 static int started;                   /* workers running (atomic) */
 static int outside_owner;             /* atomic: 1 while an outside thread leads the pool */
 static int64_t busy_until;            /* atomic */
+static int64_t busy_period;           /* atomic: the last single-threaded period, ns */
 static int stalls;                    /* atomic: fr_note_stall calls so far */
 static pthread_mutex_t start_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -166,6 +174,7 @@ static void after_fork_in_child(void)
     started = 0;
     outside_owner = 0;
     busy_until = 0;
+    busy_period = 0;
     stalls = 0;
     pthread_mutex_init(&start_mu, NULL);
 }
@@ -210,7 +219,14 @@ int fr_busy(void) { return now_ns() < LOAD(&busy_until); }
 
 void fr_note_stall(void)
 {
-    STORE(&busy_until, now_ns() + BUSY_NS);
+    /* racing callers may each double or reset: the period is only a heuristic */
+    int64_t now = now_ns(), period = LOAD(&busy_period);
+    if (period == 0 || now - LOAD(&busy_until) > BUSY_MAX_NS)
+        period = BUSY_MIN_NS;
+    else if (period < BUSY_MAX_NS)
+        period *= 2;
+    STORE(&busy_period, period);
+    STORE(&busy_until, now + period);
     __atomic_add_fetch(&stalls, 1, __ATOMIC_RELAXED);
 }
 

@@ -145,8 +145,8 @@ def test_busy_competitor_counts():
 # --- (d) the barrier and its model ---------------------------------------------------------------
 
 def test_panel_width_is_read_from_the_kernels_source():
-    assert scaling.panel_width("avx512", "float32") == 48
-    assert scaling.panel_width("avx512", "float64") == 24
+    assert scaling.panel_width("avx512", "float32") == 64
+    assert scaling.panel_width("avx512", "float64") == 32
     assert scaling.panel_width("avx2", "float32") == 16
     assert scaling.panel_width("nonexistent", "float32") is None
 
@@ -179,9 +179,11 @@ def test_barrier_rows_feed_the_scaling_sections():
     data = data_of(recs, [dict(kind="barrier", machine={"cpu_model": "X"})])
     sections = report_threads.scaling_md(data, grid)
     model = sections["scaling-model"]
-    # work 100 us/step, 11 panels of 48: p=2 -> 6/11 of the work + 0.5 us
-    expect = 100 / (100 * 6 / 11 + 0.5)
-    assert f"| LSTM | 50x64x512 | fwd | 100 | 11 | 0.50 | {expect:.2f}x | 1.72x |" in model
+    # work 100 us/step, 16 panels of 32 (csrc/isa_avx512.c): p=2 -> 8/16 of the work + 0.5 us
+    nr = scaling.panel_width("avx512", "float32")
+    panels = -(-512 // nr)
+    expect = 100 / (100 * -(-panels // 2) / panels + 0.5)
+    assert f"| LSTM | 50x64x512 | fwd | 100 | {panels} | 0.50 | {expect:.2f}x | 1.72x |" in model
     assert "0.50" in report_threads.scaling_section(data)
     no_grid = report_threads.scaling_md(data, [])["scaling-model"]
     assert "No grid rows" in no_grid

@@ -467,7 +467,8 @@ def test_vector_math_accuracy(isa, dtype):
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 def test_per_step_product_equals_matmul(isa, dtype):
     rng = np.random.default_rng(5)
-    for M, K, Nc in itertools.product([1, 2, 3, 8, 9, 17], [1, 7, 32, 129], [1, 15, 48, 100]):
+    # Nc past three panels of every register block (up to 64 floats a panel)
+    for M, K, Nc in itertools.product([1, 2, 3, 8, 9, 17], [1, 7, 32, 129], [1, 15, 48, 100, 200]):
         A = rng.standard_normal((M, K)).astype(dtype)
         B = rng.standard_normal((K, Nc)).astype(dtype)
         C0 = rng.standard_normal((M, Nc)).astype(dtype)
