@@ -68,12 +68,13 @@ static void FR_S(pack_b)(REAL *P, const REAL *B, int ldb, int K, int Nc)
     for (int p = 0; p * NR < Nc; p++) FR_S(pack_b_panel)(P, B, (size_t)ldb, (size_t)K, Nc, p);
 }
 
-/* Store one register row of a panel: C[0:nc] = acc | acc + bias | C + acc |
+/* Store one register row of nv vectors: C[0:nc] = acc | acc + bias | C + acc |
  * (C + bias) + acc (by beta and bias). The last form is the reference's
  * (x W_ih^T + b) + h W_hh^T, rounding included. */
-FR_INLINE void FR_S(rgemm_store)(REAL *c, const VR *acc, int nc, int beta, const REAL *bias)
+FR_INLINE void FR_S(rgemm_store)(REAL *c, const VR *acc, int nv, int nc, int beta,
+                                 const REAL *bias)
 {
-    for (int v = 0; v < FR_NRV; v++) {
+    for (int v = 0; v < nv; v++) {
         int j = v * VL;
         if (j >= nc) break;
         int cnt = nc - j < VL ? nc - j : VL;
@@ -85,27 +86,27 @@ FR_INLINE void FR_S(rgemm_store)(REAL *c, const VR *acc, int nc, int beta, const
     }
 }
 
-/* One block of mr <= MR rows and one panel (nc <= NR valid columns):
- * acc = A[0:mr, :] . P, k = 0..K-1 in order, then rgemm_store. With ta, A is
- * given transposed: At [K, M] (row stride lda), so A[m][k] = At[k*lda + m]
- * (the weight gradients' dz^T, read in place). */
-FR_INLINE void FR_S(rgemm_block)(const int mr, const int ta, int K, const REAL *A, int lda,
-                                 const REAL *P, REAL *C, int ldc, int nc, int beta,
+/* One block of mr <= MR rows and the first nv <= FR_NRV vectors of one panel
+ * (nc <= nv * VL valid columns): acc = A[0:mr, :] . P, k = 0..K-1 in order,
+ * then rgemm_store. With ta, A is given transposed: At [K, M] (row stride
+ * lda), so A[m][k] = At[k*lda + m] (the weight gradients' dz^T, read in place). */
+FR_INLINE void FR_S(rgemm_block)(const int mr, const int nv, const int ta, int K, const REAL *A,
+                                 int lda, const REAL *P, REAL *C, int ldc, int nc, int beta,
                                  const REAL *bias)
 {
     VR acc[MR][FR_NRV];
     for (int m = 0; m < mr; m++)
-        for (int v = 0; v < FR_NRV; v++) acc[m][v] = (VR){0};
+        for (int v = 0; v < nv; v++) acc[m][v] = (VR){0};
     for (int k = 0; k < K; k++) {
         VR b[FR_NRV];
-        for (int v = 0; v < FR_NRV; v++) b[v] = vld(P + (size_t)k * NR + v * VL);
+        for (int v = 0; v < nv; v++) b[v] = vld(P + (size_t)k * NR + v * VL);
         for (int m = 0; m < mr; m++) {
             VR a = vset1(ta ? A[(size_t)k * lda + m] : A[(size_t)m * lda + k]);
-            for (int v = 0; v < FR_NRV; v++) acc[m][v] = VFMA(a, b[v], acc[m][v]);
+            for (int v = 0; v < nv; v++) acc[m][v] = VFMA(a, b[v], acc[m][v]);
         }
     }
     for (int m = 0; m < mr; m++)
-        FR_S(rgemm_store)(C + (size_t)m * ldc, acc[m], nc, beta, bias);
+        FR_S(rgemm_store)(C + (size_t)m * ldc, acc[m], nv, nc, beta, bias);
 }
 
 /* The one- and two-row product (a matrix-vector product, the N = 1 and 2
@@ -134,7 +135,7 @@ FR_INLINE void FR_S(rgemm_narrow)(const int mr, const int nv, int K, const REAL 
         for (int v = 0; v < nv; v++) {
             int col = (v / FR_NRV) * NR + (v % FR_NRV) * VL;  /* within the group */
             int left = nc - col;
-            FR_S(rgemm_store)(C + (size_t)m * ldc + col, &acc[m][v], left < VL ? left : VL,
+            FR_S(rgemm_store)(C + (size_t)m * ldc + col, &acc[m][v], 1, left < VL ? left : VL,
                               beta, bias ? bias + col : NULL);
         }
 }
@@ -145,14 +146,25 @@ static __attribute__((noinline)) void FR_S(rgemm_full)(int K, const REAL *A, int
                                                         const REAL *P, REAL *C, int ldc, int nc,
                                                         int beta, const REAL *bias)
 {
-    FR_S(rgemm_block)(MR, 0, K, A, lda, P, C, ldc, nc, beta, bias);
+    FR_S(rgemm_block)(MR, FR_NRV, 0, K, A, lda, P, C, ldc, nc, beta, bias);
 }
 
 static __attribute__((noinline)) void FR_S(rgemm_full_at)(int K, const REAL *At, int lda,
                                                            const REAL *P, REAL *C, int ldc,
                                                            int nc)
 {
-    FR_S(rgemm_block)(MR, 1, K, At, lda, P, C, ldc, nc, 1, NULL);
+    FR_S(rgemm_block)(MR, FR_NRV, 1, K, At, lda, P, C, ldc, nc, 1, NULL);
+}
+
+/* A last panel at most half full (H = 32 in panels of 64, or the 36 of
+ * H = 100): the FMAs of its zero half skipped, the sums unchanged. */
+#define FR_HALF_NRV (FR_NRV / 2)
+#define FR_HALF_FITS(nc) ((nc) <= FR_HALF_NRV * VL)
+static __attribute__((noinline)) void FR_S(rgemm_half)(int ta, int K, const REAL *A, int lda,
+                                                        const REAL *P, REAL *C, int ldc, int nc,
+                                                        int beta, const REAL *bias)
+{
+    FR_S(rgemm_block)(MR, FR_HALF_NRV, ta, K, A, lda, P, C, ldc, nc, beta, bias);
 }
 
 /* The partial row block: mr = M - m0 < MR rows (a runtime count, dispatched to
@@ -164,7 +176,7 @@ static __attribute__((noinline)) void FR_S(rgemm_tail)(int mr, int ta, int K, co
 {
     switch (mr) {
 #define FR_TAIL_CASE(R) \
-        case R: FR_S(rgemm_block)(R, ta, K, A, lda, P, C, ldc, nc, beta, bias); break;
+        case R: FR_S(rgemm_block)(R, FR_NRV, ta, K, A, lda, P, C, ldc, nc, beta, bias); break;
         FR_TAIL_CASE(1)
 #if FR_MR > 2
         FR_TAIL_CASE(2)
@@ -186,7 +198,7 @@ static __attribute__((noinline)) void FR_S(rgemm_tail)(int mr, int ta, int K, co
 #endif
 #undef FR_TAIL_CASE
         /* a row count without its compile-time case: the same sums, not unrolled */
-        default: FR_S(rgemm_block)(mr, ta, K, A, lda, P, C, ldc, nc, beta, bias); break;
+        default: FR_S(rgemm_block)(mr, FR_NRV, ta, K, A, lda, P, C, ldc, nc, beta, bias); break;
     }
 }
 
@@ -253,6 +265,10 @@ static void FR_S(rgemm)(REAL *C, int ldc, const REAL *A, int lda, const REAL *P,
         REAL *Cp = C + (size_t)p * NR;
         const REAL *bp = bias ? bias + (size_t)p * NR : NULL;
         int m0 = 0;
+        if (FR_HALF_FITS(nc))
+            for (; m0 + MR <= M; m0 += MR)
+                FR_S(rgemm_half)(0, K, A + (size_t)m0 * lda, lda, Pp, Cp + (size_t)m0 * ldc,
+                                 ldc, nc, beta, bp);
         for (; m0 + MR <= M; m0 += MR)
             FR_S(rgemm_full)(K, A + (size_t)m0 * lda, lda, Pp, Cp + (size_t)m0 * ldc, ldc, nc,
                              beta, bp);
@@ -276,6 +292,9 @@ static void FR_S(rgemm_at)(REAL *C, int ldc, const REAL *At, int lda, const REAL
         const REAL *Pp = P + (size_t)p * pstride;
         REAL *Cp = C + (size_t)p * NR;
         int m0 = 0;
+        if (FR_HALF_FITS(nc))
+            for (; m0 + MR <= M; m0 += MR)
+                FR_S(rgemm_half)(1, K, At + m0, lda, Pp, Cp + (size_t)m0 * ldc, ldc, nc, 1, NULL);
         for (; m0 + MR <= M; m0 += MR)
             FR_S(rgemm_full_at)(K, At + m0, lda, Pp, Cp + (size_t)m0 * ldc, ldc, nc);
         if (m0 < M)

@@ -383,6 +383,8 @@ const fr_kernels FR_X(kernels) = {
 #undef FR_PACK_ELEMS
 #undef FR_NARROW_CASE
 #undef FR_NARROW_ANY
+#undef FR_HALF_NRV
+#undef FR_HALF_FITS
 #undef WG_KC
 #undef STEP_INDICES
 #undef CHUNK_TLO

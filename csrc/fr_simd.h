@@ -3,7 +3,8 @@
  * Included once by each isa_*.c file, after it has set
  *   FR_VBYTES            vector width in bytes (16, 32 or 64),
  *   FR_FMA_F32/F64(a,b,c) a*b + c for vectors (fused where the ISA has FMA),
- *   FR_MR, FR_NRV        the register block of the matrix-product kernel,
+ *   FR_MR, FR_NRV        the register block of the matrix-product kernel
+ *                        (MR rows by NRV >= 2 vectors),
  * and the matching target pragma. Everything here is static: each ISA file
  * gets its own copy compiled for its instruction set.
  *

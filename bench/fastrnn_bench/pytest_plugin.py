@@ -302,8 +302,10 @@ def timed_row(benchmark, state, target, setup=None, threads=1, fields=(), calibr
                                 fwd_part_s=statistics.median(parts) if parts else None)
     if load["busy"] and opt("bench_refuse_busy") and not benchmark.disabled:
         benchmark.extra_info["refused"] = True
-        pytest.fail(f"{REFUSED} other processes used {load['others']} cores during this "
-                    f"row (limit {timing.BUSY_THRESHOLD}); left out of the report")
+        why = (f"the engine's pool stalled {load['stalls']} time(s) (a worker lost its CPU)"
+               if load.get("stalls") else
+               f"other processes used {load['others']} cores (limit {timing.BUSY_THRESHOLD})")
+        pytest.fail(f"{REFUSED} {why} during this row; left out of the report")
 
 
 def skip_unavailable(engines):
