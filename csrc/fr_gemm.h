@@ -326,7 +326,7 @@ static void FR_S(pack_par)(fr_team *team, REAL *P, const REAL *B, size_t ldb, si
                            int trans)
 {
     FR_S(pack_job) j = {P, B, ldb, K, Nc, trans};
-    fr_run(team, FR_S(pack_chunk), &j, (Nc + NR - 1) / NR);
+    fr_run_once(team, FR_S(pack_chunk), &j, (Nc + NR - 1) / NR, (double)K * Nc);
 }
 
 /* Work below this many multiply-adds stays on one thread: sharing it costs
@@ -367,12 +367,13 @@ static void FR_S(gemm_rows)(fr_team *team, REAL *C, int ldc, const REAL *A, int 
     FR_S(rows_job) j = {C, A, P, M, ldc, lda, beta, Nc, K, 0};
     int row_blocks = (int)((M + 63) / 64), threads = team->nworkers + 1;
     if (row_blocks >= threads || (double)M * Nc * K < FR_PAR_MIN_MACS) {
-        fr_run(team, FR_S(rows_chunk), &j, row_blocks);
+        fr_run_once(team, FR_S(rows_chunk), &j, row_blocks, (double)M * Nc * K);
         return;
     }
     int np = (Nc + NR - 1) / NR, want = 4 * threads < np ? 4 * threads : np;
     j.panels = (np + want - 1) / want;
-    fr_run(team, FR_S(cols_chunk), &j, (np + j.panels - 1) / j.panels);
+    fr_run_once(team, FR_S(cols_chunk), &j, (np + j.panels - 1) / j.panels,
+                (double)M * Nc * K);
 }
 
 /* Weight gradients: C [M, Nc] (ldc) += At^T . B over K = T*N rows, with At
@@ -411,7 +412,7 @@ static void FR_S(weight_grad)(fr_team *team, REAL *C, int ldc, const REAL *At, i
     int rows = (M + 4 * threads - 1) / (4 * threads);
     rows = (rows + MR - 1) / MR * MR;
     FR_S(wgrad_job) j = {C, At, Pb, K, ldc, lda, M, Nc, rows};
-    fr_run(team, FR_S(wgrad_chunk), &j, (M + rows - 1) / rows);
+    fr_run_once(team, FR_S(wgrad_chunk), &j, (M + rows - 1) / rows, (double)M * Nc * K);
 }
 
 /* db [cols] += sum over rows of A [rows, cols] (row stride lda), rows added in
@@ -441,5 +442,5 @@ static void FR_S(colsum_add)(fr_team *team, REAL *db, REAL *tmp, const REAL *A, 
                              int cols, int lda)
 {
     FR_S(colsum_job) j = {db, tmp, A, rows, cols, lda};
-    fr_run(team, FR_S(colsum_chunk), &j, (cols + 255) / 256);
+    fr_run_once(team, FR_S(colsum_chunk), &j, (cols + 255) / 256, (double)rows * cols);
 }

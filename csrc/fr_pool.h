@@ -77,4 +77,25 @@ static inline void fr_run(fr_team *team, fr_chunk_fn fn, void *arg, int nchunks)
     }
 }
 
+/* Whether every worker of the team is awake (spinning for its next job, or
+ * working), not asleep on its condition variable. */
+int fr_team_awake(const fr_team *team);
+
+/* fr_run for a job of `work` multiply-adds (or element copies) that runs once
+ * per call, not once per step: below FR_WAKE_MIN_WORK it does not wake
+ * sleeping workers. A wake-up costs the leader a system call and the worker
+ * tens of microseconds to arrive, more than such a job takes alone (a tiny
+ * model's whole-sequence products). The results are the same either way. */
+#define FR_WAKE_MIN_WORK 4194304.0
+
+static inline void fr_run_once(fr_team *team, fr_chunk_fn fn, void *arg, int nchunks,
+                               double work)
+{
+    if (team->nworkers > 0 && work < FR_WAKE_MIN_WORK && !fr_team_awake(team)) {
+        for (int c = 0; c < nchunks; c++) fn(arg, c);
+        return;
+    }
+    fr_run(team, fn, arg, nchunks);
+}
+
 #endif

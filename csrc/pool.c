@@ -215,6 +215,13 @@ static int reserve(int n)
 
 int fr_pool_size(void) { return LOAD(&started); }
 
+int fr_team_awake(const fr_team *team)
+{
+    for (int i = 0; i < team->nworkers; i++)
+        if (LOAD(&boxes[team->first_worker + i].sleeping)) return 0;
+    return 1;
+}
+
 int fr_busy(void) { return now_ns() < LOAD(&busy_until); }
 
 void fr_note_stall(void)
