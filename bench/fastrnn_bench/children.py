@@ -9,7 +9,8 @@ NumPy's BLAS default, torch's default), which is what a user who sets nothing ge
 The configuration is validated in the parent (every engine against the NumPy
 engine) before any child is timed. The fastrnn child also reports
 ``pool_stalls()``: how many times a call found a worker off its CPU and went on
-with one thread for a quarter second.
+with one thread for a while (8 ms, doubling up to a quarter second while
+stalls recur).
 
     python bench/busy.py                                   # issue 11's rows (defaults below)
     python bench/busy.py --cells lstm --sizes 100x8x128 --threads 1 --competitors 0,1,2

@@ -160,9 +160,10 @@ def busy_section(data):
         "setting (`default`: each library's own, nothing limited) and, in parentheses, the "
         "count the engine ran with. The k columns are time with k competitors / quiet time "
         "(1.00x = unaffected). **pool stalls** (fastrnn): how many times, in that process, a "
-        "call found a worker off its CPU and went on with one thread for a quarter second "
-        "(quiet / k competitors ...). `others` is the load beyond the competitors started on "
-        "purpose. Issue 11's targets are in the next section.", "",
+        "call found a worker off its CPU and went on with one thread for a while (8 ms, "
+        "doubling up to a quarter second while stalls recur) (quiet / k competitors ...). "
+        "`others` is the load beyond the competitors started on purpose. Issue 11's "
+        "targets are in the next section.", "",
         *banners(recs),
         md_table(["cell", "T x N x H", "dtype", "mode", "engine", "threads", "quiet ms"]
                  + [f"{k} competitor{'s' if k > 1 else ''}" for k in ks if k]
