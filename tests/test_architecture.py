@@ -291,7 +291,8 @@ def test_the_docstring_check_finds_gaps():
         del sys.modules[module.__name__]
 
 
-ROOT = SRC.parent.parent
+ROOT = Path(__file__).resolve().parents[1]  # the checkout (CI imports an installed copy)
+TREE_SRC = ROOT / "src" / "fastrnn"
 ARCHITECTURE = ROOT / "docs" / "ARCHITECTURE.md"
 
 
@@ -299,13 +300,13 @@ def test_the_architecture_doc_names_only_what_exists():
     """docs/ARCHITECTURE.md stays true to the tree: every file it names exists, and every C
     name it cites (fastrnn_*, FASTRNN_*, fr_*, FR_*) is in csrc/, the binding or (environment
     variables) the package."""
-    if not ARCHITECTURE.exists() or not (ROOT / "csrc").is_dir():
+    if not ARCHITECTURE.exists() or not (ROOT / "csrc").is_dir() or not TREE_SRC.is_dir():
         pytest.skip("needs the source tree")
     doc = ARCHITECTURE.read_text()
     c_source = "".join(p.read_text() for p in sorted((ROOT / "csrc").iterdir()))
-    c_source += "".join(p.read_text() for p in sorted(SRC.rglob("*"))
+    c_source += "".join(p.read_text() for p in sorted(TREE_SRC.rglob("*"))
                         if p.suffix in (".py", ".pyx", ".pxd"))
-    bases = [ROOT, SRC, SRC / "core", ROOT / "csrc"]
+    bases = [ROOT, TREE_SRC, TREE_SRC / "core", ROOT / "csrc"]
     missing = []
     for quoted in re.findall(r"`([^`]+)`", doc):
         for token in re.findall(r"[\w./]+", quoted):

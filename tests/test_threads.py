@@ -18,7 +18,9 @@ What is held here, on the C engine:
   >= 32768 and H over one panel of the widest kernel, T*N over one 64-row block
   of the whole-sequence products) and again at tiny sizes that stay on one
   thread. The functional API (``reverse=True``, ``lengths``, ``out=``,
-  ``state_grads=True``) for every variant, on both dtypes.
+  ``state_grads=True``) for every variant, on both dtypes. A Stream's steps and
+  chunks for every variant. The once-per-call products with the workers awake and
+  asleep (a product under FR_WAKE_MIN_WORK does not wake them).
 * Run to run: the same call twice on 2 threads, in this process and in a forked child.
 * The policy: the default (the CPUs this process may use), FASTRNN_NUM_THREADS,
   ``set_num_threads``/``get_num_threads``, threadpoolctl's limits before and after
@@ -56,7 +58,7 @@ _ext = pytest.importorskip("fastrnn.core._ext")
 ISAS = _ext.available_isas()
 THREAD_COUNTS = (1, 2, 3, 4)
 GATES = {"SRN": 1, "LSTM": 4, "GRU": 3}
-WIDEST_PANEL = 48        # the widest kernel's panel of hidden units (avx512 float32)
+WIDEST_PANEL = 64        # the widest kernel's panel of hidden units (avx512 float32)
 STEP_SPLIT_MACS = 32768  # a step is split over threads from N*G*H*H multiply-adds on
 
 # (T, N, I, H) per configuration: "split" sizes share steps and products among threads
@@ -194,6 +196,65 @@ def test_layer_bits_do_not_depend_on_the_thread_count(c_engine, variant, config,
     with isa(isa_name):
         results = results_on_each_count(lambda: layer_results(variant, config, "split"))
     assert_count_does_not_matter(results)
+
+
+def _wake_min_work():
+    """FR_WAKE_MIN_WORK from csrc/fr_pool.h: a once-per-call product of fewer
+    multiply-adds does not wake sleeping workers."""
+    import re
+    from pathlib import Path
+    header = Path(__file__).resolve().parents[1] / "csrc" / "fr_pool.h"
+    if not header.exists():
+        pytest.skip("needs the source tree (csrc/fr_pool.h)")
+    return float(re.search(r"#define FR_WAKE_MIN_WORK ([0-9.]+)", header.read_text()).group(1))
+
+
+@pytest.mark.parametrize("asleep", [False, True], ids=["workers awake", "workers asleep"])
+def test_once_per_call_products_give_the_same_bits_with_workers_awake_or_asleep(c_engine,
+                                                                                 asleep):
+    """The input projection, dx and the weight gradients run once per call: split
+    over the pool when they are large (and woken workers join), on the caller alone
+    when they are small and the workers sleep. Either way, every count, the same bits."""
+    import time
+    T, N, I, H = 16, 16, 72, 128
+    assert T * N * I * 4 * H >= _wake_min_work()  # large enough to wake the workers
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((T, N, I)).astype(np.float32)
+    dy = rng.standard_normal((T, N, H)).astype(np.float32)
+
+    def compute():
+        layer = fastrnn.LSTM(I, H, dtype=np.float32, seed=5)
+        if asleep:
+            time.sleep(0.05)  # far past the workers' spin: they sleep on their condition
+        y, (h, c) = layer.forward(x)
+        if asleep:
+            time.sleep(0.05)
+        dx, _ = layer.backward(dy)
+        return {"y": y, "h": h, "c": c, "dx": dx,
+                **{f"grad {k}": g.copy() for k, g in layer.grads.items()}}
+
+    assert_count_does_not_matter(results_on_each_count(compute))
+
+
+@pytest.mark.parametrize("variant", CELL_VARIANTS, ids=variant_id)
+def test_stream_bits_do_not_depend_on_the_thread_count(c_engine, variant):
+    """A Stream's steps and chunks at a size where each step is split over threads."""
+    N, I, H = 7, 13, 115
+    assert N * GATES[variant[0]] * H * H >= STEP_SPLIT_MACS and H > WIDEST_PANEL
+    rng = np.random.default_rng(5)
+    xs = rng.standard_normal((9, N, I))
+
+    def compute():
+        layer = make_layer(variant, input_size=I, hidden_size=H, num_layers=2,
+                           dtype=np.float32, seed=3)
+        stream = layer.stream(batch_size=N)
+        steps = [stream.step(x_t.astype(np.float32)) for x_t in xs[:4]]
+        chunk = stream.run(xs[4:].astype(np.float32))
+        out = {"steps": np.stack(steps), "chunk": chunk}
+        out.update(_named("state", stream.state))
+        return out
+
+    assert_count_does_not_matter(results_on_each_count(compute))
 
 
 @pytest.mark.parametrize("config", CONFIGS)
