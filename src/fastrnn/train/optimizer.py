@@ -37,22 +37,29 @@ def _pair(params, grads, owner):
         raise ValueError(f"{owner}: params and grads: expected the same keys, got params keys "
                          f"missing from grads {missing} and grads keys not in params {unexpected}")
     for name in params:
-        p, g = params[name], grads[name]
-        for what, a in (("params", p), ("grads", g)):
-            if not isinstance(a, np.ndarray):
-                raise TypeError(f"{owner}: {what}[{name!r}]: expected a NumPy array, "
-                                f"got {type(a).__name__}")
-            if a.dtype.kind != "f":
-                raise TypeError(f"{owner}: {what}[{name!r}]: expected a real floating-point "
-                                f"array, got dtype {a.dtype}")
-        if not p.flags.writeable:
-            raise ValueError(f"{owner}: params[{name!r}]: expected a writeable array (updated "
-                             "in place), got a read-only one")
-        if g.shape != p.shape or g.dtype != p.dtype:
-            raise ValueError(f"{owner}: grads[{name!r}]: expected shape {p.shape} and dtype "
-                             f"{p.dtype} (those of params[{name!r}]), got shape {g.shape} "
-                             f"and dtype {g.dtype}")
+        check_param_and_grad(owner, params[name], grads[name], f"params[{name!r}]",
+                             f"grads[{name!r}]")
     return dict(params), dict(grads)
+
+
+def check_param_and_grad(owner, p, g, p_label, g_label, grad_written=False):
+    """One parameter and its gradient, as everything that updates or reduces them needs:
+    real floating-point NumPy arrays, the parameter writeable (and the gradient too when
+    ``grad_written``), the gradient of the parameter's shape and dtype. Raises TypeError /
+    ValueError naming ``owner`` and the labels."""
+    for label, a in ((p_label, p), (g_label, g)):
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"{owner}: {label}: expected a NumPy array, got {type(a).__name__}")
+        if a.dtype.kind != "f":
+            raise TypeError(f"{owner}: {label}: expected a real floating-point array, "
+                            f"got dtype {a.dtype}")
+    for label, a in ((p_label, p), (g_label, g))[:2 if grad_written else 1]:
+        if not a.flags.writeable:
+            raise ValueError(f"{owner}: {label}: expected a writeable array (updated in "
+                             "place), got a read-only one")
+    if g.shape != p.shape or g.dtype != p.dtype:
+        raise ValueError(f"{owner}: {g_label}: expected shape {p.shape} and dtype {p.dtype} "
+                         f"(those of {p_label}), got shape {g.shape} and dtype {g.dtype}")
 
 
 def _decay_names(decay, params, owner):

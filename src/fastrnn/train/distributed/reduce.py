@@ -37,6 +37,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ..optimizer import check_param_and_grad
 from .runtime import require_mpi
 
 __all__ = ["model_arrays", "model_signature", "GradientAverager"]
@@ -98,16 +99,9 @@ def model_arrays(model):
             if id(g) in seen:  # a shared module (its grads_flat is one object; params_flat
                 continue       # is a fresh view on every access)
             seen.add(id(g))
-            for what, a in (("parameter", p), ("gradient", g)):
-                if not isinstance(a, np.ndarray) or a.dtype.kind != "f":
-                    raise TypeError(f"model: {what} {label}: expected a real floating-point "
-                                    f"NumPy array, got {type(a).__name__}")
-                if not a.flags.writeable:
-                    raise ValueError(f"model: {what} {label}: expected a writeable array, "
-                                     "got a read-only one")
-            if g.shape != p.shape or g.dtype != p.dtype:
-                raise ValueError(f"model: gradient {label}: expected the shape and dtype of its "
-                                 f"parameter {p.shape} {p.dtype}, got {g.shape} {g.dtype}")
+            # the allreduce writes the averaged gradient back in place
+            check_param_and_grad("model", p, g, f"parameter {label}", f"gradient {label}",
+                                 grad_written=True)
             params.append(p)
             grads.append(g)
     if sum(p.size for p in params) == 0:
