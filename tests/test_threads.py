@@ -39,10 +39,13 @@ longer than the subprocess timeout.
 import contextlib
 import multiprocessing
 import os
+import re
 import subprocess
 import sys
 import textwrap
 import threading
+import time
+from pathlib import Path
 from queue import Empty
 
 import numpy as np
@@ -201,8 +204,6 @@ def test_layer_bits_do_not_depend_on_the_thread_count(c_engine, variant, config,
 def _wake_min_work():
     """FR_WAKE_MIN_WORK from csrc/fr_pool.h: a once-per-call product of fewer
     multiply-adds does not wake sleeping workers."""
-    import re
-    from pathlib import Path
     header = Path(__file__).resolve().parents[1] / "csrc" / "fr_pool.h"
     if not header.exists():
         pytest.skip("needs the source tree (csrc/fr_pool.h)")
@@ -215,7 +216,6 @@ def test_once_per_call_products_give_the_same_bits_with_workers_awake_or_asleep(
     """The input projection, dx and the weight gradients run once per call: split
     over the pool when they are large (and woken workers join), on the caller alone
     when they are small and the workers sleep. Either way, every count, the same bits."""
-    import time
     T, N, I, H = 16, 16, 72, 128
     assert T * N * I * 4 * H >= _wake_min_work()  # large enough to wake the workers
     rng = np.random.default_rng(11)
