@@ -279,6 +279,75 @@ static void FR_S(rgemm)(REAL *C, int ldc, const REAL *A, int lda, const REAL *P,
 }
 
 
+/* The one- and two-row product of G gate blocks at once (G <= 4, vg <= 4
+ * vectors of each): C[m, g*gcs + 0:ncg] (+)= A[m, :] . P_g, P_g = P + g*gstride
+ * gate g's panel (ncg <= vg * VL valid columns of it), bias likewise at
+ * g*gcs. One pass over k feeds all G*vg accumulators, where a call per gate
+ * would run G short passes; the sums (k = 0..K-1 in order) are rgemm's, so the
+ * results are too. */
+FR_INLINE void FR_S(rgemm_gates_block)(const int mr, const int G, const int vg, int K,
+                                       const REAL *A, int lda, const REAL *P, size_t gstride,
+                                       REAL *C, int ldc, int gcs, int ncg, int beta,
+                                       const REAL *bias)
+{
+    VR acc[2][16];
+    for (int m = 0; m < mr; m++)
+        for (int v = 0; v < G * vg; v++) acc[m][v] = (VR){0};
+    for (int k = 0; k < K; k++) {
+        VR b[16];
+        for (int g = 0; g < G; g++)
+            for (int w = 0; w < vg; w++)
+                b[g * vg + w] = vld(P + (size_t)g * gstride + (size_t)k * NR + w * VL);
+        for (int m = 0; m < mr; m++) {
+            VR a = vset1(A[(size_t)m * lda + k]);
+            for (int v = 0; v < G * vg; v++) acc[m][v] = VFMA(a, b[v], acc[m][v]);
+        }
+    }
+    for (int m = 0; m < mr; m++)
+        for (int g = 0; g < G; g++)
+            FR_S(rgemm_store)(C + (size_t)m * ldc + (size_t)g * gcs, &acc[m][g * vg], vg, ncg,
+                              beta, bias ? bias + (size_t)g * gcs : NULL);
+}
+
+/* The per-step product of a unit range [j0, j0 + ncg) of G gate blocks (the
+ * forward's h_prev . W_hh^T, packed a gate block at a time so a step splits by
+ * units): C + g*gcs (+)= A . (P0 + g*gstride) for g < G, P0 gate 0's panels
+ * for the range, bias + g*gcs likewise. With one or two rows and the range in
+ * one panel of every gate, as many gates per pass (rgemm_gates_block) as
+ * rgemm_narrow keeps accumulators for; else rgemm per gate. */
+static void FR_S(rgemm_gates)(REAL *C, int ldc, const REAL *A, int lda, const REAL *P0,
+                              size_t gstride, int gcs, const REAL *bias, int beta, int M,
+                              int ncg, int K, int G)
+{
+    const int vg = (ncg + VL - 1) / VL;
+    const int per = M <= 2 && vg <= FR_NRV ? (M == 1 ? 3 : 2) * FR_NRV / vg : 1;
+    for (int g0 = 0; g0 < G; g0 += per) {
+        const int gp = G - g0 < per ? G - g0 : per;
+        const REAL *P = P0 + (size_t)g0 * gstride, *b = bias ? bias + (size_t)g0 * gcs : NULL;
+        REAL *Cg = C + (size_t)g0 * gcs;
+        switch (gp > 1 && gp <= 4 ? (M - 1) * 64 + gp * 8 + vg : 0) {
+#define FR_GATES_CASE(R, G_, VG)                                                          \
+        case (R - 1) * 64 + G_ * 8 + VG:                                                  \
+            FR_S(rgemm_gates_block)(R, G_, VG, K, A, lda, P, gstride, Cg, ldc, gcs, ncg,  \
+                                    beta, b);                                             \
+            continue;
+#define FR_GATES_CASES(R)                                                                 \
+        FR_GATES_CASE(R, 2, 1) FR_GATES_CASE(R, 2, 2) FR_GATES_CASE(R, 2, 3)              \
+        FR_GATES_CASE(R, 2, 4) FR_GATES_CASE(R, 3, 1) FR_GATES_CASE(R, 3, 2)              \
+        FR_GATES_CASE(R, 3, 3) FR_GATES_CASE(R, 3, 4) FR_GATES_CASE(R, 4, 1)              \
+        FR_GATES_CASE(R, 4, 2) FR_GATES_CASE(R, 4, 3)
+            FR_GATES_CASES(1)
+            FR_GATES_CASES(2)
+#undef FR_GATES_CASES
+#undef FR_GATES_CASE
+            default: break;  /* one gate, or a shape without its case: a call per gate */
+        }
+        for (int g = 0; g < gp; g++)
+            FR_S(rgemm)(Cg + (size_t)g * gcs, ldc, A, lda, P + (size_t)g * gstride,
+                        b ? b + (size_t)g * gcs : NULL, beta, M, ncg, K);
+    }
+}
+
 
 /* C [M, Nc] (row stride ldc) += At^T . B, At [K, M] (row stride lda), B packed
  * in P (pack_b: K rows): every element a sum over k = 0..K-1 in order, added to

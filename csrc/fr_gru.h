@@ -99,18 +99,16 @@ static void FR_S(gru_fwd_chunk)(void *p, int c)
     UNIT_RANGE(s->sp, c, H, j0, j1)
     if (s->reset_after) {
         /* hg[:, g*H + j0:j1] = h_prev W_hh[g*H + j0:j1]^T + b_hh */
-        for (int g = 0; g < 3; g++)
-            FR_S(rgemm)(s->hg + g * H + j0, GH, s->h_prev, H,
-                        PANEL_AT(GATE_PANELS(s->P, g, H), j0, H), s->bias + g * H + j0, 0, N,
-                        j1 - j0, H);
+        FR_S(rgemm_gates)(s->hg + j0, GH, s->h_prev, H,
+                          PANEL_AT(GATE_PANELS(s->P, 0, H), j0, H), GATE_STRIDE(H), H,
+                          s->bias + j0, 0, N, j1 - j0, H, 3);
         FR_S(gru_after_fwd_pass)(s->g_t, s->h_out, s->y_t, s->aux_t, s->hg, s->h_prev, s->b_ih,
                                  s->lengths, s->t, N, H, j0, j1);
     } else if (s->phase == 0) {
         /* r, z blocks: (xg + b) + h_prev W_hr,hz^T */
-        for (int g = 0; g < 2; g++)
-            FR_S(rgemm)(s->g_t + g * H + j0, GH, s->h_prev, H,
-                        PANEL_AT(GATE_PANELS(s->P, g, H), j0, H), s->bias + g * H + j0, 1, N,
-                        j1 - j0, H);
+        FR_S(rgemm_gates)(s->g_t + j0, GH, s->h_prev, H,
+                          PANEL_AT(GATE_PANELS(s->P, 0, H), j0, H), GATE_STRIDE(H), H,
+                          s->bias + j0, 1, N, j1 - j0, H, 2);
         FR_S(gru_before_fwd_pass1)(s->g_t, s->aux_t, s->h_prev, N, H, j0, j1);
     } else {
         /* n block: (xg + b) + (r h_prev) W_hn^T */

@@ -166,8 +166,10 @@ static FR_S(split) FR_S(split_units)(const fr_team *team, int N, int G, int H)
     int j1 = (H) - j0 < (sp).units ? (H) : j0 + (sp).units;
 
 /* The packed panels of W_hh's gate block g for a forward product (pack_bt
- * per gate: Nc = H columns, K = H), and where chunk units start in them. */
-#define GATE_PANELS(P, g, H) ((P) + (size_t)(g) * FR_PACK_ELEMS(H, H))
+ * per gate: Nc = H columns, K = H), GATE_STRIDE elements apart, and where
+ * chunk units start in them. */
+#define GATE_STRIDE(H) FR_PACK_ELEMS(H, H)
+#define GATE_PANELS(P, g, H) ((P) + (size_t)(g) * GATE_STRIDE(H))
 #define PANEL_AT(P, j0, K) ((P) + (size_t)((j0) / NR) * (K) * NR)
 
 /* Pack the gate blocks [g0, g1) of W_hh [GH, H] for h . W_hh^T, a gate block
@@ -391,6 +393,7 @@ const fr_kernels FR_X(kernels) = {
 #undef CARVE_END
 #undef CHECK_INTERRUPT
 #undef UNIT_RANGE
+#undef GATE_STRIDE
 #undef GATE_PANELS
 #undef PANEL_AT
 #undef FR_PAR_MIN_MACS

@@ -58,10 +58,9 @@ static void FR_S(lstm_fwd_chunk)(void *p, int c)
     const int H = s->H, GH = 4 * H;
     UNIT_RANGE(s->sp, c, H, j0, j1)
     /* gates_t[:, g*H + j0:j1] = (gates_t + b) + h_prev W_hh[g*H + j0:j1]^T */
-    for (int g = 0; g < 4; g++)
-        FR_S(rgemm)(s->gates_t + g * H + j0, GH, s->h_prev, H,
-                    PANEL_AT(GATE_PANELS(s->P, g, H), j0, H), s->bias + g * H + j0, 1, s->N,
-                    j1 - j0, H);
+    FR_S(rgemm_gates)(s->gates_t + j0, GH, s->h_prev, H,
+                      PANEL_AT(GATE_PANELS(s->P, 0, H), j0, H), GATE_STRIDE(H), H,
+                      s->bias + j0, 1, s->N, j1 - j0, H, 4);
     FR_S(lstm_fwd_pass)(s->gates_t, s->c_out, s->h_out, s->y_t, s->c_prev, s->h_prev,
                         s->lengths, s->t, s->N, H, j0, j1);
 }

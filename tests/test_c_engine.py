@@ -499,3 +499,37 @@ def test_isa_selection():
                 _ext.set_isa(name)
     assert _c_engine.ENGINE_NAME == "c"
     assert fastrnn.core.backend.get_engine("c") is _c_engine
+
+
+@pytest.mark.parametrize("H", [16, 32, 48, 64, 100])
+@pytest.mark.parametrize("variant", VARIANTS, ids=vid)
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_a_sequence_gives_the_same_bits_in_any_batch(isa, variant, dtype, H):
+    """Every output element is a sum over k in order whatever the batch size, so
+    a sequence's outputs, final state, dx and dstate0 are the same bits alone
+    (N = 1: the one-row products, all gates in one pass where they fit), in a
+    pair (N = 2) and in a batch of 7 (the register-block products)."""
+    cell, kw = variant
+    previous = fastrnn.get_backend()
+    fastrnn.set_backend("c")
+    try:
+        T, I, N = 6, 5, 7
+        layer = getattr(fastrnn, cell.upper())(I, H, dtype=dtype, seed=1, **kw)
+        rng = np.random.default_rng(H)
+        x = rng.standard_normal((T, N, I)).astype(dtype)
+        dy = rng.standard_normal((T, N, H)).astype(dtype)
+
+        def run(n):
+            y_inf, _ = layer.forward(x[:, :n], train=False)
+            y, state = layer.forward(x[:, :n])
+            dx, dstate0 = layer.backward(dy[:, :n])
+            states = [s for s in (state if isinstance(state, tuple) else (state,))]
+            states += [s for s in (dstate0 if isinstance(dstate0, tuple) else (dstate0,))]
+            return [y_inf, y, dx] + [s[0] for s in states]  # (T, n, .) / (n, H) arrays
+
+        batch = run(N)
+        for n in (1, 2):
+            for k, (got, want) in enumerate(zip(run(n), batch)):
+                assert np.array_equal(got, want[..., :n, :]), (n, k)
+    finally:
+        fastrnn.set_backend(previous)
