@@ -16,13 +16,11 @@ when the other is faster. Every configuration is validated in each tree's proces
 (its C engine against its NumPy engine) before it is timed.
 """
 
-import argparse
 import os
-import sys
 
-from . import BENCH_DIR, log
+from . import log
 from . import records as records_mod
-from .trees import parse_trees, run_trees
+from .trees import parse_tree_args, run_trees, tree_parser
 
 # the rows: the full grid's sizes, cells, dtypes and modes; the C engine at one thread
 GRID_ARGS = ("--bench-grid=full", "--bench-engines=c", "--bench-threads=1")
@@ -36,43 +34,22 @@ def row_key(r):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python bench/before.py",
-                                description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="Arguments after `--` go to pytest (e.g. "
-                                       "--bench-cells=lstm, --benchmark-max-time=1).")
-    p.add_argument("--tree", action="append", default=[], metavar="NAME=SRC",
-                   help="a source tree (repeatable; the first is the baseline); give two")
-    p.add_argument("--repeat", type=int, default=2, help="alternate the trees this many times")
-    p.add_argument("--quick", action="store_true", help="a smoke run of the harness")
-    p.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
-                   help="first wait up to SECONDS for other processes to leave the CPUs, and "
-                        "again after any busy row")
-    p.add_argument("--json", metavar="PATH", help="write the merged records here")
-    p.add_argument("--results", default=os.path.join(BENCH_DIR, "RESULTS.md"))
-    p.add_argument("--no-write", action="store_true", help="print the table, write no RESULTS.md")
-    argv = sys.argv[1:] if argv is None else list(argv)
-    extra = []
-    if "--" in argv:
-        k = argv.index("--")
-        argv, extra = argv[:k], argv[k + 1:]
-    args = p.parse_args(argv)
-    trees = parse_trees(args.tree, p.error)
+    p = tree_parser("python bench/before.py", __doc__.split("\n\n")[0],
+                    "Arguments after `--` go to pytest (e.g. --bench-cells=lstm, "
+                    "--benchmark-max-time=1).",
+                    "a source tree (repeatable; the first is the baseline); give two", 2,
+                    "first wait up to SECONDS for other processes to leave the CPUs, and "
+                    "again after any busy row", None)
+    args, trees, extra, command = parse_tree_args(p, argv)
     if len(trees) < 2:
         p.error("--tree: give two trees (e.g. before=/work/wt/before/src after=src)")
     pytest_args = list(GRID_ARGS) + list(QUICK_ARGS if args.quick else ROW_ARGS) + extra
-    if args.wait_idle > 0:
-        from .timing import wait_idle
-        wait_idle(args.wait_idle)
-        pytest_args.append(f"--bench-wait-idle={args.wait_idle}")
     recs, metas = run_trees(trees, "test_grid.py", pytest_args, "grid", row_key, args.repeat)
     for r in recs:
         r["table"] = "tree-grid"
         r["quick"] = args.quick
     meta = dict(kind="tree-grid", trees=[dict(name=n, src=os.path.abspath(s)) for n, s in trees],
-                repeat=args.repeat, quick=args.quick, runs=metas,
-                command="python bench/before.py " + " ".join(argv + (["--"] + extra
-                                                                     if extra else [])))
+                repeat=args.repeat, quick=args.quick, runs=metas, command=command)
     if args.json:
         records_mod.write(args.json, recs, meta)
         log(f"wrote {args.json}")

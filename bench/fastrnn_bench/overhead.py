@@ -27,17 +27,16 @@ times (A B, B A, ...) and each row keeps its fastest median (``trees.py``, which
 ``before.py`` shares).
 """
 
-import argparse
 import os
 import sys
 
 import numpy as np
 
-from . import BENCH_DIR, import_fastrnn, log
+from . import import_fastrnn, log
 from . import records as records_mod
 from .engines import make_layer
 from .layouts import binding_forward, prepared_arrays
-from .trees import parse_trees, run_trees
+from .trees import parse_tree_args, run_trees, tree_parser
 from .validation import Mismatch
 
 CELLS = ("srn", "lstm", "gru")
@@ -91,40 +90,19 @@ def row_key(r):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python bench/overhead.py",
-                                description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="Arguments after `--` go to pytest (e.g. -k lstm).")
-    p.add_argument("--tree", action="append", default=[], metavar="NAME=SRC",
-                   help="a source tree to measure (repeatable; the first is the baseline "
-                        "of the ratios); default: this checkout's src/")
-    p.add_argument("--repeat", type=int, default=1, help="alternate the trees this many times")
-    p.add_argument("--quick", action="store_true", help="a smoke run of the harness")
-    p.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
-                   help="first wait up to SECONDS for other processes to leave the CPUs")
-    p.add_argument("--json", metavar="PATH", help="write the merged records here")
-    p.add_argument("--results", default=os.path.join(BENCH_DIR, "RESULTS.md"),
-                   help="rebuild the overhead section of this file (default bench/RESULTS.md)")
-    p.add_argument("--no-write", action="store_true", help="print the table, write no RESULTS.md")
-    argv = sys.argv[1:] if argv is None else list(argv)
-    extra = []
-    if "--" in argv:
-        k = argv.index("--")
-        argv, extra = argv[:k], argv[k + 1:]
-    args = p.parse_args(argv)
-    trees = parse_trees(args.tree, p.error)
+    p = tree_parser("python bench/overhead.py", __doc__.split("\n\n")[0],
+                    "Arguments after `--` go to pytest (e.g. -k lstm).",
+                    "a source tree to measure (repeatable; the first is the baseline of the "
+                    "ratios); default: this checkout's src/", 1,
+                    "first wait up to SECONDS for other processes to leave the CPUs",
+                    "rebuild the overhead section of this file (default bench/RESULTS.md)")
+    args, trees, extra, command = parse_tree_args(p, argv)
     pytest_args = list(QUICK_ARGS if args.quick else ()) + extra
-    if args.wait_idle > 0:
-        from .timing import wait_idle
-        wait_idle(args.wait_idle)
-        pytest_args.append(f"--bench-wait-idle={args.wait_idle}")   # and after busy rows
     recs, metas = run_trees(trees, "test_overhead.py", pytest_args, "overhead", row_key,
                             args.repeat)
     meta = dict(kind="overhead-trees", trees=[dict(name=n, src=os.path.abspath(s))
                                               for n, s in trees],
-                repeat=args.repeat, quick=args.quick, runs=metas,
-                command="python bench/overhead.py " + " ".join(argv + (["--"] + extra
-                                                                       if extra else [])))
+                repeat=args.repeat, quick=args.quick, runs=metas, command=command)
     if args.json:
         records_mod.write(args.json, recs, meta)
         log(f"wrote {args.json}")

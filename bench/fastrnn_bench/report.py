@@ -107,7 +107,7 @@ def machine_section(data):
           f"- SIMD: {', '.join(mi.get('simd', [])) or 'unknown'}; the C kernels run "
           f"**{mi.get('isa', 'n/a')}** (setting {mi.get('isa_setting', 'n/a')}, available "
           f"{', '.join(mi.get('isas_available', [])) or 'n/a'})",
-          f"- Threads by default (nothing limited): "
+          "- Threads by default (nothing limited): "
           + (", ".join(f"{k} {v}" for k, v in (mi.get("threads_default") or {}).items())
              or "n/a")
           + (f"; the C engine's pool had stalled {mi['pool_stalls']} times when described"

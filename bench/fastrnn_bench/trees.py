@@ -17,6 +17,7 @@ build_ext --inplace`` in its checkout). ``tree_info()`` says which tree a child
 runs; ``layouts.py`` knows where each layout keeps its binding.
 """
 
+import argparse
 import functools
 import json
 import os
@@ -57,6 +58,40 @@ def parse_trees(specs, error, default_name="this tree"):
         error("--tree: the names must differ")
     return trees
 
+
+
+def tree_parser(prog, description, epilog, tree_help, repeat, wait_help, results_help):
+    """The command line every tree tool shares (``bench/before.py``, ``bench/overhead.py``):
+    --tree, --repeat, --quick, --wait-idle, --json, --results, --no-write; arguments after
+    ``--`` go to pytest (``parse_tree_args``)."""
+    p = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--tree", action="append", default=[], metavar="NAME=SRC", help=tree_help)
+    p.add_argument("--repeat", type=int, default=repeat, help="alternate the trees this many times")
+    p.add_argument("--quick", action="store_true", help="a smoke run of the harness")
+    p.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS", help=wait_help)
+    p.add_argument("--json", metavar="PATH", help="write the merged records here")
+    p.add_argument("--results", default=os.path.join(BENCH_DIR, "RESULTS.md"), help=results_help)
+    p.add_argument("--no-write", action="store_true", help="print the table, write no RESULTS.md")
+    return p
+
+
+def parse_tree_args(p, argv):
+    """(args, trees, pytest arguments after ``--`` plus the idle wait, the command line): the
+    wait itself happens here, before any tree runs; the children wait again after busy rows."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    extra = []
+    if "--" in argv:
+        k = argv.index("--")
+        argv, extra = argv[:k], argv[k + 1:]
+    args = p.parse_args(argv)
+    trees = parse_trees(args.tree, p.error)
+    command = f"{p.prog} " + " ".join(argv + (["--"] + extra if extra else []))
+    if args.wait_idle > 0:
+        from .timing import wait_idle
+        wait_idle(args.wait_idle)
+        extra = extra + [f"--bench-wait-idle={args.wait_idle}"]
+    return args, trees, extra, command
 
 def tree_env(name, src):
     """The environment of a tree's child: its src/ first on PYTHONPATH, one thread."""
