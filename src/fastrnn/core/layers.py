@@ -19,6 +19,7 @@ from . import validation as V
 from . import functional as F
 from .backend import get_engine
 from .docstrings import complete_doc
+from .dropout import dropout_generator, dropout_mask
 from .module import Module, check_seed
 from .stream import Stream
 from ..train import init as _init
@@ -56,38 +57,6 @@ def param_name(kind, layer=0, direction=0):
     'bias_ih_l0'
     """
     return f"{kind}_l{layer}" + ("_reverse" if direction else "")
-
-
-def dropout_generator(seed):
-    """The generator of a layer's dropout masks, from the constructor's ``seed``.
-
-    An int, a sequence of ints or a SeedSequence gives a stream of its own,
-    apart from the one that draws the initial parameters (so adding dropout
-    to a layer does not change its initial parameters, and the masks do not
-    repeat the parameters' draws); a Generator or BitGenerator is used as it
-    is; None draws fresh entropy.
-
-    Parameters
-    ----------
-    seed : None, int, sequence of ints, numpy.random.Generator, BitGenerator or SeedSequence
-        As the layers' ``seed`` (checked by the caller).
-
-    Returns
-    -------
-    numpy.random.Generator
-
-    Examples
-    --------
-    >>> a, b = dropout_generator(7), dropout_generator(7)
-    >>> bool(a.random() == b.random())
-    True
-    """
-    if isinstance(seed, (np.random.Generator, np.random.BitGenerator)):
-        return np.random.default_rng(seed)
-    sequence = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    # a child of the seed's own sequence: the first child, whatever spawn() did before
-    return np.random.default_rng(np.random.SeedSequence(sequence.entropy,
-                                                        spawn_key=sequence.spawn_key + (1,)))
 
 
 class _RNNBase(Module):
@@ -320,9 +289,7 @@ class _RNNBase(Module):
         return self._from_time_major(layer_input), self._pack_state(finals)
 
     def _dropout_mask(self, shape):
-        """Inverted dropout between layers: 0 with probability ``dropout``, else 1/(1-dropout)."""
-        keep = self.dropout_rng.random(shape) >= self.dropout
-        return keep.astype(self.dtype) / self.dtype.type(1 - self.dropout)
+        return dropout_mask(self.dropout_rng, self.dropout, shape, self.dtype)
 
     def backward(self, dy, dstate=None):
         """Backpropagation through time through the latest ``forward``: ``(dx, dstate0)``.
