@@ -236,12 +236,7 @@ class EarlyStopping(_Monitor):
     def __init__(self, monitor="val_loss", patience=3, min_delta=0.0, mode="auto",
                  restore_best=True):
         super().__init__(monitor, mode, min_delta)
-        if isinstance(patience, (bool, np.bool_)) or not isinstance(patience, (int, np.integer)):
-            raise TypeError(f"EarlyStopping: patience: expected an int >= 1, "
-                            f"got {type(patience).__name__}")
-        if patience < 1:
-            raise ValueError(f"EarlyStopping: patience: expected an int >= 1, got {patience}")
-        self.patience = int(patience)
+        self.patience = V.check_positive_int("EarlyStopping: patience", patience)
         self.restore_best = V.check_bool("EarlyStopping: restore_best", restore_best)
         self.stopped_epoch = None
         self._wait, self._best_state = 0, None
