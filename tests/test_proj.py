@@ -89,12 +89,8 @@ def assert_close(label, got, want, dtype):
     np.testing.assert_allclose(got, want, err_msg=label, **TOL[dtype])
 
 
-@pytest.fixture
-def c_engine():
-    previous = fastrnn.get_backend()
-    fastrnn.set_backend("c")
-    yield
-    fastrnn.set_backend(previous)
+# the conftest's engine fixture, on the C engine only
+c_engine_only = pytest.mark.parametrize("backend", ["c"], indirect=True)
 
 
 class isa:
@@ -208,7 +204,8 @@ def test_c_engine_matches_numpy_engine(isa_name, dtype):
         np.testing.assert_allclose(got[key], want[key], err_msg=key, **tol)
 
 
-def test_float32_agrees_with_float64(c_engine):
+@c_engine_only
+def test_float32_agrees_with_float64(backend):
     T, N, I, H, P = 5, 3, 4, 7, 3
     r64 = run_layer(*setup(T, N, I, H, P, np.float64, num_layers=2, bidirectional=True))
     r32 = run_layer(*setup(T, N, I, H, P, np.float32, num_layers=2, bidirectional=True))
@@ -221,7 +218,8 @@ def test_float32_agrees_with_float64(c_engine):
 
 @pytest.mark.parametrize("isa_name", ISAS)
 @pytest.mark.parametrize("size", ["split", "tiny"])
-def test_same_bits_on_every_thread_count(c_engine, isa_name, size):
+@c_engine_only
+def test_same_bits_on_every_thread_count(backend, isa_name, size):
     # "split": a step (N*4*H*P multiply-adds) and H, P over one panel of the widest
     # kernel, T*N over one 64-row block: steps and products are shared among threads
     dims = {"split": (11, 7, 13, 115, 71), "tiny": (4, 3, 3, 5, 2)}[size]
@@ -247,7 +245,8 @@ def test_same_bits_on_every_thread_count(c_engine, isa_name, size):
 
 @pytest.mark.parametrize("isa_name", ISAS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_stream_steps_and_chunks_match_inference_bitwise(c_engine, isa_name, dtype):
+@c_engine_only
+def test_stream_steps_and_chunks_match_inference_bitwise(backend, isa_name, dtype):
     T, N, I, H, P = 9, 3, 4, 10, 3
     rng = np.random.default_rng(0)
     with isa(isa_name):
@@ -286,7 +285,8 @@ def test_stream_on_the_numpy_engine_matches_forward():
         fastrnn.set_backend(previous)
 
 
-def test_packed_weights_follow_the_parameters(c_engine):
+@c_engine_only
+def test_packed_weights_follow_the_parameters(backend):
     layer = fastrnn.LSTM(3, 6, proj_size=2, dtype=np.float64, seed=0)
     x = np.random.default_rng(0).standard_normal((4, 2, 3))
     y1, _ = layer.forward(x, train=False)
@@ -380,7 +380,8 @@ def test_state_and_dy_shapes_name_proj_size(backend):
         layer.backward(np.zeros((4, 2, 5)))
 
 
-def test_binding_checks_every_new_array(c_engine):
+@c_engine_only
+def test_binding_checks_every_new_array(backend):
     from fastrnn.core import c_engine as C
     rng = np.random.default_rng(0)
     T, N, I, H, P = 3, 2, 3, 5, 2
@@ -431,7 +432,8 @@ def test_binding_checks_every_new_array(c_engine):
     assert_same_bits("packed", y_packed, y)
 
 
-def test_workspace_size_is_exact(c_engine):
+@c_engine_only
+def test_workspace_size_is_exact(backend):
     layer, x, state0, lengths, dy, dstate = setup(4, 3, 3, 7, 3, np.float64, bidirectional=True)
     layer.forward(x, state0, lengths=lengths)
     try:
