@@ -122,8 +122,8 @@ class _RNNBase(Module):
         return F.Cell.of(self._cell)
 
     def _check_state(self, name, state, N, width=None):
-        """One checked (N, width) array per (layer, direction), width H (c, or h without a
-        projection) or P (h with one); zeros for None."""
+        """One checked (N, W) array per (layer, direction); zeros for None. ``width``: None
+        for W = hidden_size (c, or h without a projection), or ``(W, its name)``."""
         count = self.num_layers * self.num_directions
         width, what = (self.hidden_size, "hidden_size") if width is None else width
         if state is None:
