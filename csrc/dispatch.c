@@ -59,6 +59,18 @@ static const fr_kernels *kernels(int isa, int f64)
     }
 }
 
+/* The projection's part of check(): proj_size 0, or an LSTM's 0 < P < H with
+ * W_hr (unless packed), the cache's m_t (aux) and the backward's dW_hr. */
+static int check_proj(const fastrnn_rnn *a, int pass)
+{
+    if (a->proj_size == 0) return FASTRNN_OK;
+    if (a->cell != FASTRNN_LSTM || a->proj_size < 0 || a->proj_size >= a->hidden_size)
+        return FASTRNN_EINVAL;
+    if (pass == FASTRNN_FORWARD)
+        return (a->packed || a->W_hr) && (!a->hs || a->aux) ? FASTRNN_OK : FASTRNN_EINVAL;
+    return a->W_hr && a->aux && a->dW_hr ? FASTRNN_OK : FASTRNN_EINVAL;
+}
+
 /* FASTRNN_OK if `pass` of `a` can run, ignoring the workspace; else FASTRNN_EINVAL. */
 static int check(const fastrnn_rnn *a, int pass)
 {
@@ -75,6 +87,7 @@ static int check(const fastrnn_rnn *a, int pass)
     const int lstm = a->cell == FASTRNN_LSTM, gru = a->cell == FASTRNN_GRU;
     const int residual = a->cell == FASTRNN_SRN && a->residual;
     if (!a->x) return FASTRNN_EINVAL;
+    if (check_proj(a, pass) != FASTRNN_OK) return FASTRNN_EINVAL;
     if (pass == FASTRNN_FORWARD) {
         if (!a->packed && (!a->W_ih || !a->W_hh || !a->b_ih || !a->b_hh)) return FASTRNN_EINVAL;
         if (!a->h0 || !a->y || !a->hT) return FASTRNN_EINVAL;
@@ -121,10 +134,16 @@ typedef struct {
     int pass, status;
 } call_t;
 
+/* The kernel of `pass` for `a`: its cell's, or the projected LSTM's. */
+static fr_pass_fn pass_of(const fr_kernels *k, const fastrnn_rnn *a, int pass)
+{
+    return a->proj_size > 0 ? k->lstmp[pass] : k->pass[pass][a->cell];
+}
+
 static void call_on_team(void *p, const fr_team *team)
 {
     call_t *c = p;
-    c->status = c->k->pass[c->pass][c->a->cell](c->a, c->ctx, team, NULL);
+    c->status = pass_of(c->k, c->a, c->pass)(c->a, c->ctx, team, NULL);
 }
 
 static int run(const fastrnn_rnn *a, int count, int pass, const fastrnn_ctx *ctx, int f64)
@@ -152,7 +171,7 @@ size_t fastrnn_workspace_size(const fastrnn_rnn *a, int pass, const fastrnn_ctx 
     const fr_kernels *k = kernels(ctx->isa, 0);
     fr_team alone = {0, 1, 0, 0};
     size_t need = 0;
-    if (!k || k->pass[pass][a->cell](a, ctx, &alone, &need) != FASTRNN_OK) return 0;
+    if (!k || pass_of(k, a, pass)(a, ctx, &alone, &need) != FASTRNN_OK) return 0;
     return need;
 }
 
@@ -163,6 +182,9 @@ static int check_pack(const fastrnn_rnn *a)
     if (G == 0 || a->input_size < 1 || a->hidden_size < 1) return FASTRNN_EINVAL;
     if ((long long)G * a->hidden_size > INT_MAX) return FASTRNN_EINVAL;
     if (!a->W_ih || !a->W_hh || !a->b_ih || !a->b_hh) return FASTRNN_EINVAL;
+    if (a->proj_size != 0 && (a->cell != FASTRNN_LSTM || a->proj_size < 0 ||
+                              a->proj_size >= a->hidden_size || !a->W_hr))
+        return FASTRNN_EINVAL;
     return FASTRNN_OK;
 }
 

@@ -43,7 +43,7 @@
 
 /* The kernel ABI: bumped whenever a struct below or an entry point changes.
  * The Cython layer compares it with what the compiled C reports. */
-#define FASTRNN_ABI_VERSION 6
+#define FASTRNN_ABI_VERSION 7
 
 /* Status codes */
 #define FASTRNN_OK 0
@@ -122,6 +122,13 @@ int fastrnn_pool_stalls(void);
  *                   trace_dh, trace_dc [T,N,H] or NULL: dL/dh_t (dL/dc_t) by time
  *   scratch         ws: ws_size elements, at least fastrnn_workspace_size(); the
  *                   kernel returns FASTRNN_EINVAL, touching nothing, if it is smaller
+ *   projection      LSTM only (PyTorch's proj_size): proj_size P, 0 < P < H, and
+ *                   W_hr [P,H]; h_t = (o tanh(c_t)) W_hr^T, so every h-shaped buffer
+ *                   is [.., P] instead of [.., H]: h0, hT, y, hs, dy, dhT, dh0,
+ *                   trace_dh; W_hh [4H,P]; c0, cT, cs, dcT, dc0, trace_dc stay
+ *                   [.., H]. The training cache adds aux [T,N,H] = o tanh(c_t) (0 at
+ *                   inactive rows); the backward adds into dW_hr [P,H]. proj_size 0:
+ *                   no projection, W_hr and dW_hr ignored (NULL by convention).
  * ------------------------------------------------------------------------- */
 typedef struct fastrnn_rnn {
     int cell, nonlinearity, residual, reset_after, reverse;
@@ -137,6 +144,9 @@ typedef struct fastrnn_rnn {
     void *dx, *dh0, *dc0;
     void *dW_ih, *dW_hh, *db_ih, *db_hh;
     void *trace_dh, *trace_dc;
+    int proj_size;              /* P: 0, or the LSTM's projection, 0 < P < H (see below) */
+    const void *W_hr;           /* [P,H] with proj_size (read by pack and backward too) */
+    void *dW_hr;                /* [P,H] backward, ACCUMULATED (+=), with proj_size */
     void *ws;
     size_t ws_size;
 } fastrnn_rnn;
@@ -165,7 +175,8 @@ size_t fastrnn_workspace_size(const fastrnn_rnn *a, int pass, const fastrnn_ctx 
  * inference while the parameters are unchanged). fastrnn_packed_size: the
  * elements the buffer needs for the cell and sizes of `a` with this context's
  * instruction set (0 if `a` is invalid); fastrnn_pack_*: fill it from a's
- * W_ih, W_hh, b_ih, b_hh. The buffer records what it was packed for; a
+ * W_ih, W_hh, b_ih, b_hh (and W_hr with proj_size; the buffer then holds the
+ * projection too). The buffer records what it was packed for; a
  * forward given a buffer packed for another cell, size, element type or
  * instruction set returns FASTRNN_EINVAL. */
 size_t fastrnn_packed_size(const fastrnn_rnn *a, const fastrnn_ctx *ctx);
@@ -179,6 +190,7 @@ int fastrnn_pack_f64(const fastrnn_rnn *a, void *packed, size_t size, const fast
  *         h_t = a_t (plain) or h_{t-1} + a_t (residual), f = tanh, relu, sigmoid
  *   LSTM  z = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh, blocks i, f, g, o:
  *         i, f, o = sigmoid, g = tanh;  c_t = f c_{t-1} + i g;  h_t = o tanh(c_t)
+ *         (proj_size P > 0: h_t = (o tanh(c_t)) W_hr^T, [N,P])
  *   GRU   r, z = sigmoid(W_i{r,z} x + b_i{r,z} + W_h{r,z} h + b_h{r,z}),
  *         reset_after:  n = tanh(W_in x + b_in + r (W_hn h + b_hn))   (PyTorch/cuDNN)
  *         reset_before: n = tanh(W_in x + b_in + W_hn (r h) + b_hn)   (Cho 2014)

@@ -6,7 +6,8 @@
  *   FR_VI     the matching integer vector type (fr_vi32 or fr_vi64),
  *   FR_ISA    the instruction-set suffix (generic, avx2, avx512).
  * The parts, in order: the products (fr_gemm.h), the helpers every kernel
- * shares (below), the cells (fr_srn.h, fr_lstm.h, fr_gru.h), the table of
+ * shares (below), the cells (fr_srn.h, fr_lstm.h, fr_lstmp.h: the LSTM with
+ * a projection, fr_gru.h), the table of
  * kernels dispatch.c calls.
  *
  * Dimensions: T time, N batch, I input, H hidden, G gates, GH = G*H.
@@ -183,40 +184,58 @@ static void FR_S(pack_gates)(fr_team *team, REAL *P, const REAL *W_hh, int g0, i
 
 /* The forward's weights in the layout the kernels read, one plan for every
  * cell: W_hh packed per gate block (GATE_PANELS), W_ih packed (pack_bt: Nc = GH,
- * K = I), the summed bias b_ih + b_hh, and b_ih, b_hh themselves. A forward
+ * K = I), the summed bias b_ih + b_hh, and b_ih, b_hh themselves; with a
+ * projection (the LSTM's proj_size P > 0, fr_lstmp.h) W_hh's gate blocks have
+ * K = P, and W_hr follows (Phr, pack_bt: Nc = P, K = H). A forward
  * packs them into its workspace, or reads a packed buffer made once by
  * fastrnn_pack_*(): then it never reads the raw parameters. A packed buffer
  * starts with a header (what it was packed for: the cell, the sizes, the
  * instruction set's panel width, the element size), checked before use. */
 typedef struct {
     REAL *P, *Pih, *bias, *b_ih, *b_hh;
+    REAL *Phr;  /* W_hr packed with a projection, else NULL */
 } FR_S(weights);
 
 #define FR_HEADER_ELEMS 16   /* the header: 8 int64 fields, in the first 64 bytes */
 
-static FR_S(weights) FR_S(weights_plan)(FR_S(carver) *c, int G, int I, int H)
+static FR_S(weights) FR_S(weights_plan)(FR_S(carver) *c, int G, int I, int H, int Pj)
 {
     FR_S(weights) w;
-    w.P = FR_S(carve)(c, (size_t)G * FR_PACK_ELEMS(H, H));
+    w.P = FR_S(carve)(c, (size_t)G * FR_PACK_ELEMS(Pj ? Pj : H, H));
     w.Pih = FR_S(carve)(c, FR_PACK_ELEMS(I, (size_t)G * H));
     w.bias = FR_S(carve)(c, (size_t)G * H);
     w.b_ih = FR_S(carve)(c, (size_t)G * H);
     w.b_hh = FR_S(carve)(c, (size_t)G * H);
+    w.Phr = Pj ? FR_S(carve)(c, FR_PACK_ELEMS(H, Pj)) : NULL;
     return w;
 }
 
 static void FR_S(weights_header)(int64_t *h, const fastrnn_rnn *a)
 {
     int64_t fields[8] = {0x66726e6e70616b31LL /* "frnnpak1" */, FASTRNN_ABI_VERSION, a->cell,
-                         a->input_size, a->hidden_size, NR, (int64_t)sizeof(REAL), 0};
+                         a->input_size, a->hidden_size, NR, (int64_t)sizeof(REAL),
+                         a->proj_size};
     memcpy(h, fields, sizeof fields);
+}
+
+/* With a projection: W_hh's gate blocks [H,P] for h . W_hh^T (K = P), and
+ * W_hr [P,H] for m . W_hr^T (Nc = P, K = H). */
+static void FR_S(pack_proj)(fr_team *team, const FR_S(weights) *w, const fastrnn_rnn *a)
+{
+    const int H = a->hidden_size, Pj = a->proj_size;
+    const REAL *W_hh = a->W_hh;
+    for (int g = 0; g < 4; g++)
+        FR_S(pack_par)(team, w->P + (size_t)g * FR_PACK_ELEMS(Pj, H), W_hh + (size_t)g * H * Pj,
+                       (size_t)Pj, (size_t)Pj, H, 1);
+    FR_S(pack_par)(team, w->Phr, a->W_hr, (size_t)H, (size_t)H, Pj, 1);
 }
 
 static void FR_S(weights_fill)(fr_team *team, const FR_S(weights) *w, const fastrnn_rnn *a)
 {
     const int G = fastrnn_gates(a->cell), I = a->input_size, H = a->hidden_size, GH = G * H;
     const REAL *b_ih = a->b_ih, *b_hh = a->b_hh;
-    FR_S(pack_gates)(team, w->P, a->W_hh, 0, G, H);
+    if (a->proj_size) FR_S(pack_proj)(team, w, a);
+    else FR_S(pack_gates)(team, w->P, a->W_hh, 0, G, H);
     FR_S(pack_par)(team, w->Pih, a->W_ih, (size_t)I, (size_t)I, GH, 1);
     for (int j = 0; j < GH; j++) w->bias[j] = b_ih[j] + b_hh[j];
     memcpy(w->b_ih, b_ih, (size_t)GH * sizeof(REAL));
@@ -230,7 +249,7 @@ static int FR_S(weights_get)(FR_S(weights) *w, FR_S(carver) *c, const fastrnn_rn
 {
     const int G = fastrnn_gates(a->cell);
     if (!a->packed) {
-        *w = FR_S(weights_plan)(c, G, a->input_size, a->hidden_size);
+        *w = FR_S(weights_plan)(c, G, a->input_size, a->hidden_size, a->proj_size);
         return 1;
     }
     if (!c->base) return 1;  /* measuring the workspace: the packed buffer is not needed */
@@ -239,11 +258,11 @@ static int FR_S(weights_get)(FR_S(weights) *w, FR_S(carver) *c, const fastrnn_rn
     REAL *base = (REAL *)a->packed;
     FR_S(carver) p = FR_S(carve_begin)(base + FR_HEADER_ELEMS, 0);
     FR_S(carver) count = FR_S(carve_begin)(NULL, 1);
-    FR_S(weights_plan)(&count, G, a->input_size, a->hidden_size);
+    FR_S(weights_plan)(&count, G, a->input_size, a->hidden_size, a->proj_size);
     if (memcmp(base, want, sizeof want) != 0 ||
         a->packed_size < FR_HEADER_ELEMS + count.used + 16)
         return 0;
-    *w = FR_S(weights_plan)(&p, G, a->input_size, a->hidden_size);
+    *w = FR_S(weights_plan)(&p, G, a->input_size, a->hidden_size, a->proj_size);
     return 1;
 }
 
@@ -254,7 +273,7 @@ static int FR_X(pack)(const fastrnn_rnn *a, const fr_team *team_in, void *packed
 {
     const int G = fastrnn_gates(a->cell);
     FR_S(carver) count = FR_S(carve_begin)(NULL, 1);
-    FR_S(weights_plan)(&count, G, a->input_size, a->hidden_size);
+    FR_S(weights_plan)(&count, G, a->input_size, a->hidden_size, a->proj_size);
     size_t need = FR_HEADER_ELEMS + count.used + 16;
     if (ws_needed) { *ws_needed = need; return FASTRNN_OK; }
     if (!packed || size < need) return FASTRNN_EINVAL;
@@ -262,7 +281,7 @@ static int FR_X(pack)(const fastrnn_rnn *a, const fr_team *team_in, void *packed
     memset((REAL *)packed + 8 * sizeof(int64_t) / sizeof(REAL), 0,
            (FR_HEADER_ELEMS - 8 * sizeof(int64_t) / sizeof(REAL)) * sizeof(REAL));
     FR_S(carver) c = FR_S(carve_begin)((REAL *)packed + FR_HEADER_ELEMS, 0);
-    FR_S(weights) w = FR_S(weights_plan)(&c, G, a->input_size, a->hidden_size);
+    FR_S(weights) w = FR_S(weights_plan)(&c, G, a->input_size, a->hidden_size, a->proj_size);
     fr_team team = *team_in;
     FR_S(weights_fill)(&team, &w, a);
     return FASTRNN_OK;
@@ -314,6 +333,7 @@ static void FR_S(act_sweep)(REAL *p, int n, int kind)
 
 #include "fr_srn.h"
 #include "fr_lstm.h"
+#include "fr_lstmp.h"
 #include "fr_gru.h"
 
 /* =========================================================================
@@ -357,6 +377,7 @@ const fr_kernels FR_X(kernels) = {
     FR_X(pack),
     FR_X(vmath),
     FR_X(rgemm),
+    {FR_X(lstmp_fwd), FR_X(lstmp_bwd)},
 };
 
 #undef FR_S

@@ -36,6 +36,8 @@ typedef struct fr_kernels {
     int (*vmath)(void *out, const void *in, size_t n, int f);
     int (*rgemm)(void *C, int ldc, void *ws, const void *A, int lda, const void *B,
                  int trans_b, int beta, int M, int Nc, int K);
+    /* the LSTM with a projection (proj_size > 0): [FASTRNN_FORWARD, FASTRNN_BACKWARD] */
+    fr_pass_fn lstmp[2];
 } fr_kernels;
 
 #define FR_DECLARE_ISA(ISA) \

@@ -100,6 +100,20 @@ cdef int _cell_code(str where, object cell) except -1:
     return code
 
 
+cdef int _proj_size(str where, bint lstm, object W_hr, object W_hh) except -1:
+    """P, the LSTM's projection size from ``W_hr`` (P, H) with 0 < P < H, or 0 for None
+    (``W_hh`` (4H, P) is checked by the caller against the sizes found here)."""
+    if W_hr is None:
+        return 0
+    if not lstm:
+        raise ValueError(f"{where}: W_hr: a projection (proj_size) is for the LSTM only")
+    if not cnp.PyArray_Check(W_hr) or cnp.PyArray_NDIM(<cnp.ndarray>W_hr) != 2 \
+            or not 0 < W_hr.shape[0] < W_hr.shape[1]:
+        raise ValueError(f"{where}: W_hr: expected a 2-d array (P, H) with 0 < P < H "
+                         f"(proj_size < hidden_size), got {_describe(W_hr)}")
+    return W_hr.shape[0]
+
+
 cdef int _nl_code(str where, object nonlinearity) except -1:
     code = NONLINEARITIES.get(nonlinearity) if isinstance(nonlinearity, str) else None
     if code is None:

@@ -61,6 +61,9 @@ cdef extern from "fastrnn.h" nogil:
         void *db_hh
         void *trace_dh
         void *trace_dc
+        int proj_size
+        const void *W_hr
+        void *dW_hr
         void *ws
         size_t ws_size
 

@@ -201,9 +201,11 @@ cdef int _run(fastrnn_rnn *a, int count, int pass_, int typenum, str where,
 
 cdef object _setup_forward(fastrnn_rnn *a, int *typenum_out, str where, cell, x, h0, c0,
                            W_ih, W_hh, b_ih, b_hh, lengths, bint reverse, bint train,
-                           nonlinearity, bint residual, bint reset_after, packed=None):
+                           nonlinearity, bint residual, bint reset_after, packed=None,
+                           W_hr=None):
     """Check the arguments of one forward and fill ``a``; returns ``(y, hT, cT, cache)``,
-    allocated and not yet computed."""
+    allocated and not yet computed. With ``W_hr`` (P, H) (the LSTM's projection) every
+    h-shaped array is (.., P) and W_hh (4H, P)."""
     memset(a, 0, sizeof(a[0]))
     a[0].cell = _cell_code(where, cell)
     cdef int G = fastrnn_gates(a[0].cell), typenum = _typenum_of(where, x)
@@ -213,18 +215,23 @@ cdef object _setup_forward(fastrnn_rnn *a, int *typenum_out, str where, cell, x,
             or cnp.PyArray_NDIM(<cnp.ndarray>W_hh) != 2:
         raise ValueError(f"{where}: x: expected a 3-d array (T, N, I) and W_hh a 2-d array "
                          f"(G*H, H), got {_describe(x)} and {_describe(W_hh)}")
-    check_sizes(x.shape[0], x.shape[1], x.shape[2], W_hh.shape[1], G,
-                cnp.PyArray_ITEMSIZE(<cnp.ndarray>x))
-    cdef int T = x.shape[0], N = x.shape[1], I = x.shape[2], H = W_hh.shape[1], GH = G * H
+    cdef int Pj = _proj_size(where, lstm, W_hr, W_hh)
+    cdef int H = W_hr.shape[1] if Pj else W_hh.shape[1]
+    check_sizes(x.shape[0], x.shape[1], x.shape[2], H, G, cnp.PyArray_ITEMSIZE(<cnp.ndarray>x))
+    cdef int T = x.shape[0], N = x.shape[1], I = x.shape[2], GH = G * H
+    cdef int Hs = Pj if Pj else H  # the width of h
     a[0].steps, a[0].batch, a[0].input_size, a[0].hidden_size = T, N, I, H
+    a[0].proj_size = Pj
     a[0].nonlinearity = _nl_code(where, nonlinearity) if a[0].cell == FASTRNN_SRN else 0
     a[0].residual = residual and a[0].cell == FASTRNN_SRN
     a[0].reset_after = reset_after if gru else 0
     a[0].reverse = reverse
     a[0].x = _buffer(where, "x", x, typenum, (T, N, I))
-    a[0].h0 = _buffer(where, "h0", h0, typenum, (N, H))
+    a[0].h0 = _buffer(where, "h0", h0, typenum, (N, Hs))
     a[0].W_ih = _buffer(where, "W_ih", W_ih, typenum, (GH, I))
-    a[0].W_hh = _buffer(where, "W_hh", W_hh, typenum, (GH, H))
+    a[0].W_hh = _buffer(where, "W_hh", W_hh, typenum, (GH, Hs))
+    if Pj:
+        a[0].W_hr = _buffer(where, "W_hr", W_hr, typenum, (Pj, H))
     a[0].b_ih = _buffer(where, "b_ih", b_ih, typenum, (GH,))
     a[0].b_hh = _buffer(where, "b_hh", b_hh, typenum, (GH,))
     a[0].lengths = _lengths(where, lengths, T, N)
@@ -234,8 +241,8 @@ cdef object _setup_forward(fastrnn_rnn *a, int *typenum_out, str where, cell, x,
         size = packed.shape[0] if cnp.PyArray_Check(packed) and packed.ndim == 1 else 0
         a[0].packed = _buffer(where, "packed", packed, typenum, (size,))
         a[0].packed_size = size
-    y = _empty((T, N, H), typenum)
-    hT = _empty((N, H), typenum)
+    y = _empty((T, N, Hs), typenum)
+    hT = _empty((N, Hs), typenum)
     cT = _empty((N, H), typenum) if lstm else None
     a[0].y, a[0].hT = cnp.PyArray_DATA(<cnp.ndarray>y), cnp.PyArray_DATA(<cnp.ndarray>hT)
     if lstm:
@@ -244,10 +251,12 @@ cdef object _setup_forward(fastrnn_rnn *a, int *typenum_out, str where, cell, x,
     if train:
         cache = dict(cell=cell, nonlinearity=nonlinearity, residual=bool(a[0].residual),
                      reset_after=bool(a[0].reset_after), reverse=bool(reverse), x=x, W_ih=W_ih,
-                     W_hh=W_hh, lengths=lengths, hs=_empty((T + 1, N, H), typenum),
+                     W_hh=W_hh, lengths=lengths, hs=_empty((T + 1, N, Hs), typenum),
                      cs=_empty((T + 1, N, H), typenum) if lstm else None,
                      gates=_empty((T, N, GH), typenum) if lstm or gru else None,
-                     aux=_empty((T, N, H), typenum) if gru or a[0].residual else None)
+                     aux=_empty((T, N, H), typenum) if gru or a[0].residual or Pj else None)
+        if Pj:
+            cache["W_hr"] = W_hr
         a[0].hs = cnp.PyArray_DATA(<cnp.ndarray>cache["hs"])
         if cache["cs"] is not None:
             a[0].cs = cnp.PyArray_DATA(<cnp.ndarray>cache["cs"])
@@ -262,7 +271,7 @@ cdef object _setup_forward(fastrnn_rnn *a, int *typenum_out, str where, cell, x,
 
 def forward(cell, x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, bint reverse=False,
             bint train=True, nonlinearity="tanh", bint residual=False, bint reset_after=True,
-            packed=None):
+            packed=None, W_hr=None):
     """One recurrence (one layer, one direction) forward: see csrc/fastrnn.h.
 
     ``cell`` is "srn", "lstm" or "gru"; ``c0`` is used by the LSTM only. All
@@ -271,13 +280,15 @@ def forward(cell, x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, bint reverse=
     (G*H,), lengths None or int64 (N,); ``packed`` None or what ``pack`` made
     of the same weights (the kernel then reads it instead). Returns ``(y, hT,
     cT, cache)``: ``cT`` None except for the LSTM, ``cache`` None unless
-    ``train``, else the dict ``backward`` takes.
+    ``train``, else the dict ``backward`` takes. ``W_hr`` (P, H), LSTM only: the
+    projection ``h_t = (o*tanh(c_t)) @ W_hr.T``, 0 < P < H; then h0, y and hT are
+    (.., P) and W_hh (4H, P).
     """
     where = f"{cell}_forward"
     cdef fastrnn_rnn a
     cdef int typenum
     out = _setup_forward(&a, &typenum, where, cell, x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths,
-                         reverse, train, nonlinearity, residual, reset_after, packed)
+                         reverse, train, nonlinearity, residual, reset_after, packed, W_hr)
     _run(&a, 1, FASTRNN_FORWARD, typenum, where)
     return out
 
@@ -288,7 +299,7 @@ def forward_directions(cell, x, states, weights, lengths=None, bint train=True,
     """Both directions of a bidirectional layer at once (they run concurrently).
 
     ``states`` is ``[(h0, c0), (h0, c0)]`` and ``weights`` ``[(W_ih, W_hh, b_ih,
-    b_hh), (...)]``, forward direction first (the second runs in reverse);
+    b_hh[, W_hr]), (...)]``, forward direction first (the second runs in reverse);
     returns ``[(y, hT, cT, cache), (...)]`` as ``forward`` does for each.
     """
     where = f"{cell}_forward"
@@ -297,16 +308,17 @@ def forward_directions(cell, x, states, weights, lengths=None, bint train=True,
     cdef int d
     outs = []
     for d in range(2):
-        W_ih, W_hh, b_ih, b_hh = weights[d]
+        W_ih, W_hh, b_ih, b_hh = weights[d][:4]
+        W_hr = weights[d][4] if len(weights[d]) > 4 else None
         outs.append(_setup_forward(&a[d], &typenum[d], where, cell, x, states[d][0],
                                    states[d][1], W_ih, W_hh, b_ih, b_hh, lengths, d == 1, train,
-                                   nonlinearity, residual, reset_after, packed[d]))
+                                   nonlinearity, residual, reset_after, packed[d], W_hr))
     _run(a, 2, FASTRNN_FORWARD, typenum[0], where)
     return outs
 
 
 cdef object _setup_backward(fastrnn_rnn *a, int *typenum_out, str where, cache, dy, dhT, dcT,
-                            dW_ih, dW_hh, db_ih, db_hh, trace_dh, trace_dc):
+                            dW_ih, dW_hh, db_ih, db_hh, trace_dh, trace_dc, dW_hr=None):
     """Check the arguments of one backward (the cache's arrays again: it is reachable
     from Python) and fill ``a``; returns ``(dx, dh0, dc0)``, allocated."""
     if not isinstance(cache, dict):
@@ -323,39 +335,46 @@ cdef object _setup_backward(fastrnn_rnn *a, int *typenum_out, str where, cache, 
             or cnp.PyArray_NDIM(<cnp.ndarray>W_hh) != 2:
         raise ValueError(f"{where}: cache: expected x a 3-d array (T, N, I) and W_hh a 2-d "
                          f"array (G*H, H), got {_describe(x)} and {_describe(W_hh)}")
-    check_sizes(x.shape[0], x.shape[1], x.shape[2], W_hh.shape[1], G,
-                cnp.PyArray_ITEMSIZE(<cnp.ndarray>x))
-    cdef int T = x.shape[0], N = x.shape[1], I = x.shape[2], H = W_hh.shape[1], GH = G * H
+    W_hr = cache.get("W_hr")
+    cdef int Pj = _proj_size(where, lstm, W_hr, W_hh)
+    cdef int H = W_hr.shape[1] if Pj else W_hh.shape[1]
+    check_sizes(x.shape[0], x.shape[1], x.shape[2], H, G, cnp.PyArray_ITEMSIZE(<cnp.ndarray>x))
+    cdef int T = x.shape[0], N = x.shape[1], I = x.shape[2], GH = G * H
+    cdef int Hs = Pj if Pj else H  # the width of h
     a[0].steps, a[0].batch, a[0].input_size, a[0].hidden_size = T, N, I, H
+    a[0].proj_size = Pj
     a[0].nonlinearity = _nl_code(where, cache.get("nonlinearity")) if a[0].cell == FASTRNN_SRN else 0
     a[0].residual = bool(cache.get("residual")) and a[0].cell == FASTRNN_SRN
     a[0].reset_after = bool(cache.get("reset_after")) if gru else 0
     a[0].reverse = bool(cache.get("reverse"))
     a[0].x = _buffer(where, "cache['x']", x, typenum, (T, N, I))
     a[0].W_ih = _buffer(where, "cache['W_ih']", cache.get("W_ih"), typenum, (GH, I))
-    a[0].W_hh = _buffer(where, "cache['W_hh']", W_hh, typenum, (GH, H))
+    a[0].W_hh = _buffer(where, "cache['W_hh']", W_hh, typenum, (GH, Hs))
     a[0].lengths = _lengths(where, cache.get("lengths"), T, N)
-    a[0].hs = _buffer(where, "cache['hs']", cache.get("hs"), typenum, (T + 1, N, H))
+    a[0].hs = _buffer(where, "cache['hs']", cache.get("hs"), typenum, (T + 1, N, Hs))
     if lstm:
         a[0].cs = _buffer(where, "cache['cs']", cache.get("cs"), typenum, (T + 1, N, H))
     if lstm or gru:
         a[0].gates = _buffer(where, "cache['gates']", cache.get("gates"), typenum, (T, N, GH))
-    if gru or a[0].residual:
+    if gru or a[0].residual or Pj:
         a[0].aux = _buffer(where, "cache['aux']", cache.get("aux"), typenum, (T, N, H))
-    a[0].dy = _buffer(where, "dy", dy, typenum, (T, N, H))
-    a[0].dhT = _buffer(where, "dhT", dhT, typenum, (N, H))
+    if Pj:
+        a[0].W_hr = _buffer(where, "cache['W_hr']", W_hr, typenum, (Pj, H))
+        a[0].dW_hr = _buffer(where, "dW_hr", dW_hr, typenum, (Pj, H), True)
+    a[0].dy = _buffer(where, "dy", dy, typenum, (T, N, Hs))
+    a[0].dhT = _buffer(where, "dhT", dhT, typenum, (N, Hs))
     if lstm:
         a[0].dcT = _buffer(where, "dcT", dcT, typenum, (N, H))
     a[0].dW_ih = _buffer(where, "dW_ih", dW_ih, typenum, (GH, I), True)
-    a[0].dW_hh = _buffer(where, "dW_hh", dW_hh, typenum, (GH, H), True)
+    a[0].dW_hh = _buffer(where, "dW_hh", dW_hh, typenum, (GH, Hs), True)
     a[0].db_ih = _buffer(where, "db_ih", db_ih, typenum, (GH,), True)
     a[0].db_hh = _buffer(where, "db_hh", db_hh, typenum, (GH,), True)
     if trace_dh is not None:
-        a[0].trace_dh = _buffer(where, "trace_dh", trace_dh, typenum, (T, N, H), True)
+        a[0].trace_dh = _buffer(where, "trace_dh", trace_dh, typenum, (T, N, Hs), True)
     if trace_dc is not None and lstm:
         a[0].trace_dc = _buffer(where, "trace_dc", trace_dc, typenum, (T, N, H), True)
     dx = _empty((T, N, I), typenum)
-    dh0 = _empty((N, H), typenum)
+    dh0 = _empty((N, Hs), typenum)
     dc0 = _empty((N, H), typenum) if lstm else None
     a[0].dx, a[0].dh0 = cnp.PyArray_DATA(<cnp.ndarray>dx), cnp.PyArray_DATA(<cnp.ndarray>dh0)
     if lstm:
@@ -365,7 +384,8 @@ cdef object _setup_backward(fastrnn_rnn *a, int *typenum_out, str where, cache, 
 
 
 
-def backward(cache, dy, dhT, dcT, dW_ih, dW_hh, db_ih, db_hh, trace_dh=None, trace_dc=None):
+def backward(cache, dy, dhT, dcT, dW_ih, dW_hh, db_ih, db_hh, trace_dh=None, trace_dc=None,
+             dW_hr=None):
     """BPTT through the forward that made ``cache``: see csrc/fastrnn.h.
 
     Every array of the cache is checked again (it is reachable from Python):
@@ -373,20 +393,23 @@ def backward(cache, dy, dhT, dcT, dW_ih, dW_hh, db_ih, db_hh, trace_dh=None, tra
     array must match them. dy (T, N, H), dhT and dcT (N, H; dcT LSTM only);
     dW_ih, dW_hh, db_ih, db_hh are ADDED into; trace_dh/trace_dc (T, N, H) are
     filled when given. Returns fresh ``(dx, dh0, dc0)`` (dc0 None except LSTM).
+    A cache with ``W_hr`` (the LSTM's projection, P columns of h) takes dy,
+    dhT and trace_dh (.., P) and dW_hh (4H, P), and adds into ``dW_hr`` (P, H).
     """
     where = f"{cache.get('cell') if isinstance(cache, dict) else None}_backward"
     cdef fastrnn_rnn a
     cdef int typenum
     out = _setup_backward(&a, &typenum, where, cache, dy, dhT, dcT, dW_ih, dW_hh, db_ih, db_hh,
-                          trace_dh, trace_dc)
-    _run(&a, 1, FASTRNN_BACKWARD, typenum, where, [dW_ih, dW_hh, db_ih, db_hh])
+                          trace_dh, trace_dc, dW_hr)
+    sinks = [dW_ih, dW_hh, db_ih, db_hh] + ([dW_hr] if a.proj_size else [])
+    _run(&a, 1, FASTRNN_BACKWARD, typenum, where, sinks)
     return out
 
 
 def backward_directions(caches, dys, final_grads, grads, traces):
     """Both directions of a bidirectional layer at once: the lists hold, per
     direction, what ``backward`` takes (``final_grads[d]`` is ``(dhT, dcT)``,
-    ``grads[d]`` ``(dW_ih, dW_hh, db_ih, db_hh)``, ``traces[d]`` ``(trace_dh,
+    ``grads[d]`` ``(dW_ih, dW_hh, db_ih, db_hh[, dW_hr])``, ``traces[d]`` ``(trace_dh,
     trace_dc)``); returns ``[(dx, dh0, dc0), (...)]``."""
     cache = caches[0]
     where = f"{cache.get('cell') if isinstance(cache, dict) else None}_backward"
@@ -396,13 +419,15 @@ def backward_directions(caches, dys, final_grads, grads, traces):
     outs = []
     for d in range(2):
         dhT, dcT = final_grads[d]
-        dW_ih, dW_hh, db_ih, db_hh = grads[d]
+        dW_ih, dW_hh, db_ih, db_hh = grads[d][:4]
+        dW_hr = grads[d][4] if len(grads[d]) > 4 else None
         trace_dh, trace_dc = traces[d]
         outs.append(_setup_backward(&a[d], &typenum[d], where, caches[d], dys[d], dhT, dcT,
-                                    dW_ih, dW_hh, db_ih, db_hh, trace_dh, trace_dc))
+                                    dW_ih, dW_hh, db_ih, db_hh, trace_dh, trace_dc, dW_hr))
     if typenum[0] != typenum[1]:
         raise ValueError(f"{where}: the two directions have different dtypes")
-    _run(a, 2, FASTRNN_BACKWARD, typenum[0], where, [g for sinks_d in grads for g in sinks_d])
+    _run(a, 2, FASTRNN_BACKWARD, typenum[0], where,
+         [g for sinks_d in grads for g in sinks_d if g is not None])
     return outs
 
 

@@ -1,10 +1,10 @@
 # Part of _ext.pyx (included there): packed weights and the Stepper behind fastrnn.Stream.
 
-def pack(cell, W_ih, W_hh, b_ih, b_hh):
+def pack(cell, W_ih, W_hh, b_ih, b_hh, W_hr=None):
     """The forward weights of one recurrence packed once, for ``forward(..., packed=)``.
 
     W_ih (G*H, I), W_hh (G*H, H), b_ih and b_hh (G*H,), C-contiguous, all of one
-    float dtype. Returns a 1-d array of that dtype: the weights in the layout the
+    float dtype; with the LSTM's projection ``W_hr`` (P, H), W_hh is (4H, P). Returns a 1-d array of that dtype: the weights in the layout the
     kernels read, for the instruction set in use now (a kernel refuses a buffer
     packed for another one, or for other sizes).
     """
@@ -17,11 +17,14 @@ def pack(cell, W_ih, W_hh, b_ih, b_hh):
             or cnp.PyArray_NDIM(<cnp.ndarray>W_ih) != 2:
         raise ValueError(f"{where}: W_ih, W_hh: expected 2-d arrays (G*H, I) and (G*H, H), "
                          f"got {_describe(W_ih)} and {_describe(W_hh)}")
-    cdef int I = W_ih.shape[1], H = W_hh.shape[1], GH = G * H
+    cdef int Pj = _proj_size(where, a.cell == FASTRNN_LSTM, W_hr, W_hh)
+    cdef int I = W_ih.shape[1], H = W_hr.shape[1] if Pj else W_hh.shape[1], GH = G * H
     check_sizes(1, 1, I, H, G, cnp.PyArray_ITEMSIZE(<cnp.ndarray>W_hh))
-    a.input_size, a.hidden_size = I, H
+    a.input_size, a.hidden_size, a.proj_size = I, H, Pj
     a.W_ih = _buffer(where, "W_ih", W_ih, typenum, (GH, I))
-    a.W_hh = _buffer(where, "W_hh", W_hh, typenum, (GH, H))
+    a.W_hh = _buffer(where, "W_hh", W_hh, typenum, (GH, Pj if Pj else H))
+    if Pj:
+        a.W_hr = _buffer(where, "W_hr", W_hr, typenum, (Pj, H))
     a.b_ih = _buffer(where, "b_ih", b_ih, typenum, (GH,))
     a.b_hh = _buffer(where, "b_hh", b_hh, typenum, (GH,))
     cdef fastrnn_ctx ctx = _ctx
@@ -49,23 +52,33 @@ cdef class Stepper:
     layer (``pack``); ``input_sizes``: each layer's input width; ``h`` (L, N, H)
     and ``c`` (L, N, H) or None: the state, C-contiguous, updated in place by
     every step; ``nonlinearity``, ``residual``, ``reset_after``: the cell's
-    options.
+    options; ``proj_size``: the LSTM's projection P (then ``h`` is (L, N, P),
+    each step's output (N, P), and ``hidden_size`` is read from ``c``).
     """
     cdef fastrnn_rnn a[64]
     cdef int layers, batch, input_size, hidden_size, typenum, isa
+    cdef int width  # of h and of a step's output: P with a projection, else H
     cdef list keep
 
     def __init__(self, cell, packed, input_sizes, h, c, nonlinearity="tanh",
-                 bint residual=False, bint reset_after=True):
+                 bint residual=False, bint reset_after=True, int proj_size=0):
         where = f"{cell}_stream"
         cdef int cell_code = _cell_code(where, cell), l
         if not 1 <= len(packed) <= 64 or len(input_sizes) != len(packed):
             raise ValueError(f"{where}: expected 1 to 64 layers, got {len(packed)}")
         self.typenum = _typenum_of(where, h)
         self.layers, self.batch, self.hidden_size = len(packed), h.shape[1], h.shape[2]
+        self.width = self.hidden_size
+        cdef bint lstm = cell_code == FASTRNN_LSTM
+        if proj_size:
+            if not lstm or not cnp.PyArray_Check(c) or c.ndim != 3 \
+                    or not 0 < proj_size < c.shape[2] or proj_size != h.shape[2]:
+                raise ValueError(f"{where}: proj_size: expected an LSTM with h (L, N, P) and "
+                                 f"c (L, N, H), 0 < P = proj_size < H, got proj_size = "
+                                 f"{proj_size}, h {_describe(h)}, c {_describe(c)}")
+            self.hidden_size = c.shape[2]
         self.input_size = input_sizes[0]
         self.isa = _ctx.isa
-        cdef bint lstm = cell_code == FASTRNN_LSTM
         self.keep = [packed, h, c]
         cdef fastrnn_ctx ctx = _ctx
         for l in range(self.layers):
@@ -76,15 +89,16 @@ cdef class Stepper:
             self.a[l].reset_after = reset_after
             self.a[l].steps, self.a[l].batch = 1, self.batch
             self.a[l].input_size, self.a[l].hidden_size = input_sizes[l], self.hidden_size
+            self.a[l].proj_size = proj_size
             self.a[l].packed = _buffer(where, "packed", packed[l], self.typenum,
                                        (packed[l].shape[0],))
             self.a[l].packed_size = packed[l].shape[0]
             self.a[l].h0 = self.a[l].hT = _buffer(where, "h", h[l], self.typenum,
-                                                  (self.batch, self.hidden_size), True)
+                                                  (self.batch, self.width), True)
             if lstm:
                 self.a[l].c0 = self.a[l].cT = _buffer(where, "c", c[l], self.typenum,
                                                       (self.batch, self.hidden_size), True)
-            y = _empty((1, self.batch, self.hidden_size), self.typenum)
+            y = _empty((1, self.batch, self.width), self.typenum)
             self.a[l].y = cnp.PyArray_DATA(<cnp.ndarray>y)
             self.keep.append(y)
             if l > 0:
@@ -99,7 +113,7 @@ cdef class Stepper:
             self.keep.append(ws)
 
     def step(self, x_t):
-        """x_t (N, I) of the stream's dtype, C-contiguous -> the top layer's y_t (N, H)."""
+        """x_t (N, I) of the stream's dtype, C-contiguous -> the top layer's y_t (N, H or P)."""
         cdef cnp.ndarray x
         if not (cnp.PyArray_Check(x_t) and cnp.PyArray_TYPE(<cnp.ndarray>x_t) == self.typenum
                 and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x_t)
@@ -122,7 +136,7 @@ cdef class Stepper:
                 if status != FASTRNN_OK:
                     break
         _check_status(status, "step")
-        y = _empty((self.batch, self.hidden_size), self.typenum)
+        y = _empty((self.batch, self.width), self.typenum)
         memcpy(cnp.PyArray_DATA(<cnp.ndarray>y), self.a[self.layers - 1].y,
-               <size_t>self.batch * self.hidden_size * cnp.PyArray_ITEMSIZE(<cnp.ndarray>y))
+               <size_t>self.batch * self.width * cnp.PyArray_ITEMSIZE(<cnp.ndarray>y))
         return y

@@ -16,6 +16,7 @@ cell        cache bytes
 SRN         ``b*(T+1)*N*H``            states ``hs``
 SRN resid.  ``b*(2*T+1)*N*H``          ``hs`` + ``aux`` (f(z_t), T*N*H)
 LSTM        ``b*(6*T+2)*N*H``          ``hs``, ``cs`` ((T+1)*N*H each) + gates i,f,g,o
+LSTM proj.  ``b*((6*T+1)*N*H + (T+1)*N*P)``  ``hs`` (P wide), ``cs``, gates, ``aux`` (m_t)
 GRU         ``b*(5*T+1)*N*H``          ``hs`` + gates r,z,n (3*T*N*H) + ``aux`` (T*N*H)
 ==========  ====================================================================
 
@@ -97,7 +98,7 @@ def srn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh", lengths=None
 
 
 def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
-                 train=True, packed=None):
+                 train=True, packed=None, W_hr=None):
     """The LSTM, gates i, f, g, o: ``c_t = f*c_{t-1} + i*g``, ``h_t = o*tanh(c_t)``.
 
     Parameters
@@ -107,6 +108,10 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
     c0 : numpy.ndarray, shape (N, H)
     W_ih, W_hh : numpy.ndarray, shapes (4H, I), (4H, H)
     b_ih, b_hh : numpy.ndarray, shape (4H,)
+    W_hr : numpy.ndarray, shape (P, H), optional
+        The projection ``h_t = (o*tanh(c_t)) W_hr^T``, 0 < P < H (PyTorch's
+        ``proj_size``): then ``h0``, ``y``, ``hT`` have P columns and ``W_hh``
+        is (4H, P); ``packed`` must then come from ``pack`` with ``W_hr``.
 
     Returns
     -------
@@ -120,7 +125,7 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
         As ``srn_forward``.
     """
     return _ext.forward("lstm", x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths, reverse, train,
-                        packed=packed)
+                        packed=packed, W_hr=W_hr)
 
 
 def gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
@@ -170,7 +175,7 @@ def isa():
     return _ext.get_isa()
 
 
-def pack(cell, W_ih, W_hh, b_ih, b_hh):
+def pack(cell, W_ih, W_hh, b_ih, b_hh, W_hr=None):
     """The forward weights of one recurrence packed once, for ``*_forward(..., packed=)``.
 
     The layout the kernels read (W_hh in panels per gate block, W_ih in
@@ -185,6 +190,8 @@ def pack(cell, W_ih, W_hh, b_ih, b_hh):
     W_ih, W_hh : numpy.ndarray, shapes (G*H, I), (G*H, H)
     b_ih, b_hh : numpy.ndarray, shape (G*H,)
         C-contiguous, all of one float dtype (zeros for no bias).
+    W_hr : numpy.ndarray, shape (P, H), optional
+        The LSTM's projection (then W_hh is (4H, P)).
 
     Returns
     -------
@@ -209,13 +216,13 @@ def pack(cell, W_ih, W_hh, b_ih, b_hh):
     >>> packed.ndim, bool(np.array_equal(y1, y2))
     (1, True)
     """
-    return _ext.pack(cell, W_ih, W_hh, b_ih, b_hh)
+    return _ext.pack(cell, W_ih, W_hh, b_ih, b_hh, W_hr)
 
 
 def _backward(cache, dy, dhT, dcT, grads, trace):
     trace = trace or {}
     return _ext.backward(cache, dy, dhT, dcT, grads["dW_ih"], grads["dW_hh"], grads["db_ih"],
-                         grads["db_hh"], trace.get("dh"), trace.get("dc"))
+                         grads["db_hh"], trace.get("dh"), trace.get("dc"), grads.get("dW_hr"))
 
 
 def srn_backward(dy, dhT, cache, grads, trace=None):
@@ -258,7 +265,8 @@ def lstm_backward(dy, dhT, dcT, cache, grads, trace=None):
     cache : dict
         ``lstm_forward``'s, with ``train=True``.
     grads : dict of numpy.ndarray
-        As ``srn_backward``'s, with 4H rows.
+        As ``srn_backward``'s, with 4H rows; with a projection (the cache's
+        ``W_hr``) also ``dW_hr`` (P, H), and ``dy``, ``dhT`` have P columns.
 
     Returns
     -------
@@ -319,7 +327,7 @@ def forward_directions(cell, x, states, weights, lengths, train, packed=(None, N
     states : list of two lists
         Per direction ``[h0]`` or ``[h0, c0]`` (N, H).
     weights : list of two tuples
-        Per direction ``(W_ih, W_hh, b_ih, b_hh)``.
+        Per direction ``(W_ih, W_hh, b_ih, b_hh)`` (LSTM with a projection: and ``W_hr``).
     lengths : None or numpy.ndarray of int64, shape (N,)
     train : bool
     packed : pair, default (None, None)
@@ -372,6 +380,6 @@ def backward_directions(cell, caches, dys, final_grads, grads, traces):
     traces = [t or {} for t in traces]
     outs = _ext.backward_directions(
         caches, dys, [(g[0], g[1] if len(g) > 1 else None) for g in final_grads],
-        [(g["dW_ih"], g["dW_hh"], g["db_ih"], g["db_hh"]) for g in grads],
+        [(g["dW_ih"], g["dW_hh"], g["db_ih"], g["db_hh"], g.get("dW_hr")) for g in grads],
         [(t.get("dh"), t.get("dc")) for t in traces])
     return [(dx, _finals(cell, dh0, dc0)) for dx, dh0, dc0 in outs]

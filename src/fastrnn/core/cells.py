@@ -309,7 +309,7 @@ def lstm_step(xg, h_prev, c_prev, W_hh):
     Step
         ``pre = z``, ``acts = [i, f, g, o]``, ``h``, ``c``.
     """
-    H = h_prev.shape[1]
+    H = c_prev.shape[1]  # h_prev may be (N, P): the projected LSTM (reference.lstm_forward)
     z = xg + h_prev @ W_hh.T
     i = sigmoid(z[:, :H])
     f = sigmoid(z[:, H:2 * H])

@@ -96,7 +96,8 @@ def engine_forward(engine, cell, x, states, weights, lengths, reverse, train, pa
         ``[h0]``, or ``[h0, c0]`` for the LSTM.
     weights : tuple of numpy.ndarray
         ``(W_ih, W_hh, b_ih, b_hh)``, (G*H, I), (G*H, H), (G*H,) twice; zeros for
-        no bias, never None.
+        no bias, never None. An LSTM with a projection adds ``W_hr`` (P, H)
+        (then W_hh is (4*H, P), and ``h0``, ``y``, ``hT`` have P columns).
     lengths : None or numpy.ndarray of int64, shape (N,)
     reverse, train : bool
     packed : numpy.ndarray, optional
@@ -119,7 +120,9 @@ def engine_forward(engine, cell, x, states, weights, lengths, reverse, train, pa
     """
     extra = {} if packed is None else {"packed": packed}
     if cell.kind == "lstm":
-        y, hT, cT, cache = engine.lstm_forward(x, states[0], states[1], *weights, lengths,
+        if len(weights) > 4:  # the projection
+            extra["W_hr"] = weights[4]
+        y, hT, cT, cache = engine.lstm_forward(x, states[0], states[1], *weights[:4], lengths,
                                                reverse, train, **extra)
         return y, [hT, cT], cache
     if cell.kind == "gru":
@@ -146,9 +149,11 @@ def engine_backward(engine, cell, cache, dy, final_grads, grads, trace=None):
     final_grads : list of numpy.ndarray, shape (N, H)
         ``[dhT]``, or ``[dhT, dcT]`` for the LSTM.
     grads : dict of numpy.ndarray
-        ``dW_ih``, ``dW_hh``, ``db_ih``, ``db_hh``, ADDED into.
+        ``dW_ih``, ``dW_hh``, ``db_ih``, ``db_hh`` (and ``dW_hr`` for an LSTM
+        with a projection), ADDED into.
     trace : dict of numpy.ndarray, optional
-        ``{"dh": (T, N, H)}`` (and ``"dc"``, LSTM) to fill with dL/dh_t by time.
+        ``{"dh": (T, N, H)}`` (and ``"dc"``, LSTM) to fill with dL/dh_t by time
+        (``"dh"`` (T, N, P) with a projection).
 
     Returns
     -------

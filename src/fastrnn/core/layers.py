@@ -7,8 +7,8 @@ private base ``_RNNBase``: checks, the loop over layers and directions, packed
 weights for inference) and the text of their docstrings (the arguments, the
 shapes of ``x``, ``y``, ``state`` and ``lengths``, the attributes, the
 gradient rule: ``fastrnn.core.docstrings``, which completes each class's
-own; ``help(fastrnn.LSTM)`` shows the result). ``param_name`` is the one
-place parameter names are built.
+own; ``help(fastrnn.LSTM)`` shows the result). ``param_name`` (``names.py``,
+re-exported here) is the one place parameter names are built.
 """
 
 import warnings
@@ -21,43 +21,9 @@ from .backend import get_engine
 from .docstrings import complete_doc
 from .dropout import dropout_generator, dropout_mask
 from .module import Module, check_seed
+from .names import PARAM_KINDS, param_name  # noqa: F401  (fastrnn.core.layers.param_name)
 from .stream import Stream
 from ..train import init as _init
-
-PARAM_KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-
-
-def param_name(kind, layer=0, direction=0):
-    """PyTorch's name of one parameter of a recurrent layer.
-
-    The one place parameter names are built: the layers, their ``state_dict``
-    and the ONNX and Keras converters all call it.
-
-    Parameters
-    ----------
-    kind : {"weight_ih", "weight_hh", "bias_ih", "bias_hh"}
-        One of ``PARAM_KINDS`` (not checked).
-    layer : int, default 0
-        The layer, 0 at the bottom.
-    direction : int, default 0
-        0 for the forward direction, 1 for the reverse one of a bidirectional
-        layer.
-
-    Returns
-    -------
-    str
-        ``"{kind}_l{layer}"``, followed by ``"_reverse"`` when ``direction``
-        is nonzero.
-
-    Examples
-    --------
-    >>> param_name("weight_hh", 1, 1)
-    'weight_hh_l1_reverse'
-    >>> param_name("bias_ih")
-    'bias_ih_l0'
-    """
-    return f"{kind}_l{layer}" + ("_reverse" if direction else "")
-
 
 class _RNNBase(Module):
     """What ``SRN``, ``LSTM`` and ``GRU`` share (their docstrings say what it does).
@@ -68,6 +34,7 @@ class _RNNBase(Module):
 
     _cell = None          # "srn", "lstm" or "gru"
     _num_states = 1       # arrays in the state: 1 (h) or 2 (h, c)
+    proj_size = 0         # the LSTM's projection P (h has P features), 0: none
     recurrent = True
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
@@ -95,18 +62,25 @@ class _RNNBase(Module):
 
     def _parameter_shapes(self):
         """PyTorch's names and shapes, in PyTorch's order."""
-        G, H = F.GATES[self._cell], self.hidden_size
+        G, H, Hs, P = F.GATES[self._cell], self.hidden_size, self._h_size, self.proj_size
         shapes = {}
         for layer in range(self.num_layers):
-            layer_input = self.input_size if layer == 0 else self.num_directions * H
+            layer_input = self.input_size if layer == 0 else self.num_directions * Hs
             for direction in range(self.num_directions):
                 names = self._names(layer, direction)
                 shapes[names["weight_ih"]] = (G * H, layer_input)
-                shapes[names["weight_hh"]] = (G * H, H)
+                shapes[names["weight_hh"]] = (G * H, Hs)
                 if self.bias:
                     shapes[names["bias_ih"]] = (G * H,)
                     shapes[names["bias_hh"]] = (G * H,)
+                if P:
+                    shapes[names["weight_hr"]] = (P, H)
         return shapes
+
+    @property
+    def _h_size(self):
+        """The features of h (and of each direction's output): ``proj_size`` or H."""
+        return self.proj_size or self.hidden_size
 
     def _names(self, layer, direction):
         """``{kind: name}`` of the parameters of one (layer, direction)."""
@@ -155,14 +129,15 @@ class _RNNBase(Module):
         """The ``functional.Cell`` every (layer, direction) of this layer computes."""
         return F.Cell.of(self._cell)
 
-    def _check_state(self, name, state, N):
-        """One checked (N, H) array per (layer, direction); zeros for None."""
+    def _check_state(self, name, state, N, width=None):
+        """One checked (N, W) array per (layer, direction); zeros for None. ``width``: None
+        for W = hidden_size (c, or h without a projection), or ``(W, its name)``."""
         count = self.num_layers * self.num_directions
+        width, what = (self.hidden_size, "hidden_size") if width is None else width
         if state is None:
-            return [np.zeros((N, self.hidden_size), dtype=self.dtype)] * count
+            return [np.zeros((N, width), dtype=self.dtype)] * count
         arr = V.as_float_array(name, state, self.dtype)
-        V.check_shape(name, arr, (count, N, self.hidden_size),
-                      "(num_layers*num_directions, N, hidden_size)")
+        V.check_shape(name, arr, (count, N, width), f"(num_layers*num_directions, N, {what})")
         return list(arr)
 
     def _split_state(self, name, state, N):
@@ -175,7 +150,9 @@ class _RNNBase(Module):
             state = (None, None)
         if not isinstance(state, (tuple, list)) or len(state) != 2:
             raise TypeError(f"{name}: expected a tuple (h, c), got {type(state).__name__}")
-        return [self._check_state(f"{name}[{k}]", s, N) for k, s in enumerate(state)]
+        h_width = (self.proj_size, "proj_size") if self.proj_size else None
+        return [self._check_state(f"{name}[{k}]", s, N, h_width if k == 0 else None)
+                for k, s in enumerate(state)]
 
     def _to_time_major(self, name, a, last):
         arr = V.as_array(name, a)
@@ -199,7 +176,7 @@ class _RNNBase(Module):
         G, H, D = F.GATES[self._cell], self.hidden_size, self.num_directions
         V.check_sizes(T, N, self.input_size, H, G, "input_size")
         if self.num_layers > 1:
-            V.check_sizes(T, N, D * H, H, G, "num_directions*hidden_size")
+            V.check_sizes(T, N, D * self._h_size, H, G, "num_directions*hidden_size")
 
     def forward(self, x, state=None, lengths=None, train=True):
         """Run the layer over whole sequences: ``(y, state)``.
@@ -349,7 +326,7 @@ class _RNNBase(Module):
         gradients to scratch arrays, leaving ``self.grads`` untouched.
         """
         cell, engine, caches, drops, T, N = self._require_cache()
-        H, D = self.hidden_size, self.num_directions
+        H, D = self._h_size, self.num_directions
         if dy is None:
             dy_tm = np.zeros((T, N, D * H), dtype=self.dtype)
         else:
@@ -378,8 +355,8 @@ class _RNNBase(Module):
                 sinks = [self._grad_sinks(layer, d, accumulate) for d in range(D)]
                 if trace:
                     for k in ks:
-                        traces[k] = {key: np.empty((T, N, H), self.dtype)
-                                     for key in ("dh", "dc")[:self._num_states]}
+                        traces[k] = {key: np.empty((T, N, w), self.dtype) for key, w in
+                                     (("dh", H), ("dc", self.hidden_size))[:self._num_states]}
                 trace_k = [traces[k] if trace else None for k in ks]
                 results = F.engine_backward_layer(engine, cell, [caches[k] for k in ks], dys,
                                                   finals_k, sinks, trace_k)
@@ -443,10 +420,12 @@ class _RNNBase(Module):
         only read them); zero biases without bias."""
         names, p = self._names(layer, direction), self.params
         W_ih, W_hh = np.asarray(p[names["weight_ih"]]), np.asarray(p[names["weight_hh"]])
+        proj = (np.asarray(p[names["weight_hr"]]),) if self.proj_size else ()  # the LSTM's W_hr
         if self.bias:
-            return W_ih, W_hh, np.asarray(p[names["bias_ih"]]), np.asarray(p[names["bias_hh"]])
+            return (W_ih, W_hh, np.asarray(p[names["bias_ih"]]),
+                    np.asarray(p[names["bias_hh"]])) + proj
         zeros = np.zeros(F.GATES[self._cell] * self.hidden_size, dtype=self.dtype)
-        return W_ih, W_hh, zeros, zeros
+        return (W_ih, W_hh, zeros, zeros) + proj
 
     def _grad_sinks(self, layer, direction, accumulate=True):
         """The gradient arrays one (layer, direction) adds into: the layer's, or scratch
@@ -456,6 +435,8 @@ class _RNNBase(Module):
         sinks = {"dW_ih": g[names["weight_ih"]], "dW_hh": g[names["weight_hh"]],
                  "db_ih": g[names["bias_ih"]] if self.bias else np.zeros(GH, self.dtype),
                  "db_hh": g[names["bias_hh"]] if self.bias else np.zeros(GH, self.dtype)}
+        if self.proj_size:
+            sinks["dW_hr"] = g[names["weight_hr"]]
         return sinks if accumulate else {k: np.zeros_like(v) for k, v in sinks.items()}
 
     def __repr__(self):
@@ -530,6 +511,16 @@ class LSTM(_RNNBase):
     f*c_{t-1} + i*g``, ``h_t = o*tanh(c_t)``; the output at step t is h_t.
     The state is a tuple ``(h, c)``.
 
+    Parameters
+    ----------
+    proj_size : int, default 0
+        P, PyTorch's projection: with 0 < P < H, ``h_t = W_hr (o*tanh(c_t))``
+        with ``weight_hr_l{k}`` (P, H) (no bias, after the four other
+        parameters of each layer and direction). Then h, ``y``'s features and
+        the input of layer k > 0 have P (D*P) instead of H (D*H) wherever the
+        shapes below say H, except ``c`` (L*D, N, H); ``weight_hh_l{k}`` is
+        (4*H, P). 0: no projection.
+
     Examples
     --------
     >>> import numpy as np, fastrnn
@@ -548,16 +539,24 @@ class LSTM(_RNNBase):
     >>> bool(np.allclose(lstm.grads_flat, 2 * first))
     True
     >>> lstm.zero_grad()
+    >>> lstmp = fastrnn.LSTM(3, 4, proj_size=2, seed=0)       # h_t = W_hr (o*tanh(c_t))
+    >>> y, (h, c) = lstmp(np.ones((5, 1, 3)), train=False)
+    >>> y.shape, h.shape, c.shape, lstmp.params["weight_hr_l0"].shape
+    ((5, 1, 2), (1, 1, 2), (1, 1, 4), (2, 4))
     """
 
     _cell = "lstm"
     _num_states = 2
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, dtype=np.float32, seed=None, init=None):
+                 dropout=0.0, bidirectional=False, proj_size=0, dtype=np.float32, seed=None,
+                 init=None):
+        self.proj_size = V.check_proj_size(proj_size, hidden_size)
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype, seed, init)
 
+    def _extra_repr(self):
+        return {"proj_size": self.proj_size} if self.proj_size else {}
 
 @complete_doc("layer")
 class GRU(_RNNBase):

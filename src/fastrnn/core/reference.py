@@ -345,13 +345,15 @@ def srn_backward(dy, dhT, cache, grads, trace=None):
 # --- LSTM --------------------------------------------------------------------
 
 def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
-                 train=True):
+                 train=True, W_hr=None):
     """The LSTM recurrence, gates i, f, g, o in PyTorch's order.
 
     With ``z = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh`` cut into four (N, H)
     blocks: ``i, f, o = sigmoid(z_i, z_f, z_o)``, ``g = tanh(z_g)``,
     ``c_t = f * c_{t-1} + i * g``, ``h_t = o * tanh(c_t)``. Arguments and
-    results follow the engine contract (module doc), with G = 4.
+    results follow the engine contract (module doc), with G = 4. With
+    ``W_hr`` (PyTorch's ``proj_size`` P): ``h_t = (o * tanh(c_t)) W_hr^T``, so
+    ``h0``, ``y``, ``hT`` have P columns and ``W_hh`` is (4*H, P).
 
     Parameters
     ----------
@@ -366,6 +368,8 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
         Run from step T-1 down to 0.
     train : bool
         Keep the cache for ``lstm_backward``.
+    W_hr : numpy.ndarray, shape (P, H), optional
+        The projection, 0 < P < H; None: none.
 
     Returns
     -------
@@ -377,27 +381,32 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
         What ``lstm_backward`` reads; None when ``train`` is False.
     """
     T, N, _ = x.shape
-    H = h0.shape[1]
+    H, Hs = c0.shape[1], h0.shape[1]  # Hs: the width of h, P with a projection
     mask = active_rows(lengths, T)
     pre = project_inputs(x, W_ih, b_ih + b_hh)
-    hs = np.empty((T + 1, N, H), dtype=x.dtype)
+    hs = np.empty((T + 1, N, Hs), dtype=x.dtype)
     cs = np.empty((T + 1, N, H), dtype=x.dtype)
     hs[T if reverse else 0] = h0
     cs[T if reverse else 0] = c0
     gates = np.empty((T, N, 4 * H), dtype=x.dtype)
-    y = np.empty((T, N, H), dtype=x.dtype)
+    # with a projection, m_t = o * tanh(c_t) (0 at inactive rows), for dW_hr
+    ms = None if W_hr is None else np.empty((T, N, H), dtype=x.dtype)
+    y = np.empty((T, N, Hs), dtype=x.dtype)
     for t in time_steps(T, reverse):
         read, write = state_slots(t, reverse)
         m = None if mask is None else mask[t]
         step = C.lstm_step(pre[t], hs[read], cs[read], W_hh)
         gates[t] = step.acts
+        if ms is not None:  # the projection: h_t = m_t W_hr^T, m_t = o * tanh(c_t)
+            ms[t] = keep_where(m, step.h, 0)
+            step.h = step.h @ W_hr.T
         cs[write] = keep_where(m, step.c, cs[read])
         hs[write] = keep_where(m, step.h, hs[read])
         y[t] = keep_where(m, step.h, 0)
     cache = None
     if train:
         cache = dict(x=x, hs=hs, cs=cs, gates=gates, W_ih=W_ih, W_hh=W_hh,
-                     lengths=lengths, reverse=reverse)
+                     lengths=lengths, reverse=reverse, W_hr=W_hr, ms=ms)
     return y, final_state(hs, reverse).copy(), final_state(cs, reverse).copy(), cache
 
 
@@ -405,6 +414,10 @@ def lstm_backward(dy, dhT, dcT, cache, grads, trace=None):
     """BPTT for the LSTM, differentiating ``c_t = f*c_{t-1} + i*g`` and ``h_t = o*tanh(c_t)``.
 
     Parameter gradients are ADDED into ``grads`` (engine contract, module doc).
+    With a projection (the cache's ``W_hr``), ``h_t = m_t W_hr^T``: the cell's
+    backward takes ``dL/dm_t = dL/dh_t W_hr`` as its ``dL/dh_t``,
+    ``grads["dW_hr"]`` (P, H) gets ``sum_t dL/dh_t^T m_t``, and every h-shaped
+    array (``dy``, ``dhT``, ``dh0``, ``trace["dh"]``) has P columns.
 
     Parameters
     ----------
@@ -426,27 +439,34 @@ def lstm_backward(dy, dhT, dcT, cache, grads, trace=None):
     dh0, dc0 : numpy.ndarray, shape (N, H)
     """
     x, hs, cs, gates = cache["x"], cache["hs"], cache["cs"], cache["gates"]
-    W_hh, reverse = cache["W_hh"], cache["reverse"]
+    W_hh, reverse, W_hr = cache["W_hh"], cache["reverse"], cache.get("W_hr")
     T = x.shape[0]
-    H = hs.shape[2]
+    H = cs.shape[2]
     mask = active_rows(cache["lengths"], T)
     dpre = np.zeros(gates.shape, dtype=dy.dtype)
+    dhp = None if W_hr is None else np.zeros(dy.shape, dtype=dy.dtype)  # dL/dh_t, active rows
     dh = dhT.copy()
     dc = dcT.copy()
     for t in reversed(time_steps(T, reverse)):
         read, write = state_slots(t, reverse)
         m = None if mask is None else mask[t]
         dh_total = dh + keep_where(m, dy[t], 0)
+        dh_cell = dh_total if W_hr is None else dh_total @ W_hr  # dL/dm_t with a projection
         tanh_c = np.tanh(cs[write])
-        dc_total = C.lstm_cell_grad(dh_total, dc, gates[t, :, 3 * H:], tanh_c)
+        dc_total = C.lstm_cell_grad(dh_cell, dc, gates[t, :, 3 * H:], tanh_c)
         if trace is not None:
             trace["dh"][t] = dh_total
             trace["dc"][t] = keep_where(m, dc_total, dc)  # inactive: the frozen c's gradient
-        dz, dh_prev, dc_prev = C.lstm_step_backward(dh_total, dc_total, gates[t], tanh_c,
+        dz, dh_prev, dc_prev = C.lstm_step_backward(dh_cell, dc_total, gates[t], tanh_c,
                                                     cs[read], W_hh)
         dpre[t] = keep_where(m, dz, 0)
+        if dhp is not None:
+            dhp[t] = keep_where(m, dh_total, 0)
         dh = keep_where(m, dh_prev, dh_total)
         dc = keep_where(m, dc_prev, dc)
+    if dhp is not None:
+        T, N, P = dhp.shape
+        grads["dW_hr"] += dhp.reshape(T * N, P).T @ cache["ms"].reshape(T * N, H)
     dx = accumulate_input_grads(grads, dpre, dpre, x, previous_states(hs, reverse),
                                 cache["W_ih"])
     return dx, dh, dc

@@ -25,7 +25,8 @@ class Stream:
 
     Made by ``layer.stream(batch_size=1, state=None)`` on ``SRN``, ``LSTM`` and
     ``GRU`` (every option: stacked, both GRU forms, residual SRN, float32 and
-    float64). ``step`` and ``run`` continue from the kept state, so feeding a
+    float64, the LSTM's ``proj_size``: h and each step's output then have
+    ``proj_size`` features). ``step`` and ``run`` continue from the kept state, so feeding a
     sequence in any pieces gives what one ``layer.forward`` of the whole
     sequence gives (the same bits on the C engine, whose steps run the same
     kernels).
@@ -116,15 +117,16 @@ class Stream:
         if self._stepper is None or self._stepper_key != key:
             from . import _ext
             layer = self.layer
-            sizes = [layer.input_size] + [layer.hidden_size] * (layer.num_layers - 1)
+            sizes = [layer.input_size] + [layer._h_size] * (layer.num_layers - 1)
             spec = layer._spec()
             self._stepper = _ext.Stepper(layer._cell, packs, sizes, self._h, self._c,
-                                         spec.nonlinearity, spec.residual, spec.reset_after)
+                                         spec.nonlinearity, spec.residual, spec.reset_after,
+                                         layer.proj_size)
             self._stepper_key = key
         return self._stepper
 
     def step(self, x_t):
-        """One step: ``x_t`` (N, input_size) -> the top layer's output (N, hidden_size).
+        """One step: ``x_t`` (N, input_size) -> the top layer's output (N, hidden_size or proj_size).
 
         Parameters
         ----------
@@ -133,7 +135,7 @@ class Stream:
 
         Returns
         -------
-        ndarray, shape (N, hidden_size)
+        ndarray, shape (N, hidden_size), or (N, proj_size) with a projection
             A new array; the state moves on one step.
 
         Raises

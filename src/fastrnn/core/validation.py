@@ -179,6 +179,39 @@ def check_shape(name, arr, expected, names=None):
                          f"got {fmt_shape(arr.shape)}")
 
 
+def check_proj_size(proj_size, hidden_size):
+    """Check the LSTM's ``proj_size`` as PyTorch does: 0 (none) or 0 < P < hidden_size.
+
+    Parameters
+    ----------
+    proj_size : int
+        Python or NumPy integer (bool refused).
+    hidden_size : int
+        The layer's H (checked by the caller; a non-int here is left to it).
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    TypeError
+        For a non-integer.
+    ValueError
+        For a negative ``proj_size`` or one not smaller than ``hidden_size``.
+    """
+    if isinstance(proj_size, (bool, np.bool_)) or not isinstance(proj_size, (int, np.integer)):
+        raise TypeError(f"proj_size: expected an int, got {type(proj_size).__name__} "
+                        f"{proj_size!r}")
+    proj_size = int(proj_size)
+    if proj_size < 0:
+        raise ValueError(f"proj_size: must be >= 0 (0: no projection), got {proj_size}")
+    if proj_size and isinstance(hidden_size, (int, np.integer)) and proj_size >= hidden_size:
+        raise ValueError(f"proj_size: must be smaller than hidden_size = {hidden_size}, "
+                         f"got {proj_size}")
+    return proj_size
+
+
 def check_positive_int(name, value):
     """Check a size or count argument.
 

@@ -50,6 +50,12 @@ def _keras_gru_two_biases(layer, cell):
     return cell == "gru" and layer.reset_after
 
 
+def _check_no_projection(layer):
+    if getattr(layer, "proj_size", 0):
+        raise ValueError(f"layer: an LSTM with proj_size={layer.proj_size} has no Keras "
+                         "counterpart (Keras's LSTM has no projection)")
+
+
 def to_keras_weights(layer):
     """The Keras ``get_weights()`` lists of a fastrnn layer, one per stacked layer.
 
@@ -73,7 +79,7 @@ def to_keras_weights(layer):
     TypeError
         ``layer`` is not a fastrnn SRN, LSTM or GRU.
     ValueError
-        A residual SRN.
+        A residual SRN, or an LSTM with ``proj_size`` > 0 (Keras has neither).
 
     Examples
     --------
@@ -85,6 +91,7 @@ def to_keras_weights(layer):
     cell = cell_of(layer)
     if cell == "srn" and layer.residual:
         raise ValueError("layer: a residual SRN has no Keras counterpart")
+    _check_no_projection(layer)
     order = KERAS_ORDER[cell]
     out = []
     for index in range(layer.num_layers):
@@ -156,9 +163,11 @@ def load_keras_weights(layer, weights):
         ``layer`` not a fastrnn recurrent layer, ``weights`` not a list, non-float arrays.
     ValueError
         A wrong number of arrays or a wrong shape (named ``weights[l][k]``,
-        with what it is); nothing is written then.
+        with what it is); nothing is written then. An LSTM with
+        ``proj_size`` > 0 (Keras's LSTM has no projection).
     """
     cell = cell_of(layer)
+    _check_no_projection(layer)
     weights = _per_layer(layer, cell, weights)
     order = inverse(KERAS_ORDER[cell])
     state = {}

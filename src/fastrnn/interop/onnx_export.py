@@ -139,6 +139,10 @@ class _Graph:
 
 
 def _check_recurrent(where, layer):
+    if isinstance(layer, LSTM) and layer.proj_size:
+        raise ValueError(f"{where}: an LSTM with proj_size={layer.proj_size} (a projection "
+                         "h_t = W_hr (o*tanh(c_t))) has no ONNX operator (ONNX's LSTM has no "
+                         "projection); only proj_size=0 is exported")
     if isinstance(layer, SRN) and layer.residual:
         raise ValueError(f"{where}: a residual SRN (h_t = h_(t-1) + f(...)) has no ONNX "
                          "operator; only SRN(residual=False) is exported")
@@ -316,7 +320,8 @@ def to_onnx(model, batch_first=None, opset=None, initial_state=False, lengths=Fa
     TypeError
         ``model`` of a class that is not exported, a non-bool flag, a non-int opset.
     ValueError
-        A residual SRN, an opset out of range, layers with mixed ``batch_first``.
+        A residual SRN, an LSTM with ``proj_size`` > 0 (ONNX has no
+        projection), an opset out of range, layers with mixed ``batch_first``.
     ImportError
         The onnx package is not installed.
     """

@@ -130,7 +130,7 @@ class RTRL:
             raise ValueError("layer: RTRL runs forward in time on one cell; expected "
                              f"num_layers=1 and bidirectional=False, got num_layers="
                              f"{layer.num_layers}, bidirectional={layer.bidirectional}")
-        kinds = PARAM_KINDS if layer.bias else PARAM_KINDS[:2]
+        kinds = PARAM_KINDS[:4] if layer.bias else PARAM_KINDS[:2]  # no projection here
         self._setup(spec, [layer.params[param_name(kind)] for kind in kinds], layer.bias)
         self.layer = layer
 

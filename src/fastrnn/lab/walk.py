@@ -34,11 +34,18 @@ def layer_spec(layer):
     ------
     TypeError
         If ``layer`` is not one of those layers.
+    ValueError
+        For an LSTM with a projection (``proj_size`` > 0): the lab's step-by-step
+        analyses (gradient flow, Jacobians, gates, RTRL, non-finite walks) model
+        the cells of ``fastrnn.core.cells`` without it.
     """
     cell = getattr(layer, "_cell", None)
     if cell not in ("srn", "lstm", "gru"):
         raise TypeError(f"layer: expected a fastrnn SRN, LSTM or GRU layer, "
                         f"got {type(layer).__name__}")
+    if getattr(layer, "proj_size", 0):
+        raise ValueError(f"layer: an LSTM with proj_size={layer.proj_size} (a projection of "
+                         "h) is not supported by the lab's analyses; use proj_size=0")
     return CellSpec(cell, getattr(layer, "nonlinearity", "tanh"),
                     bool(getattr(layer, "residual", False)),
                     bool(getattr(layer, "reset_after", True)))

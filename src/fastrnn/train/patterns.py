@@ -28,6 +28,11 @@ def _check_rnn(name, rnn):
     return rnn
 
 
+def _out_size(rnn):
+    """The features of each direction's output: the LSTM's ``proj_size``, else ``hidden_size``."""
+    return getattr(rnn, "proj_size", 0) or rnn.hidden_size
+
+
 def length_mask(lengths, T, batch_first=False):
     """The steps in use: True where ``t < lengths[n]``.
 
@@ -87,7 +92,7 @@ class _Pattern(Model):
         if embedding is not None:
             self.embedding = embedding
         self.rnn = rnn
-        self.head = Linear(rnn.num_directions * rnn.hidden_size, self.num_classes,
+        self.head = Linear(rnn.num_directions * _out_size(rnn), self.num_classes,
                            dtype=rnn.dtype, seed=seed)
 
     def _embed(self, embedding, x, train):
@@ -235,13 +240,13 @@ class SequenceClassifier(_Pattern):
         if self._cache is None:
             raise V.no_cache_error("SequenceClassifier")
         T, N, count, final = self._cache
-        rnn, D, H = self.rnn, self.rnn.num_directions, self.rnn.hidden_size
+        rnn, D, H = self.rnn, self.rnn.num_directions, _out_size(self.rnn)
         dfeat = self.head.backward(dlogits)                                # (N, D*H)
         if self.pool == "last":
             h = final[0] if isinstance(final, tuple) else final
             dh = np.zeros_like(h)
             dh[-D:] = dfeat.reshape(N, D, H).transpose(1, 0, 2)
-            dstate = (dh, np.zeros_like(dh)) if isinstance(final, tuple) else dh
+            dstate = (dh, np.zeros_like(final[1])) if isinstance(final, tuple) else dh
             dx, _ = rnn.backward(None, dstate)
         else:
             steps = length_mask(count, T)                                  # (T, N)

@@ -83,8 +83,8 @@ class Seq2Seq(_Pattern):
         if type(encoder) is not type(decoder):
             raise TypeError(f"decoder: expected a {type(encoder).__name__} like the encoder "
                             f"(the state passes over), got {type(decoder).__name__}")
-        for attr in ("hidden_size", "num_layers", "dtype", "batch_first"):
-            a, b = getattr(encoder, attr), getattr(decoder, attr)
+        for attr in ("hidden_size", "num_layers", "dtype", "batch_first", "proj_size"):
+            a, b = getattr(encoder, attr, 0), getattr(decoder, attr, 0)
             if a != b:
                 raise ValueError(f"decoder: expected {attr} = {a!r} like the encoder, got {b!r}")
         for name, rnn in (("encoder", encoder), ("decoder", decoder)):
@@ -112,8 +112,8 @@ class Seq2Seq(_Pattern):
         # the head draws apart from the target embedding: seed + 1 for an int seed (a
         # Generator simply goes on)
         head_seed = seed + 1 if isinstance(seed, (int, np.integer)) else seed
-        self.head = Linear(decoder.hidden_size, self.num_classes, dtype=decoder.dtype,
-                           seed=head_seed)
+        self.head = Linear(getattr(decoder, "proj_size", 0) or decoder.hidden_size,
+                           self.num_classes, dtype=decoder.dtype, seed=head_seed)
 
     def _tgt_ids(self, tgt):
         t = np.asarray(tgt)
