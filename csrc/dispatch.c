@@ -75,6 +75,8 @@ static int check(const fastrnn_rnn *a, int pass)
     const int lstm = a->cell == FASTRNN_LSTM, gru = a->cell == FASTRNN_GRU;
     const int residual = a->cell == FASTRNN_SRN && a->residual;
     if (!a->x) return FASTRNN_EINVAL;
+    /* zoneout: the LSTM's h and c, the GRU's h */
+    if ((a->zone_h && !lstm && !gru) || (a->zone_c && !lstm)) return FASTRNN_EINVAL;
     if (pass == FASTRNN_FORWARD) {
         if (!a->packed && (!a->W_ih || !a->W_hh || !a->b_ih || !a->b_hh)) return FASTRNN_EINVAL;
         if (!a->h0 || !a->y || !a->hT) return FASTRNN_EINVAL;

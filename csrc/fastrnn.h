@@ -43,7 +43,7 @@
 
 /* The kernel ABI: bumped whenever a struct below or an entry point changes.
  * The Cython layer compares it with what the compiled C reports. */
-#define FASTRNN_ABI_VERSION 6
+#define FASTRNN_ABI_VERSION 7
 
 /* Status codes */
 #define FASTRNN_OK 0
@@ -120,6 +120,22 @@ int fastrnn_pool_stalls(void);
  *   backward out    dx [T,N,I], dh0 [N,H], dc0 [N,H] (LSTM): OVERWRITTEN;
  *                   dW_ih, dW_hh, db_ih, db_hh: ACCUMULATED (+=);
  *                   trace_dh, trace_dc [T,N,H] or NULL: dL/dh_t (dL/dc_t) by time
+ *   masks           (both passes, the backward given the forward's) each NULL = off,
+ *                   given already scaled (the kernels draw nothing); with all
+ *                   four NULL a pass runs exactly as without them:
+ *                   mask_x [N,I]: the input enters as x_t * mask_x at every step
+ *                     (dW_ih sees the masked input, dx is multiplied by it);
+ *                   mask_h [N,H]: h_{t-1} * mask_h replaces h_{t-1} in every
+ *                     recurrent product (SRN W_hh h; LSTM all gates; GRU r, z and
+ *                     W_hn h (reset_after) or W_hn (r * h_{t-1} * mask_h)
+ *                     (reset_before)); the direct paths (residual h_{t-1}, GRU
+ *                     z h_{t-1}, LSTM c) are not masked;
+ *                   zone_h, zone_c [T,N,H] (LSTM, GRU; zone_c LSTM only):
+ *                     zoneout keep weights by time: h_t = d h_{t-1} + (1-d) h~_t
+ *                     with h~_t the cell's usual new state; LSTM: c_t = d_c c_{t-1}
+ *                     + (1-d_c) c~_t and h~_t = o tanh(c~_t) with the unzoned
+ *                     c~_t = f c_{t-1} + i g (Krueger et al. 2016). Inactive rows
+ *                     keep their state and output 0 whatever the masks.
  *   scratch         ws: ws_size elements, at least fastrnn_workspace_size(); the
  *                   kernel returns FASTRNN_EINVAL, touching nothing, if it is smaller
  * ------------------------------------------------------------------------- */
@@ -137,6 +153,7 @@ typedef struct fastrnn_rnn {
     void *dx, *dh0, *dc0;
     void *dW_ih, *dW_hh, *db_ih, *db_hh;
     void *trace_dh, *trace_dc;
+    const void *mask_x, *mask_h, *zone_h, *zone_c;  /* variational dropout, zoneout */
     void *ws;
     size_t ws_size;
 } fastrnn_rnn;

@@ -30,7 +30,12 @@ SHORT_NAMES = ("functional", "layers", "clip", "init", "io", "losses", "models",
 # must be removed here once its cycle is gone (test_allowed_edges_still_exist says when).
 ALLOWED_EDGES = {}
 # Files allowed over MAX_LINES for now, with the reason; remove when split.
-ALLOWED_LONG = {}
+ALLOWED_LONG = {
+    # issue 15 (variational dropout, zoneout) added the masks to each cell's step; the
+    # split (the Jacobians, step_derivatives, to a module of their own) waits for the
+    # LSTM proj_size work, which changes the same functions
+    "core/cells.py": "the masks in each cell step; split step_derivatives out after proj_size",
+}
 
 
 def module_files():

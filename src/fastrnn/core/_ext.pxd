@@ -61,6 +61,10 @@ cdef extern from "fastrnn.h" nogil:
         void *db_hh
         void *trace_dh
         void *trace_dc
+        const void *mask_x
+        const void *mask_h
+        const void *zone_h
+        const void *zone_c
         void *ws
         size_t ws_size
 

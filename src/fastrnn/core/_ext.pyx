@@ -199,9 +199,15 @@ cdef int _run(fastrnn_rnn *a, int count, int pass_, int typenum, str where,
 
 # --- the two passes --------------------------------------------------------------
 
+cdef tuple _MASK_NAMES = ("masks.x", "masks.h", "masks.zone_h", "masks.zone_c")
+cdef tuple _CACHED_MASK_NAMES = ("cache['mask_x']", "cache['mask_h']", "cache['zone_h']",
+                                 "cache['zone_c']")
+
+
 cdef object _setup_forward(fastrnn_rnn *a, int *typenum_out, str where, cell, x, h0, c0,
                            W_ih, W_hh, b_ih, b_hh, lengths, bint reverse, bint train,
-                           nonlinearity, bint residual, bint reset_after, packed=None):
+                           nonlinearity, bint residual, bint reset_after, packed=None,
+                           masks=None):
     """Check the arguments of one forward and fill ``a``; returns ``(y, hT, cT, cache)``,
     allocated and not yet computed."""
     memset(a, 0, sizeof(a[0]))
@@ -230,6 +236,8 @@ cdef object _setup_forward(fastrnn_rnn *a, int *typenum_out, str where, cell, x,
     a[0].lengths = _lengths(where, lengths, T, N)
     if lstm:
         a[0].c0 = _buffer(where, "c0", c0, typenum, (N, H))
+    mask_arrays = _mask_arrays(where, masks)
+    _set_masks(a, where, _MASK_NAMES, mask_arrays, typenum, T, N, I, H)
     if packed is not None:  # the kernel checks what the buffer was packed for
         size = packed.shape[0] if cnp.PyArray_Check(packed) and packed.ndim == 1 else 0
         a[0].packed = _buffer(where, "packed", packed, typenum, (size,))
@@ -247,7 +255,9 @@ cdef object _setup_forward(fastrnn_rnn *a, int *typenum_out, str where, cell, x,
                      W_hh=W_hh, lengths=lengths, hs=_empty((T + 1, N, H), typenum),
                      cs=_empty((T + 1, N, H), typenum) if lstm else None,
                      gates=_empty((T, N, GH), typenum) if lstm or gru else None,
-                     aux=_empty((T, N, H), typenum) if gru or a[0].residual else None)
+                     aux=_empty((T, N, H), typenum) if gru or a[0].residual else None,
+                     mask_x=mask_arrays[0], mask_h=mask_arrays[1], zone_h=mask_arrays[2],
+                     zone_c=mask_arrays[3])
         a[0].hs = cnp.PyArray_DATA(<cnp.ndarray>cache["hs"])
         if cache["cs"] is not None:
             a[0].cs = cnp.PyArray_DATA(<cnp.ndarray>cache["cs"])
@@ -262,14 +272,16 @@ cdef object _setup_forward(fastrnn_rnn *a, int *typenum_out, str where, cell, x,
 
 def forward(cell, x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, bint reverse=False,
             bint train=True, nonlinearity="tanh", bint residual=False, bint reset_after=True,
-            packed=None):
+            packed=None, masks=None):
     """One recurrence (one layer, one direction) forward: see csrc/fastrnn.h.
 
     ``cell`` is "srn", "lstm" or "gru"; ``c0`` is used by the LSTM only. All
     arrays share the dtype of ``x`` (float32 or float64) and are C-contiguous:
     x (T, N, I), h0 and c0 (N, H), W_ih (G*H, I), W_hh (G*H, H), b_ih and b_hh
     (G*H,), lengths None or int64 (N,); ``packed`` None or what ``pack`` made
-    of the same weights (the kernel then reads it instead). Returns ``(y, hT,
+    of the same weights (the kernel then reads it instead); ``masks`` None or a
+    ``functional.Masks`` (x (N, I), h (N, H), zone_h, zone_c (T, N, H), each None
+    or an array; the cache keeps references to them). Returns ``(y, hT,
     cT, cache)``: ``cT`` None except for the LSTM, ``cache`` None unless
     ``train``, else the dict ``backward`` takes.
     """
@@ -277,14 +289,14 @@ def forward(cell, x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, bint reverse=
     cdef fastrnn_rnn a
     cdef int typenum
     out = _setup_forward(&a, &typenum, where, cell, x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths,
-                         reverse, train, nonlinearity, residual, reset_after, packed)
+                         reverse, train, nonlinearity, residual, reset_after, packed, masks)
     _run(&a, 1, FASTRNN_FORWARD, typenum, where)
     return out
 
 
 def forward_directions(cell, x, states, weights, lengths=None, bint train=True,
                        nonlinearity="tanh", bint residual=False, bint reset_after=True,
-                       packed=(None, None)):
+                       packed=(None, None), masks=(None, None)):
     """Both directions of a bidirectional layer at once (they run concurrently).
 
     ``states`` is ``[(h0, c0), (h0, c0)]`` and ``weights`` ``[(W_ih, W_hh, b_ih,
@@ -300,7 +312,7 @@ def forward_directions(cell, x, states, weights, lengths=None, bint train=True,
         W_ih, W_hh, b_ih, b_hh = weights[d]
         outs.append(_setup_forward(&a[d], &typenum[d], where, cell, x, states[d][0],
                                    states[d][1], W_ih, W_hh, b_ih, b_hh, lengths, d == 1, train,
-                                   nonlinearity, residual, reset_after, packed[d]))
+                                   nonlinearity, residual, reset_after, packed[d], masks[d]))
     _run(a, 2, FASTRNN_FORWARD, typenum[0], where)
     return outs
 
@@ -342,6 +354,9 @@ cdef object _setup_backward(fastrnn_rnn *a, int *typenum_out, str where, cache, 
         a[0].gates = _buffer(where, "cache['gates']", cache.get("gates"), typenum, (T, N, GH))
     if gru or a[0].residual:
         a[0].aux = _buffer(where, "cache['aux']", cache.get("aux"), typenum, (T, N, H))
+    _set_masks(a, where, _CACHED_MASK_NAMES,
+               (cache.get("mask_x"), cache.get("mask_h"), cache.get("zone_h"),
+                cache.get("zone_c")), typenum, T, N, I, H)
     a[0].dy = _buffer(where, "dy", dy, typenum, (T, N, H))
     a[0].dhT = _buffer(where, "dhT", dhT, typenum, (N, H))
     if lstm:

@@ -177,6 +177,18 @@ train : bool, default True
 backend : {"c", "numpy"}, optional
     The engine; None: the current one (``fastrnn.get_backend()``). The
     cache remembers it for the backward.
+masks : Masks, optional
+    Variational dropout and zoneout inside the recurrence, the masks given
+    already scaled (the engines draw nothing; a field None is off, and
+    None or all-None runs exactly the plain cell): ``x`` (N, I), the input
+    enters as ``x_t * x`` at every step; ``h`` (N, H), ``h_{t-1} * h``
+    replaces ``h_{t-1}`` in every recurrent product (all gates; the direct
+    paths ``z*h_{t-1}``, the residual ``h_{t-1}`` and ``c`` are not
+    masked); ``zone_h``, ``zone_c`` (T, N, H), zoneout keep weights by
+    time (LSTM and GRU; ``zone_c`` LSTM only): ``h_t = d*h_{t-1} +
+    (1-d)*h~_t``, the LSTM's ``h~_t = o*tanh(c~_t)`` reading the unzoned
+    ``c~_t = f*c_{t-1} + i*g`` (Krueger et al. 2016). Cast to the
+    weights' dtype; the cache keeps private copies for the backward.
 """
 
 _FORWARD_SECTIONS = """

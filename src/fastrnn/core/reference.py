@@ -26,6 +26,9 @@ prepares the arguments, engines only compute):
   ``db_hh`` that it ADDS the parameter gradients into (they accumulate, like
   PyTorch's ``.grad``). It returns fresh ``dx`` (T, N, I) and ``dh0`` (N, H)
   [and ``dc0``], which are overwritten, never accumulated.
+* forward's ``masks``: None or a ``Masks`` of arrays of the call's dtype,
+  dropout and zoneout inside the recurrence (``fastrnn.core.masks`` states
+  them); the cache keeps them for the backward.
 * backward's optional ``trace``: a dict holding a C-contiguous ``dh`` (T, N, H)
   (and for the LSTM ``dc``) that the backward fills with the total gradient
   reaching the state written at each step t, ``dL/dh_t`` (``dL/dc_t``),
@@ -65,6 +68,7 @@ import numpy as np
 
 from . import cells as C
 from . import validation as V
+from .masks import at_step, mask_fields
 
 ENGINE_NAME = "numpy"
 
@@ -200,7 +204,7 @@ def project_inputs(x, W_ih, bias):
     return (x.reshape(T * N, I) @ W_ih.T).reshape(T, N, -1) + bias
 
 
-def accumulate_input_grads(grads, dgates_ih, dgates_hh, x, h_prev, W_ih):
+def accumulate_input_grads(grads, dgates_ih, dgates_hh, x, h_prev, W_ih, masks=None):
     """After the backward loop: the whole-sequence weight and bias gradients, and dx.
 
     Adds ``dgates_ih^T X`` to ``dW_ih``, ``dgates_hh^T H_prev`` to ``dW_hh``
@@ -220,27 +224,30 @@ def accumulate_input_grads(grads, dgates_ih, dgates_hh, x, h_prev, W_ih):
     h_prev : numpy.ndarray, shape (T, N, H)
         The recurrent input each step used.
     W_ih : numpy.ndarray, shape (G*H, I)
+    masks : Masks, optional
+        The forward's: ``x * masks.x`` and ``h_prev * masks.h`` were the products' inputs.
 
     Returns
     -------
     numpy.ndarray, shape (T, N, I)
-        ``dx = dgates_ih @ W_ih``, a fresh array.
+        ``dx = (dgates_ih @ W_ih) * mask_x``, a fresh array.
     """
     T, N, I = x.shape
     G = dgates_ih.shape[-1]
     dgi = dgates_ih.reshape(T * N, G)
     dgh = dgates_hh.reshape(T * N, G)
-    grads["dW_ih"] += dgi.T @ x.reshape(T * N, I)
-    grads["dW_hh"] += dgh.T @ h_prev.reshape(T * N, -1)
+    mask_x, mask_h, _, _ = mask_fields(masks)
+    grads["dW_ih"] += dgi.T @ C.masked(x, mask_x).reshape(T * N, I)
+    grads["dW_hh"] += dgh.T @ C.masked(h_prev, mask_h).reshape(T * N, -1)
     grads["db_ih"] += dgi.sum(axis=0)
     grads["db_hh"] += dgh.sum(axis=0)
-    return (dgi @ W_ih).reshape(T, N, I)
+    return C.masked((dgi @ W_ih).reshape(T, N, I), mask_x)
 
 
 # --- SRN (Elman) -------------------------------------------------------------
 
 def srn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh", lengths=None,
-                reverse=False, train=True, residual=False):
+                reverse=False, train=True, residual=False, masks=None):
     """The SRN (Elman) recurrence: ``h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``.
 
     With ``residual``: ``h_t = h_{t-1} + f(...)``. Arguments and results follow
@@ -263,6 +270,8 @@ def srn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh", lengths=None
         Keep the cache for ``srn_backward``.
     residual : bool
         The residual recurrence.
+    masks : Masks, optional
+        Input and recurrent dropout masks (module doc; no zoneout for the SRN).
 
     Returns
     -------
@@ -275,7 +284,8 @@ def srn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh", lengths=None
     """
     T, N, _ = x.shape
     mask = active_rows(lengths, T)
-    pre = project_inputs(x, W_ih, b_ih + b_hh)
+    mask_x, mask_h, _, _ = mask_fields(masks)
+    pre = project_inputs(C.masked(x, mask_x), W_ih, b_ih + b_hh)
     hs = np.empty((T + 1,) + h0.shape, dtype=x.dtype)
     hs[T if reverse else 0] = h0
     y = np.empty(pre.shape, dtype=x.dtype)
@@ -284,7 +294,7 @@ def srn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh", lengths=None
     for t in time_steps(T, reverse):
         read, write = state_slots(t, reverse)
         m = None if mask is None else mask[t]
-        step = C.srn_step(pre[t], hs[read], W_hh, nonlinearity, residual)
+        step = C.srn_step(pre[t], hs[read], W_hh, nonlinearity, residual, mask_h)
         if residual:
             acts[t] = step.acts
         hs[write] = keep_where(m, step.h, hs[read])
@@ -292,7 +302,7 @@ def srn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh", lengths=None
     cache = None
     if train:
         cache = dict(x=x, hs=hs, acts=acts, W_ih=W_ih, W_hh=W_hh, lengths=lengths,
-                     reverse=reverse, nonlinearity=nonlinearity, residual=residual)
+                     reverse=reverse, nonlinearity=nonlinearity, residual=residual, masks=masks)
     return y, final_state(hs, reverse).copy(), cache
 
 
@@ -323,6 +333,7 @@ def srn_backward(dy, dhT, cache, grads, trace=None):
     """
     x, hs, W_hh, reverse = cache["x"], cache["hs"], cache["W_hh"], cache["reverse"]
     residual, nonlinearity = cache["residual"], cache["nonlinearity"]
+    mask_h = mask_fields(cache["masks"])[1]
     T = x.shape[0]
     mask = active_rows(cache["lengths"], T)
     dpre = np.zeros(dy.shape, dtype=dy.dtype)
@@ -334,18 +345,18 @@ def srn_backward(dy, dhT, cache, grads, trace=None):
         if trace is not None:
             trace["dh"][t] = dh_total
         a = cache["acts"][t] if residual else hs[write]
-        dz, dh_prev = C.srn_step_backward(dh_total, a, W_hh, nonlinearity, residual)
+        dz, dh_prev = C.srn_step_backward(dh_total, a, W_hh, nonlinearity, residual, mask_h)
         dpre[t] = keep_where(m, dz, 0)
         dh = keep_where(m, dh_prev, dh_total)
     dx = accumulate_input_grads(grads, dpre, dpre, x, previous_states(hs, reverse),
-                                cache["W_ih"])
+                                cache["W_ih"], cache["masks"])
     return dx, dh
 
 
 # --- LSTM --------------------------------------------------------------------
 
 def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
-                 train=True):
+                 train=True, masks=None):
     """The LSTM recurrence, gates i, f, g, o in PyTorch's order.
 
     With ``z = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh`` cut into four (N, H)
@@ -366,6 +377,8 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
         Run from step T-1 down to 0.
     train : bool
         Keep the cache for ``lstm_backward``.
+    masks : Masks, optional
+        Dropout masks and zoneout keep weights (module doc).
 
     Returns
     -------
@@ -379,7 +392,8 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
     T, N, _ = x.shape
     H = h0.shape[1]
     mask = active_rows(lengths, T)
-    pre = project_inputs(x, W_ih, b_ih + b_hh)
+    mask_x, mask_h, zone_h, zone_c = mask_fields(masks)
+    pre = project_inputs(C.masked(x, mask_x), W_ih, b_ih + b_hh)
     hs = np.empty((T + 1, N, H), dtype=x.dtype)
     cs = np.empty((T + 1, N, H), dtype=x.dtype)
     hs[T if reverse else 0] = h0
@@ -389,7 +403,8 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
     for t in time_steps(T, reverse):
         read, write = state_slots(t, reverse)
         m = None if mask is None else mask[t]
-        step = C.lstm_step(pre[t], hs[read], cs[read], W_hh)
+        step = C.lstm_step(pre[t], hs[read], cs[read], W_hh, mask_h, at_step(zone_h, t),
+                           at_step(zone_c, t))
         gates[t] = step.acts
         cs[write] = keep_where(m, step.c, cs[read])
         hs[write] = keep_where(m, step.h, hs[read])
@@ -397,7 +412,7 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
     cache = None
     if train:
         cache = dict(x=x, hs=hs, cs=cs, gates=gates, W_ih=W_ih, W_hh=W_hh,
-                     lengths=lengths, reverse=reverse)
+                     lengths=lengths, reverse=reverse, masks=masks)
     return y, final_state(hs, reverse).copy(), final_state(cs, reverse).copy(), cache
 
 
@@ -427,6 +442,7 @@ def lstm_backward(dy, dhT, dcT, cache, grads, trace=None):
     """
     x, hs, cs, gates = cache["x"], cache["hs"], cache["cs"], cache["gates"]
     W_hh, reverse = cache["W_hh"], cache["reverse"]
+    _, mask_h, zone_h, zone_c = mask_fields(cache["masks"])
     T = x.shape[0]
     H = hs.shape[2]
     mask = active_rows(cache["lengths"], T)
@@ -437,25 +453,28 @@ def lstm_backward(dy, dhT, dcT, cache, grads, trace=None):
         read, write = state_slots(t, reverse)
         m = None if mask is None else mask[t]
         dh_total = dh + keep_where(m, dy[t], 0)
-        tanh_c = np.tanh(cs[write])
-        dc_total = C.lstm_cell_grad(dh_total, dc, gates[t, :, 3 * H:], tanh_c)
+        # zoneout: what reaches the unzoned h~, c~, and the direct paths to h_{t-1}, c_{t-1}
+        dh_new, dh_direct = C.zoneout_backward(at_step(zone_h, t), dh_total)
+        dc_new, dc_direct = C.zoneout_backward(at_step(zone_c, t), dc)
+        tanh_c = np.tanh(cs[write] if zone_c is None else C.lstm_candidate(gates[t], cs[read]))
+        dc_total = C.lstm_cell_grad(dh_new, dc_new, gates[t, :, 3 * H:], tanh_c)
         if trace is not None:
             trace["dh"][t] = dh_total
             trace["dc"][t] = keep_where(m, dc_total, dc)  # inactive: the frozen c's gradient
-        dz, dh_prev, dc_prev = C.lstm_step_backward(dh_total, dc_total, gates[t], tanh_c,
-                                                    cs[read], W_hh)
+        dz, dh_prev, dc_prev = C.lstm_step_backward(dh_new, dc_total, gates[t], tanh_c,
+                                                    cs[read], W_hh, mask_h)
         dpre[t] = keep_where(m, dz, 0)
-        dh = keep_where(m, dh_prev, dh_total)
-        dc = keep_where(m, dc_prev, dc)
+        dh = keep_where(m, dh_prev if dh_direct is None else dh_prev + dh_direct, dh_total)
+        dc = keep_where(m, dc_prev if dc_direct is None else dc_prev + dc_direct, dc)
     dx = accumulate_input_grads(grads, dpre, dpre, x, previous_states(hs, reverse),
-                                cache["W_ih"])
+                                cache["W_ih"], cache["masks"])
     return dx, dh, dc
 
 
 # --- GRU ---------------------------------------------------------------------
 
 def gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
-                reset_after=True, train=True):
+                reset_after=True, train=True, masks=None):
     """The GRU recurrence, gates r, z, n in PyTorch's order: ``h_t = (1 - z) * n + z * h_{t-1}``.
 
     ``r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)``,
@@ -481,6 +500,8 @@ def gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
         The candidate's form (above).
     train : bool
         Keep the cache for ``gru_backward``.
+    masks : Masks, optional
+        Dropout masks and zoneout keep weights (module doc; no ``zone_c``).
 
     Returns
     -------
@@ -493,8 +514,9 @@ def gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
     T, N, _ = x.shape
     H = h0.shape[1]
     mask = active_rows(lengths, T)
+    mask_x, mask_h, zone_h, _ = mask_fields(masks)
     spec = C.CellSpec("gru", reset_after=reset_after)
-    xg = project_inputs(x, W_ih, spec.input_bias(b_ih, b_hh))
+    xg = project_inputs(C.masked(x, mask_x), W_ih, spec.input_bias(b_ih, b_hh))
     hs = np.empty((T + 1, N, H), dtype=x.dtype)
     hs[T if reverse else 0] = h0
     gates = np.empty((T, N, 3 * H), dtype=x.dtype)
@@ -504,7 +526,7 @@ def gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
     for t in time_steps(T, reverse):
         read, write = state_slots(t, reverse)
         m = None if mask is None else mask[t]
-        step = C.gru_step(xg[t], hs[read], W_hh, b_hh, reset_after)
+        step = C.gru_step(xg[t], hs[read], W_hh, b_hh, reset_after, mask_h, at_step(zone_h, t))
         gates[t] = step.acts
         aux[t] = step.aux
         hs[write] = keep_where(m, step.h, hs[read])
@@ -512,7 +534,7 @@ def gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
     cache = None
     if train:
         cache = dict(x=x, hs=hs, gates=gates, aux=aux, W_ih=W_ih, W_hh=W_hh,
-                     lengths=lengths, reverse=reverse, reset_after=reset_after)
+                     lengths=lengths, reverse=reverse, reset_after=reset_after, masks=masks)
     return y, final_state(hs, reverse).copy(), cache
 
 
@@ -540,6 +562,7 @@ def gru_backward(dy, dhT, cache, grads, trace=None):
     """
     x, hs, gates, aux = cache["x"], cache["hs"], cache["gates"], cache["aux"]
     W_hh, reverse, reset_after = cache["W_hh"], cache["reverse"], cache["reset_after"]
+    mask_x, mask_h, zone_h, _ = mask_fields(cache["masks"])
     T = x.shape[0]
     H = hs.shape[2]
     mask = active_rows(cache["lengths"], T)
@@ -554,22 +577,24 @@ def gru_backward(dy, dhT, cache, grads, trace=None):
         if trace is not None:
             trace["dh"][t] = dh_total
         dz_ih, dz_hh, dh_prev = C.gru_step_backward(dh_total, gates[t], aux[t], h_prevs[t],
-                                                    W_hh, reset_after)
+                                                    W_hh, reset_after, mask_h,
+                                                    at_step(zone_h, t))
         dgates_ih[t] = keep_where(m, dz_ih, 0)
         if reset_after:
             dgates_hh[t] = keep_where(m, dz_hh, 0)
         dh = keep_where(m, dh_prev, dh_total)
     if reset_after:
-        dx = accumulate_input_grads(grads, dgates_ih, dgates_hh, x, h_prevs, cache["W_ih"])
+        dx = accumulate_input_grads(grads, dgates_ih, dgates_hh, x, h_prevs, cache["W_ih"],
+                                    cache["masks"])
     else:
         # the n block's recurrent input is r * h_prev, not h_prev
         T, N, I = x.shape
         dg = dgates_ih.reshape(T * N, 3 * H)
-        grads["dW_ih"] += dg.T @ x.reshape(T * N, I)
-        grads["dW_hh"][:2 * H] += dg[:, :2 * H].T @ h_prevs.reshape(T * N, H)
+        grads["dW_ih"] += dg.T @ C.masked(x, mask_x).reshape(T * N, I)
+        grads["dW_hh"][:2 * H] += dg[:, :2 * H].T @ C.masked(h_prevs, mask_h).reshape(T * N, H)
         grads["dW_hh"][2 * H:] += dg[:, 2 * H:].T @ aux.reshape(T * N, H)
         db = dg.sum(axis=0)
         grads["db_ih"] += db
         grads["db_hh"] += db
-        dx = (dg @ cache["W_ih"]).reshape(T, N, I)
+        dx = C.masked((dg @ cache["W_ih"]).reshape(T, N, I), mask_x)
     return dx, dh
