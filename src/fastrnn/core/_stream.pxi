@@ -49,14 +49,16 @@ cdef class Stepper:
     layer (``pack``); ``input_sizes``: each layer's input width; ``h`` (L, N, H)
     and ``c`` (L, N, H) or None: the state, C-contiguous, updated in place by
     every step; ``nonlinearity``, ``residual``, ``reset_after``: the cell's
-    options.
+    options; ``zone_h``, ``zone_c``: None, or (1, N, H) zoneout keep weights every
+    step of every layer uses (a layer's inference passes the expectation p, so
+    a stream steps as ``forward(train=False)`` runs).
     """
     cdef fastrnn_rnn a[64]
     cdef int layers, batch, input_size, hidden_size, typenum, isa
     cdef list keep
 
     def __init__(self, cell, packed, input_sizes, h, c, nonlinearity="tanh",
-                 bint residual=False, bint reset_after=True):
+                 bint residual=False, bint reset_after=True, zone_h=None, zone_c=None):
         where = f"{cell}_stream"
         cdef int cell_code = _cell_code(where, cell), l
         if not 1 <= len(packed) <= 64 or len(input_sizes) != len(packed):
@@ -66,7 +68,7 @@ cdef class Stepper:
         self.input_size = input_sizes[0]
         self.isa = _ctx.isa
         cdef bint lstm = cell_code == FASTRNN_LSTM
-        self.keep = [packed, h, c]
+        self.keep = [packed, h, c, zone_h, zone_c]
         cdef fastrnn_ctx ctx = _ctx
         for l in range(self.layers):
             memset(&self.a[l], 0, sizeof(fastrnn_rnn))
@@ -87,6 +89,9 @@ cdef class Stepper:
             y = _empty((1, self.batch, self.hidden_size), self.typenum)
             self.a[l].y = cnp.PyArray_DATA(<cnp.ndarray>y)
             self.keep.append(y)
+            _set_masks(&self.a[l], where, ("mask_x", "mask_h", "zone_h", "zone_c"),
+                       (None, None, zone_h, zone_c), self.typenum, 1, self.batch,
+                       input_sizes[l], self.hidden_size)
             if l > 0:
                 self.a[l].x = self.a[l - 1].y
             else:

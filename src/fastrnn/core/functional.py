@@ -22,10 +22,11 @@ import numpy as np
 from . import validation as V
 from .backend import get_backend, get_engine
 from .docstrings import complete_doc
-from .masks import Masks, check_masks  # noqa: F401  (Masks re-exported: functional.Masks)
+from . import masks as _masks
 
 from .cells import GATES  # noqa: E402  (re-exported: functional.GATES)
 NONLINEARITIES = ("tanh", "relu", "sigmoid")
+Masks = _masks.Masks  # dropout masks and zoneout weights of one recurrence (core/masks.py)
 
 
 class Cell(namedtuple("Cell", "kind nonlinearity residual reset_after")):
@@ -322,7 +323,7 @@ def _forward(cell, x, states, W_ih, W_hh, b_ih, b_hh, lengths, reverse, train, b
     dtype, has_bias, x, states, weights, lengths = _prepare(
         cell, x, states, W_ih, W_hh, b_ih, b_hh, lengths, train)
     T, N, I = x.shape
-    masks = check_masks(cell.kind, masks, T, N, I, states[0].shape[1], dtype, private=train)
+    masks = _masks.check_masks(cell.kind, masks, T, N, I, states[0].shape[1], dtype, private=train)
     name = get_backend() if backend is None else backend
     y, finals, data = engine_forward(get_engine(name), cell, x, states, weights, lengths,
                                      reverse, train, masks=masks)
