@@ -250,11 +250,12 @@ def test_nan_in_one_sequence_leaves_the_others_untouched(backend, variant, rng):
 def test_train_false_keeps_no_cache_and_gives_the_same_outputs(backend, rng):
     layer = fastrnn.GRU(3, 4, num_layers=2, bidirectional=True, dtype=np.float64, seed=0)
     x = rng.standard_normal((5, 2, 3))
-    y_train, h_train = layer.forward(x)
     y_inf, h_inf = layer.forward(x, train=False)
-    assert np.array_equal(y_train, y_inf) and np.array_equal(h_train, h_inf)
+    assert layer._cache is None
     with pytest.raises(RuntimeError, match="train=True"):
         layer.backward(np.ones_like(y_inf))
+    y_train, h_train = layer.forward(x)
+    assert np.array_equal(y_train, y_inf) and np.array_equal(h_train, h_inf)
 
 
 # --- errors ---------------------------------------------------------------------------

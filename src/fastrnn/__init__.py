@@ -23,7 +23,8 @@ The package has three floors, each a subpackage:
   ``Embedding``, losses, optimizers (``fastrnn.optim``), clipping,
   initializers (``fastrnn.init``), models (``Sequential``,
   ``SequenceClassifier``, ``SequenceTagger``, ``Seq2Seq``),
-  ``TruncatedBPTT``, ``save``/``load``, and data-parallel training over MPI
+  ``TruncatedBPTT``, ``save``/``load``, the training loop ``fit`` (with
+  ``fastrnn.callbacks``), and data-parallel training over MPI
   (``fastrnn.distributed``).
 * ``fastrnn.lab``: the long-term-dependency lab: gradient-flow diagnostics,
   long-lag tasks, real-time recurrent learning, the experiments.
@@ -64,11 +65,13 @@ from .train.models import (Model, Seq2Seq, SequenceClassifier, SequenceTagger,  
 from .train.nn import Embedding, Linear  # noqa: E402
 from .train.optim import l1_penalty, l2_penalty  # noqa: E402
 from .train.tbptt import TruncatedBPTT  # noqa: E402
+from .train import callbacks  # noqa: E402
+from .train.fit import fit  # noqa: E402
 
 __all__ += ["clip_grad_norm", "clip_grad_value", "grad_norm", "l1_penalty", "l2_penalty",
             "optim", "init", "Linear", "Embedding", "softmax_cross_entropy", "mse", "softmax",
             "log_softmax", "Model", "Sequential", "SequenceClassifier", "SequenceTagger",
-            "Seq2Seq", "length_mask", "TruncatedBPTT", "save", "load"]
+            "Seq2Seq", "length_mask", "TruncatedBPTT", "save", "load", "fit", "callbacks"]
 
 # --- the long-term-dependency lab ---------------------------------------------------
 from .lab import diagnostics, experiments, rtrl, tasks  # noqa: E402
@@ -79,9 +82,10 @@ __all__ += ["diagnostics", "tasks", "rtrl"]
 # ``from fastrnn.diagnostics import gradient_flow`` find the subpackages' modules.
 _SHORT_NAMES = {
     "functional": functional, "layers": layers,
-    "clip": clip, "distributed": distributed, "init": init, "io": io, "losses": losses, "models": models, "nn": nn,
-    "optim": optim, "tbptt": tbptt,
+    "callbacks": callbacks, "clip": clip, "distributed": distributed, "init": init, "io": io,
+    "losses": losses, "models": models, "nn": nn, "optim": optim, "tbptt": tbptt,
     "diagnostics": diagnostics, "experiments": experiments, "rtrl": rtrl, "tasks": tasks,
+    "optim.lr_scheduler": optim.lr_scheduler,   # a submodule of a short name
 }
 for _name, _module in _SHORT_NAMES.items():
     _sys.modules[f"{__name__}.{_name}"] = _module

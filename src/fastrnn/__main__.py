@@ -4,10 +4,11 @@ Commands:
 
 * ``demo``: train a character-level language model (Embedding -> LSTM ->
   Linear) on a small corpus shipped with the package, by truncated BPTT with
-  Adam and gradient clipping, with a progress bar; print the loss falling,
-  the time per step and a sample of generated text. ``--save`` writes the
-  model for ``sample``. Under ``mpiexec -n K`` (K > 1) it trains
-  data-parallel (``--distributed``), each rank on 1/K of the streams.
+  Adam and gradient clipping (``fastrnn.fit``), with a progress bar; print
+  the loss falling, the time per step and a sample of generated text.
+  ``--save`` writes the model for ``sample``. Under ``mpiexec -n K`` (K > 1)
+  it trains data-parallel (``--distributed``), each rank on 1/K of the
+  streams.
 * ``sample``: generate text from a model saved by ``demo --save``.
 * ``info``: version, engines (the C engine's threads and kernels), NumPy's
   BLAS, optional dependencies.
@@ -197,6 +198,37 @@ def _data_parallel(args):
     return distributed, None
 
 
+class _DemoRun(fastrnn.callbacks.Callback):
+    """The demo's part of the training loop: the all-reduce under MPI, the progress bar, the
+    losses, and the stop after ``steps`` steps or ``max_time`` seconds (rank 0 decides)."""
+
+    def __init__(self, steps, max_time, bar, dp):
+        self.steps, self.max_time, self.bar, self.dp = steps, max_time, bar, dp
+        self.losses, self.smooth, self.step, self.chars, self.t0 = [], None, 0, 0, None
+
+    def on_train_begin(self):
+        if self.dp:
+            self.dp.comm.Barrier()    # the ranks start their clocks together
+        self.t0 = time.perf_counter()
+
+    def on_after_backward(self, step, logs):
+        if self.dp:
+            self.dp.allreduce_grads()
+
+    def on_batch_end(self, step, logs):
+        loss = logs["loss"]
+        self.losses.append(loss)
+        self.chars += logs["size"]    # the window's new steps x streams
+        self.smooth = loss if self.smooth is None else 0.95 * self.smooth + 0.05 * loss
+        self.step = step
+        self.bar.set_postfix(loss=f"{self.smooth:.3f}")
+        self.bar.update(1)
+        stop = step >= self.steps or time.perf_counter() - self.t0 > self.max_time
+        if self.dp:                   # rank 0 decides, so every rank stops at the same step
+            stop = self.dp.broadcast(stop)
+        return stop
+
+
 def _demo(args):
     dist, error = _data_parallel(args)
     if error:
@@ -233,7 +265,6 @@ def _demo(args):
         dp = dist.DataParallel(model, optimizer=opt,
                                num_threads=None if args.threads else "auto")
         x, y = dp.shard(x, axis=1), dp.shard(y, axis=1)
-    tb = fastrnn.TruncatedBPTT(model, window=args.seq_len)
     say = print if not args.quiet and (dp is None or dp.is_root) else (lambda *a, **k: None)
     say(f"fastrnn {fastrnn.__version__} demo: character-level language model, "
         f"{args.cell.upper()} engine={fastrnn.get_backend()}")
@@ -247,29 +278,15 @@ def _demo(args):
             f"averaged every step (progress: rank 0's loss)")
     bar = _progress(args.steps, not args.no_progress and not args.quiet
                     and (dp is None or dp.is_root), "training")
-    losses, smooth, step, chars, stop = [], None, 0, 0, False
-    if dp:
-        dp.comm.Barrier()             # the ranks start their clocks together
-    t0 = time.perf_counter()
-    while not stop:                   # each pass over the streams starts from a zero state
-        for w in tb.run(x, y):
-            if dp:
-                dp.allreduce_grads()
-            fastrnn.clip_grad_norm(model.grads, args.clip)
-            opt.step()
-            losses.append(w.loss)
-            chars += (w.stop - w.start) * x.shape[1]
-            smooth = w.loss if smooth is None else 0.95 * smooth + 0.05 * w.loss
-            step += 1
-            bar.set_postfix(loss=f"{smooth:.3f}")
-            bar.update(1)
-            stop = step >= args.steps or time.perf_counter() - t0 > args.max_time
-            if dp:                    # rank 0 decides, so every rank stops at the same step
-                stop = dp.broadcast(stop)
-            if stop:
-                break
-    elapsed = time.perf_counter() - t0
+    run = _DemoRun(args.steps, args.max_time, bar, dp)
+    # one epoch of fit: one pass over the streams from a zero state, one step per window
+    windows = -(-x.shape[0] // args.seq_len)
+    fastrnn.fit(model, fastrnn.softmax_cross_entropy, opt, [(x, y)],
+                epochs=-(-args.steps // windows), clip=args.clip, callbacks=[run],
+                tbptt=args.seq_len, progress=False)
+    elapsed = time.perf_counter() - run.t0
     bar.close()
+    losses, step, chars = run.losses, run.step, run.chars
     if dp:                            # the loss over the global batch: the mean of equal shards
         losses = list(np.mean(dp.gather(losses), axis=0))
     if step < args.steps:

@@ -32,6 +32,12 @@ bias : bool, default True
 batch_first : bool, default False
     ``x``, ``y`` and ``dy`` are (N, T, ...) instead of (T, N, ...); the
     state's layout does not change.
+dropout : float, default 0.0
+    PyTorch's ``dropout``: in training forwards (``train=True``), inverted
+    dropout on the output of every layer but the last (each element
+    zeroed with this probability, the others scaled by 1/(1-dropout));
+    ``backward`` goes through the same masks. Inference never drops. The
+    masks come from ``dropout_rng``; in [0, 1).
 bidirectional : bool, default False
     Every layer also runs from the last step to the first (parameters
     named ``..._reverse``), its output after the forward direction's in
@@ -78,6 +84,10 @@ param_version : int
     changes, so they are never used stale.
 num_directions : int
     D: 2 if ``bidirectional`` else 1.
+dropout_rng : numpy.random.Generator
+    Draws the dropout masks of training forwards: a stream of its own
+    from ``seed`` (the same seed gives the same masks on either engine);
+    assign another Generator to reseed.
 num_parameters : int
     P, the number of scalar parameters.
 input_size, hidden_size, num_layers, bias, batch_first, bidirectional : int or bool
@@ -108,12 +118,14 @@ Raises
 ------
 TypeError
     For a non-int size, a non-bool flag (``bias``, ``batch_first``,
-    ``bidirectional``, ``residual``, ``reset_after``), a ``dtype`` other
-    than float32 or float64, or a ``seed`` or ``init`` of another type.
+    ``bidirectional``, ``residual``, ``reset_after``), a non-real
+    ``dropout``, a ``dtype`` other than float32 or float64, or a ``seed``
+    or ``init`` of another type.
 ValueError
-    For a size < 1, an unknown ``nonlinearity`` or ``init`` scheme (or
-    dict key), a negative ``seed``, ``init={"forget_bias": ...}`` without
-    ``bias``, or sizes past the C engine's 32-bit limits.
+    For a size < 1, a ``dropout`` outside [0, 1), an unknown
+    ``nonlinearity`` or ``init`` scheme (or dict key), a negative
+    ``seed``, ``init={"forget_bias": ...}`` without ``bias``, or sizes
+    past the C engine's 32-bit limits.
 MemoryError
     When the parameters and their gradients cannot be allocated (the
     message gives the size).

@@ -11,12 +11,15 @@ own; ``help(fastrnn.LSTM)`` shows the result). ``param_name`` is the one
 place parameter names are built.
 """
 
+import warnings
+
 import numpy as np
 
 from . import validation as V
 from . import functional as F
 from .backend import get_engine
 from .docstrings import complete_doc
+from .dropout import dropout_generator, dropout_mask
 from .module import Module, check_seed
 from .stream import Stream
 from ..train import init as _init
@@ -68,7 +71,7 @@ class _RNNBase(Module):
     recurrent = True
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 bidirectional=False, dtype=np.float32, seed=None, init=None):
+                 dropout=0.0, bidirectional=False, dtype=np.float32, seed=None, init=None):
         self.input_size = V.check_positive_int("input_size", input_size)
         self.hidden_size = V.check_positive_int("hidden_size", hidden_size)
         self.num_layers = V.check_positive_int("num_layers", num_layers)
@@ -76,7 +79,12 @@ class _RNNBase(Module):
         self.batch_first = V.check_bool("batch_first", batch_first)
         self.bidirectional = V.check_bool("bidirectional", bidirectional)
         self.num_directions = 2 if self.bidirectional else 1
+        self.dropout = V.check_probability("dropout", dropout)
+        if self.dropout > 0 and self.num_layers == 1:
+            warnings.warn(f"dropout={self.dropout} drops the outputs of every layer but the "
+                          "last; with num_layers=1 it does nothing", UserWarning, stacklevel=3)
         check_seed(seed)
+        self.dropout_rng = dropout_generator(seed)
         self._check_sizes(1, 1)  # forward's size limit for one step, before allocating
         self._allocate(self._parameter_shapes(), dtype)
         self.reset_parameters(seed)
@@ -216,11 +224,15 @@ class _RNNBase(Module):
             (PyTorch's ``pack_padded_sequence(..., enforce_sorted=False)``).
             None: every sequence uses all T steps.
         train : bool, default True
-            Keep what ``backward`` needs: private copies of ``x`` and
-            ``lengths``, every step's states (and gates), O(T*N*G*H) per layer
-            and direction. False keeps nothing (inference; a later
-            ``backward`` raises); on the C engine it then reads weights packed
-            once and reused while ``param_version`` is unchanged.
+            A training forward: keep what ``backward`` needs (private copies
+            of ``x`` and ``lengths``, every step's states and gates,
+            O(T*N*G*H) per layer and direction, the dropout masks), replacing
+            the previous training forward's, and drop (``dropout``) between
+            layers. False is inference: nothing is dropped, and the latest
+            training forward's cache is left as it was (a ``predict`` between
+            a training forward and its ``backward`` changes nothing); on the
+            C engine it reads weights packed once and reused while
+            ``param_version`` is unchanged.
 
         Returns
         -------
@@ -256,7 +268,7 @@ class _RNNBase(Module):
         packs = self._packed_weights() if not train and engine.ENGINE_NAME == "c" else None
         layer_input = x_tm
         finals = [[None] * (self.num_layers * D) for _ in range(self._num_states)]
-        caches = []
+        caches, drops = [], []
         for layer in range(self.num_layers):
             ks = [layer * D + direction for direction in range(D)]
             states = [[s[k] for s in init] for k in ks]
@@ -269,13 +281,24 @@ class _RNNBase(Module):
                 caches.append(cache)
             layer_input = (results[0][0] if D == 1
                            else np.concatenate([y for y, _, _ in results], axis=2))
-        self._cache = (cell, engine, caches, T, N) if train else None
+            if train and self.dropout > 0 and layer < self.num_layers - 1:
+                drops.append(self._dropout_mask(layer_input.shape))
+                layer_input = layer_input * drops[-1]
+        if train:  # an inference forward leaves the latest training forward's cache alone
+            self._cache = (cell, engine, caches, drops, T, N)
         return self._from_time_major(layer_input), self._pack_state(finals)
+
+    def _dropout_mask(self, shape):
+        return dropout_mask(self.dropout_rng, self.dropout, shape, self.dtype)
 
     def backward(self, dy, dstate=None):
         """Backpropagation through time through the latest ``forward``: ``(dx, dstate0)``.
 
-        Differentiates the latest ``forward(..., train=True)`` exactly. The
+        Differentiates the latest ``forward(..., train=True)`` exactly, with
+        the dropout masks that forward drew; inference forwards since then
+        do not matter, but a training forward in between replaces the one
+        differentiated (so a model's gradients are only right if nothing
+        ran it with ``train=True`` after the loss's forward). The
         parameter gradients are ADDED into ``grads`` (``grads_flat``): calls
         accumulate until ``zero_grad()``, like PyTorch's ``.grad``; ``dx``
         and ``dstate0`` are fresh arrays. The same forward may be
@@ -325,7 +348,7 @@ class _RNNBase(Module):
         diagnostics read); else None. ``accumulate=False`` sends the parameter
         gradients to scratch arrays, leaving ``self.grads`` untouched.
         """
-        cell, engine, caches, T, N = self._require_cache()
+        cell, engine, caches, drops, T, N = self._require_cache()
         H, D = self.hidden_size, self.num_directions
         if dy is None:
             dy_tm = np.zeros((T, N, D * H), dtype=self.dtype)
@@ -364,6 +387,8 @@ class _RNNBase(Module):
                     for j in range(self._num_states):
                         dstate0[j][k] = initial[j]
                 upstream = results[0][0] if D == 1 else results[0][0] + results[1][0]
+                if layer > 0 and drops:  # through the dropout on the output of layer - 1
+                    upstream = upstream * drops[layer - 1]
         except BaseException:
             if saved is not None:
                 self.grads_flat[...] = saved
@@ -437,7 +462,8 @@ class _RNNBase(Module):
         extra = "".join(f", {k}={v!r}" for k, v in self._extra_repr().items())
         return (f"{type(self).__name__}({self.input_size}, {self.hidden_size}, "
                 f"num_layers={self.num_layers}, bias={self.bias}, batch_first={self.batch_first}, "
-                f"bidirectional={self.bidirectional}{extra}, dtype={self.dtype.name})")
+                + (f"dropout={self.dropout}, " if self.dropout else "")
+                + f"bidirectional={self.bidirectional}{extra}, dtype={self.dtype.name})")
 
     def _extra_repr(self):
         return {}
@@ -477,14 +503,14 @@ class SRN(_RNNBase):
     _cell = "srn"
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=False, bidirectional=False, dtype=np.float32, seed=None,
-                 residual=False, init=None):
+                 batch_first=False, dropout=0.0, bidirectional=False, dtype=np.float32,
+                 seed=None, residual=False, init=None):
         if nonlinearity not in F.NONLINEARITIES:
             raise ValueError(f"nonlinearity: expected one of {F.NONLINEARITIES}, "
                              f"got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         self.residual = V.check_bool("residual", residual)
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first,
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype, seed, init)
 
     def _spec(self):
@@ -527,6 +553,11 @@ class LSTM(_RNNBase):
     _cell = "lstm"
     _num_states = 2
 
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, dtype=np.float32, seed=None, init=None):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, dtype, seed, init)
+
 
 @complete_doc("layer")
 class GRU(_RNNBase):
@@ -564,9 +595,10 @@ class GRU(_RNNBase):
     _cell = "gru"
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 bidirectional=False, reset_after=True, dtype=np.float32, seed=None, init=None):
+                 dropout=0.0, bidirectional=False, reset_after=True, dtype=np.float32, seed=None,
+                 init=None):
         self.reset_after = V.check_bool("reset_after", reset_after)
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first,
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype, seed, init)
 
     def _spec(self):

@@ -208,6 +208,44 @@ def check_positive_int(name, value):
     return int(value)
 
 
+def check_probability(name, value):
+    """Check a drop (or keep) probability: a real number in [0, 1).
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    value : float
+        Python or NumPy real (bool refused).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError
+        For a non-real value (a bool, a string, None).
+    ValueError
+        For a value outside [0, 1) (1 would drop everything), or NaN.
+
+    Examples
+    --------
+    >>> check_probability("dropout", 0.25)
+    0.25
+    >>> check_probability("dropout", 1)
+    Traceback (most recent call last):
+    ...
+    ValueError: dropout: expected a probability in [0, 1), got 1
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
+                                                                     np.floating)):
+        raise TypeError(f"{name}: expected a float in [0, 1), got {type(value).__name__}")
+    if not 0 <= value < 1:
+        raise ValueError(f"{name}: expected a probability in [0, 1), got {value}")
+    return float(value)
+
+
 def check_lengths(lengths, T, N):
     """Check per-sequence lengths against the batch.
 

@@ -4,7 +4,8 @@ Read bottom-up:
 
 * ``nn`` (``Linear``, ``Embedding``), ``losses``;
 * ``optimizer`` (the ``Optimizer`` base) -> ``optim`` (SGD, Adam, AdamW,
-  Adagrad, RMSprop, penalties); ``clip`` (gradient clipping);
+  Adagrad, RMSprop, penalties); ``scheduler`` (the ``LRScheduler`` base) ->
+  ``lr_scheduler`` (``fastrnn.optim.lr_scheduler``); ``clip`` (gradient clipping);
   ``initializers`` (per gate block) -> ``init`` (named schemes for layers);
 * ``registry`` (describe and rebuild modules) -> ``containers`` (``Model``,
   ``Sequential``) -> ``patterns`` (``SequenceClassifier``,
@@ -12,5 +13,7 @@ Read bottom-up:
   them, ``fastrnn.models``);
 * ``tbptt`` (truncated BPTT); ``files`` (atomic writes) -> ``io``
   (save/load);
+* ``callbacks`` (``EarlyStopping``, ``ModelCheckpoint``, ``History``) ->
+  ``fit`` (the training loop, ``fastrnn.fit``);
 * ``distributed``: data-parallel training over MPI.
 """

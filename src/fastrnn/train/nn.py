@@ -7,8 +7,9 @@ They follow the recurrent layers' conventions (``fastrnn.layers``):
   views into them (``fastrnn.core.module.ParameterViews``), so an optimizer
   updating ``params[k]`` in place updates the layer, and ``params[k] = value``
   copies into the view;
-* ``forward(x, train=True)`` keeps what ``backward`` needs (nothing when
-  ``train=False``); ``backward(dy)`` differentiates the LATEST ``forward``,
+* ``forward(x, train=True)`` keeps what ``backward`` needs, replacing the
+  previous one's (``train=False`` keeps nothing and leaves it alone);
+  ``backward(dy)`` differentiates the LATEST ``forward(x, train=True)``,
   ADDS the parameter gradients into ``grads`` (they accumulate until
   ``zero_grad()``) and returns a fresh input gradient;
 * names, shapes and default initializations are PyTorch's (``nn.Linear``,
@@ -136,7 +137,8 @@ class Linear(Module):
         y = x @ self.params["weight"].T
         if self.has_bias:
             y += self.params["bias"]
-        self._cache = x if train else None
+        if train:  # inference leaves the latest training forward's cache alone
+            self._cache = x
         return y
 
     def backward(self, dy):
@@ -310,7 +312,8 @@ class Embedding(Module):
         """
         train = V.check_bool("train", train)
         ids = self._check_ids(ids)
-        self._cache = ids.copy() if train else None
+        if train:
+            self._cache = ids.copy()
         return self.params["weight"][ids]
 
     def backward(self, dy):

@@ -37,6 +37,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .optimizer import Optimizer, _decay_names, _number, _pair
+from . import lr_scheduler  # noqa: F401  (fastrnn.optim.lr_scheduler)
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "l1_penalty",
            "l2_penalty"]

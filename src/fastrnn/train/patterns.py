@@ -208,7 +208,8 @@ class SequenceClassifier(_Pattern):
         else:
             count = np.full(N, T, dtype=np.int64) if lengths is None else np.asarray(lengths)
             feat = y.sum(axis=ta) / count[:, None].astype(y.dtype)         # outputs past end are 0
-        self._cache = (T, N, count, final) if train else None
+        if train:  # inference leaves the latest training forward's cache alone
+            self._cache = (T, N, count, final)
         return self.head.forward(feat, train=train)
 
     def backward(self, dlogits):
