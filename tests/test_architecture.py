@@ -35,6 +35,9 @@ ALLOWED_LONG = {
     # split (the Jacobians, step_derivatives, to a module of their own) waits for the
     # LSTM proj_size work, which changes the same functions
     "core/cells.py": "the masks in each cell step; split step_derivatives out after proj_size",
+    # 608 lines on main already (the between-layer dropout); issue 15 adds the constructors'
+    # input_dropout, recurrent_dropout, zoneout (their drawing lives in core/masks.py)
+    "core/layers.py": "over on main with dropout=; split _RNNBase's checks or docs out",
 }
 
 

@@ -111,8 +111,8 @@ def all_results(cell, kw, p, masks, state_grads=True, **options):
 
 
 def cached_masks(cache):
-    """The masks an ``RNNCache`` keeps for the backward (each engine's own cache layout)."""
-    data = cache.data
+    """The masks a cache keeps for the backward (an ``RNNCache`` or an engine's own dict)."""
+    data = getattr(cache, "data", cache)
     if "masks" in data:           # the NumPy engine's
         return data["masks"] or Masks()
     return Masks(data["mask_x"], data["mask_h"], data["zone_h"], data["zone_c"])
@@ -393,3 +393,229 @@ def test_binding_checks_every_mask(c_engine):
         with pytest.raises(ValueError, match=rf"cache\['{key}'\]"):
             CE.lstm_backward(p["dy"], p["dhT"], p["dcT"], edited, grads)
     assert not any(g.any() for g in grads.values())
+
+
+# --- the layers ------------------------------------------------------------------------
+
+LAYER_CASES = [
+    ("SRN", {"nonlinearity": "tanh"}, {}),
+    ("SRN", {"residual": True}, {}),
+    ("LSTM", {}, {"zoneout": (0.3, 0.2)}),
+    ("GRU", {"reset_after": True}, {"zoneout": 0.25}),
+    ("GRU", {"reset_after": False}, {"zoneout": 0.25}),
+]
+
+
+def layer_id(case):
+    name, kw, zone = case
+    return name + "".join(f"-{k}={v}" for k, v in {**kw, **zone}.items())
+
+
+def make_variational(case, p_in=0.3, p_rec=0.4, **kw):
+    name, extra, zone = case
+    return getattr(fastrnn, name)(input_dropout=p_in, recurrent_dropout=p_rec, **extra, **zone,
+                                  **kw)
+
+
+def with_backend(name, fn):
+    previous = fastrnn.get_backend()
+    fastrnn.set_backend(name)
+    try:
+        return fn()
+    finally:
+        fastrnn.set_backend(previous)
+
+
+def layer_run(case, x, lengths, train=True, **kw):
+    """A fresh seeded layer's forward (and backward when training): results and masks."""
+    layer = make_variational(case, **kw)
+    y, state = layer.forward(x, lengths=lengths, train=train)
+    out = {"y": y}
+    states = state if isinstance(state, tuple) else (state,)
+    out.update({f"state{j}": s for j, s in enumerate(states)})
+    masks = []
+    if train:
+        dx, _ = layer.backward(np.ones_like(y))
+        out["dx"] = dx
+        out.update({f"grad {k}": v.copy() for k, v in layer.grads.items()})
+        masks = [cached_masks(c) for c in layer._cache[2]]
+    return out, masks
+
+
+@pytest.mark.parametrize("case", LAYER_CASES, ids=layer_id)
+def test_a_seed_gives_the_same_masks_and_results_on_both_engines(c_engine, case):
+    rng = np.random.default_rng(11)
+    T, N = 7, 4
+    kw = dict(input_size=3, hidden_size=5, num_layers=2, bidirectional=True, dropout=0.2,
+              dtype=np.float64, seed=21)
+    x = rng.standard_normal((T, N, 3))
+    lengths = [7, 2, 5, 7]
+    got, got_masks = with_backend("c", lambda: layer_run(case, x, lengths, **kw))
+    want, want_masks = with_backend("numpy", lambda: layer_run(case, x, lengths, **kw))
+    assert len(got_masks) == 4
+    for k, (a, b) in enumerate(zip(got_masks, want_masks)):
+        for field, ma, mb in zip(Masks._fields, a, b):
+            assert (ma is None) == (mb is None) and (ma is None or np.array_equal(ma, mb)), \
+                f"(layer, direction) {k}: masks.{field} differ between the engines"
+        assert a.x is not None and a.h is not None
+        assert (a.zone_h is not None) == (case[0] != "SRN")
+        assert (a.zone_c is not None) == (case[0] == "LSTM")
+    assert got_masks[0].x.shape == (N, 3) and got_masks[2].x.shape == (N, 10)
+    assert not np.array_equal(got_masks[0].h, got_masks[1].h)   # each direction its own
+    assert_close(layer_id(case), got, want, np.float64)
+
+
+@pytest.mark.parametrize("case", LAYER_CASES, ids=layer_id)
+def test_inference_never_drops_and_uses_zoneouts_expectation(backend, case):
+    rng = np.random.default_rng(12)
+    T, N = 6, 3
+    kw = dict(input_size=3, hidden_size=4, num_layers=2, dtype=np.float64, seed=5)
+    x = rng.standard_normal((T, N, 3))
+    layer = make_variational(case, **kw)
+    y1, s1 = layer.forward(x, train=False)
+    y2, s2 = layer.forward(x, train=False)
+    assert np.array_equal(y1, y2)                               # deterministic
+    plain = make_variational((case[0], case[1], {}), p_in=0.0, p_rec=0.0, **kw)
+    y_plain, _ = plain.forward(x, train=False)
+    if case[0] == "SRN":                                        # no zoneout: the plain layer
+        assert np.array_equal(y1, y_plain)
+        return
+    assert not np.allclose(y1, y_plain)                         # zoneout's expectation acts
+    # the expectation by hand: layer by layer with zone weights p everywhere
+    zh, zc = layer._zone
+    h = x
+    for k in range(2):
+        W = plain._weights(k, 0)
+        zone = Masks(zone_h=np.full((T, N, 4), zh),
+                     zone_c=np.full((T, N, 4), zc) if case[0] == "LSTM" else None)
+        if case[0] == "LSTM":
+            h = F.lstm_forward(h, None, None, *W, train=False, masks=zone)[0]
+        else:
+            h = F.gru_forward(h, None, *W, train=False, masks=zone, **case[1])[0]
+    assert np.array_equal(y1, h)
+    # a training forward does drop: its output differs
+    y_train, _ = layer.forward(x)
+    assert not np.allclose(y_train, y1)
+
+
+def test_the_masks_statistics_and_their_fixed_units(backend):
+    N, I, H, T = 400, 30, 20, 5
+    layer = fastrnn.LSTM(I, H, input_dropout=0.3, recurrent_dropout=0.6, zoneout=(0.2, 0.1),
+                         dtype=np.float64, seed=3)
+    x = np.random.default_rng(13).standard_normal((T, N, I))
+    layer.forward(x)
+    m = cached_masks(layer._cache[2][0])
+    assert m.x.shape == (N, I) and m.h.shape == (N, H)            # one mask for all T steps
+    assert set(np.unique(m.x)) == {0.0, 1 / 0.7} and set(np.unique(m.h)) == {0.0, 1 / 0.4}
+    assert abs(m.x.mean() - 1) < 0.03 and abs(m.h.mean() - 1) < 0.05     # inverted dropout
+    assert abs((m.x == 0).mean() - 0.3) < 0.02 and abs((m.h == 0).mean() - 0.6) < 0.03
+    assert m.zone_h.shape == m.zone_c.shape == (T, N, H)
+    assert abs(m.zone_h.mean() - 0.2) < 0.01 and abs(m.zone_c.mean() - 0.1) < 0.01
+    assert not all(np.array_equal(m.zone_h[0], m.zone_h[t]) for t in range(1, T))  # per step
+    layer.forward(x)                                               # a new draw every forward
+    assert not np.array_equal(cached_masks(layer._cache[2][0]).x, m.x)
+
+
+def test_the_same_units_are_dropped_at_every_step(backend):
+    """One sequence: a dropped input feature gets no dx at any step; a dropped unit of
+    h_{t-1} gives W_hh's column no gradient, summed over every step."""
+    T, I, H = 12, 6, 8
+    layer = fastrnn.GRU(I, H, input_dropout=0.5, recurrent_dropout=0.5, dtype=np.float64,
+                        seed=4)
+    x = np.random.default_rng(14).standard_normal((T, 1, I))
+    y, _ = layer.forward(x)
+    dx, _ = layer.backward(np.ones_like(y))
+    m = cached_masks(layer._cache[2][0])
+    dropped_x, dropped_h = m.x[0] == 0, m.h[0] == 0
+    assert dropped_x.any() and (~dropped_x).any() and dropped_h.any() and (~dropped_h).any()
+    assert (dx[:, 0, dropped_x] == 0).all() and (dx[:, 0, ~dropped_x] != 0).all()
+    dW_hh = layer.grads["weight_hh_l0"]
+    assert (dW_hh[:, dropped_h] == 0).all() and (dW_hh[:, ~dropped_h] != 0).any(axis=0).all()
+
+
+def test_layer_gradients_with_fixed_masks_match_finite_differences(backend):
+    """Every mask at once, two layers, both directions, lengths: the masks are fixed by
+    reseeding ``dropout_rng`` before each forward."""
+    rng = np.random.default_rng(15)
+    T, N, I, H = 4, 3, 3, 3
+    layer = fastrnn.LSTM(I, H, num_layers=2, bidirectional=True, dropout=0.3,
+                         input_dropout=0.3, recurrent_dropout=0.3, zoneout=(0.4, 0.3),
+                         dtype=np.float64, seed=6)
+    x = rng.standard_normal((T, N, I))
+    lengths = [4, 1, 3]
+    wy = rng.standard_normal((T, N, 2 * H))
+
+    def loss():
+        layer.dropout_rng = np.random.default_rng(99)
+        y, _ = layer.forward(x, lengths=lengths)
+        return float((y * wy).sum())
+
+    loss()
+    layer.zero_grad()
+    dx, _ = layer.backward(wy)
+    for name, p in layer.params.items():
+        assert_grad_close(name, layer.grads[name], numeric_grad(loss, p), MAX_REL_ERR)
+    assert_grad_close("dx", dx, numeric_grad(loss, x), MAX_REL_ERR)
+
+
+@pytest.mark.parametrize("case", [c for c in LAYER_CASES if c[2]], ids=layer_id)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_stream_with_zoneout_is_forward_without_training(backend, case, dtype):
+    rng = np.random.default_rng(16)
+    layer = make_variational(case, input_size=3, hidden_size=5, num_layers=2, dtype=dtype,
+                             seed=8)
+    x = rng.standard_normal((6, 2, 3)).astype(dtype)
+    y, state = layer.forward(x, train=False)
+    s = layer.stream(batch_size=2)
+    ys = np.stack([s.step(x_t) for x_t in x])
+    if backend == "c":
+        assert np.array_equal(ys, y)
+    else:
+        np.testing.assert_allclose(ys, y, rtol=RTOL[dtype], atol=RTOL[dtype])
+    s.reset()
+    assert np.array_equal(s.run(x[:4]), layer.forward(x[:4], train=False)[0])
+
+
+def test_layer_arguments_are_checked():
+    with pytest.raises(ValueError, match="input_dropout"):
+        fastrnn.LSTM(3, 4, input_dropout=1.0)
+    with pytest.raises(ValueError, match="recurrent_dropout"):
+        fastrnn.SRN(3, 4, recurrent_dropout=-0.1)
+    with pytest.raises(TypeError, match="input_dropout"):
+        fastrnn.GRU(3, 4, input_dropout="0.1")
+    with pytest.raises(TypeError, match="recurrent_dropout"):
+        fastrnn.GRU(3, 4, recurrent_dropout=True)
+    with pytest.raises(ValueError, match="zoneout_c"):
+        fastrnn.LSTM(3, 4, zoneout=(0.1, 1.0))
+    with pytest.raises(ValueError, match="a float or a pair"):
+        fastrnn.LSTM(3, 4, zoneout=(0.1, 0.2, 0.3))
+    with pytest.raises(TypeError, match="zoneout"):
+        fastrnn.GRU(3, 4, zoneout=(0.1, 0.2))
+    with pytest.raises(ValueError, match="zoneout"):
+        fastrnn.GRU(3, 4, zoneout=float("nan"))
+    with pytest.raises(TypeError):
+        fastrnn.SRN(3, 4, zoneout=0.1)
+    lstm = fastrnn.LSTM(3, 4, zoneout=0.2, input_dropout=0.1)
+    assert lstm.zoneout == 0.2 and lstm._zone == (0.2, 0.2)
+    assert "zoneout=0.2" in repr(lstm) and "input_dropout=0.1" in repr(lstm)
+    assert "dropout" not in repr(fastrnn.GRU(3, 4))
+
+
+def test_the_settings_survive_describe_and_build():
+    from fastrnn.train.registry import build, describe
+    layer = fastrnn.LSTM(3, 4, input_dropout=0.1, recurrent_dropout=0.2, zoneout=(0.3, 0.1))
+    again = build(describe(layer))
+    assert (again.input_dropout, again.recurrent_dropout, again.zoneout) == (0.1, 0.2,
+                                                                             (0.3, 0.1))
+    gru = build(describe(fastrnn.GRU(3, 4, zoneout=0.3)))
+    assert gru.zoneout == 0.3 and gru._zone == (0.3, 0.0)
+
+
+def test_onnx_export_refuses_zoneout_and_takes_dropout():
+    fonnx = pytest.importorskip("fastrnn.onnx")
+    pytest.importorskip("onnx")
+    with pytest.raises(ValueError, match="zoneout=0.2 cannot be exported exactly"):
+        fonnx.to_onnx(fastrnn.GRU(3, 4, zoneout=0.2))
+    with pytest.raises(ValueError, match="zoneout"):
+        fonnx.to_onnx(fastrnn.LSTM(3, 4, zoneout=(0.0, 0.1)))
+    assert fonnx.to_onnx(fastrnn.LSTM(3, 4, input_dropout=0.3, recurrent_dropout=0.3))

@@ -17,6 +17,7 @@ import numpy as np
 
 from . import validation as V
 from . import functional as F
+from . import masks as M
 from .backend import get_engine
 from .docstrings import complete_doc
 from .dropout import dropout_generator, dropout_mask
@@ -71,7 +72,8 @@ class _RNNBase(Module):
     recurrent = True
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, dtype=np.float32, seed=None, init=None):
+                 dropout=0.0, bidirectional=False, dtype=np.float32, seed=None, init=None,
+                 input_dropout=0.0, recurrent_dropout=0.0, zoneout=0.0):
         self.input_size = V.check_positive_int("input_size", input_size)
         self.hidden_size = V.check_positive_int("hidden_size", hidden_size)
         self.num_layers = V.check_positive_int("num_layers", num_layers)
@@ -83,6 +85,10 @@ class _RNNBase(Module):
         if self.dropout > 0 and self.num_layers == 1:
             warnings.warn(f"dropout={self.dropout} drops the outputs of every layer but the "
                           "last; with num_layers=1 it does nothing", UserWarning, stacklevel=3)
+        # variational dropout and zoneout inside the recurrence (core/masks.py)
+        self.input_dropout = V.check_probability("input_dropout", input_dropout)
+        self.recurrent_dropout = V.check_probability("recurrent_dropout", recurrent_dropout)
+        self.zoneout, self._zone = M.check_zoneout(self._cell, zoneout)
         check_seed(seed)
         self.dropout_rng = dropout_generator(seed)
         self._check_sizes(1, 1)  # forward's size limit for one step, before allocating
@@ -273,8 +279,10 @@ class _RNNBase(Module):
             ks = [layer * D + direction for direction in range(D)]
             states = [[s[k] for s in init] for k in ks]
             weights = [self._weights(layer, direction) for direction in range(D)]
+            masks = M.layer_masks(self, train, T, N, layer_input.shape[2])
             results = F.engine_forward_layer(engine, cell, layer_input, states, weights,
-                                             lengths, train, packs and packs[ks[0]:ks[-1] + 1])
+                                             lengths, train, packs and packs[ks[0]:ks[-1] + 1],
+                                             masks)
             for k, (y, final, cache) in zip(ks, results):
                 for j in range(self._num_states):
                     finals[j][k] = final[j]
@@ -459,7 +467,9 @@ class _RNNBase(Module):
         return sinks if accumulate else {k: np.zeros_like(v) for k, v in sinks.items()}
 
     def __repr__(self):
-        extra = "".join(f", {k}={v!r}" for k, v in self._extra_repr().items())
+        variational = {k: getattr(self, k) for k in ("input_dropout", "recurrent_dropout",
+                                                     "zoneout") if getattr(self, k)}
+        extra = "".join(f", {k}={v!r}" for k, v in {**self._extra_repr(), **variational}.items())
         return (f"{type(self).__name__}({self.input_size}, {self.hidden_size}, "
                 f"num_layers={self.num_layers}, bias={self.bias}, batch_first={self.batch_first}, "
                 + (f"dropout={self.dropout}, " if self.dropout else "")
@@ -504,14 +514,14 @@ class SRN(_RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
                  batch_first=False, dropout=0.0, bidirectional=False, dtype=np.float32,
-                 seed=None, residual=False, init=None):
+                 seed=None, residual=False, init=None, input_dropout=0.0, recurrent_dropout=0.0):
         if nonlinearity not in F.NONLINEARITIES:
             raise ValueError(f"nonlinearity: expected one of {F.NONLINEARITIES}, "
                              f"got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         self.residual = V.check_bool("residual", residual)
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype, seed, init)
+                         bidirectional, dtype, seed, init, input_dropout, recurrent_dropout)
 
     def _spec(self):
         return F.Cell.of("srn", nonlinearity=self.nonlinearity, residual=self.residual)
@@ -554,9 +564,11 @@ class LSTM(_RNNBase):
     _num_states = 2
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, dtype=np.float32, seed=None, init=None):
+                 dropout=0.0, bidirectional=False, dtype=np.float32, seed=None, init=None,
+                 input_dropout=0.0, recurrent_dropout=0.0, zoneout=0.0):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype, seed, init)
+                         bidirectional, dtype, seed, init, input_dropout, recurrent_dropout,
+                         zoneout)
 
 
 @complete_doc("layer")
@@ -596,10 +608,11 @@ class GRU(_RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, reset_after=True, dtype=np.float32, seed=None,
-                 init=None):
+                 init=None, input_dropout=0.0, recurrent_dropout=0.0, zoneout=0.0):
         self.reset_after = V.check_bool("reset_after", reset_after)
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype, seed, init)
+                         bidirectional, dtype, seed, init, input_dropout, recurrent_dropout,
+                         zoneout)
 
     def _spec(self):
         return F.Cell.of("gru", reset_after=self.reset_after)

@@ -24,8 +24,7 @@ recurrence without masks runs exactly the plain cell (no multiply by ones):
 
 Rows past a sequence's end keep their state and output 0 whatever the masks.
 ``fastrnn.core.cells`` computes the steps, both engines take ``masks=``;
-the layers draw the masks here (``draw``, ``expectation``) from their
-``dropout_rng``.
+the layers draw the masks here (``layer_masks``) from their ``dropout_rng``.
 """
 
 from collections import namedtuple
@@ -33,9 +32,10 @@ from collections import namedtuple
 import numpy as np
 
 from . import validation as V
+from .dropout import dropout_mask
 
-__all__ = ["Masks", "check_masks", "mask_fields", "at_step", "check_rate", "draw",
-           "expectation"]
+__all__ = ["Masks", "check_masks", "mask_fields", "at_step", "check_zoneout", "layer_masks",
+           "draw", "expectation"]
 
 
 class Masks(namedtuple("Masks", "x h zone_h zone_c", defaults=(None, None, None, None))):
@@ -150,32 +150,66 @@ def at_step(seq, t):
 
 # --- the layers' masks --------------------------------------------------------------
 
-def check_rate(name, p):
-    """A dropout or zoneout probability: a real number with ``0 <= p < 1``, as a float.
+def check_zoneout(kind, zoneout):
+    """A layer's ``zoneout`` argument, checked: ``(as kept, (p_h, p_c))``.
 
     Parameters
     ----------
-    name : str
-        The argument's name, for messages.
-    p : float
+    kind : {"srn", "lstm", "gru"}
+    zoneout : float, or a pair (zoneout_h, zoneout_c) for the LSTM
+        Probabilities in [0, 1); the LSTM's float is both. The SRN has none (0).
 
     Returns
     -------
-    float
+    kept : float or tuple of two floats
+        What the layer keeps as its ``zoneout`` attribute.
+    rates : tuple of two floats
+        ``(p_h, p_c)``; ``p_c`` is 0 except for the LSTM.
 
     Raises
     ------
     TypeError
-        For a bool or a non-real value.
+        For a non-real value, or a pair for the GRU.
     ValueError
-        For ``p`` outside [0, 1) (1 would drop everything), or NaN.
+        For a value outside [0, 1), or a pair of another length.
     """
-    if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer,
-                                                              np.floating)):
-        raise TypeError(f"{name}: expected a float in [0, 1), got {type(p).__name__}")
-    if not 0.0 <= float(p) < 1.0:
-        raise ValueError(f"{name}: expected 0 <= {name} < 1, got {p!r}")
-    return float(p)
+    if kind == "lstm" and isinstance(zoneout, (tuple, list)):
+        if len(zoneout) != 2:
+            raise ValueError(f"zoneout: expected a float or a pair (zoneout_h, zoneout_c), "
+                             f"got {len(zoneout)} values")
+        pair = (V.check_probability("zoneout_h", zoneout[0]),
+                V.check_probability("zoneout_c", zoneout[1]))
+        return pair, pair
+    p = V.check_probability("zoneout", zoneout)
+    return p, (p, p if kind == "lstm" else 0.0)
+
+
+def layer_masks(layer, train, T, N, I):
+    """The masks of every direction of one layer of ``layer`` (SRN, LSTM, GRU).
+
+    A training forward draws, per direction in order, from ``layer.dropout_rng``
+    (``draw``: the same seed gives the same masks on every engine); inference
+    never drops and uses zoneout's expectation (``expectation``).
+
+    Parameters
+    ----------
+    layer : the recurrent layer
+        Its ``input_dropout``, ``recurrent_dropout``, ``_zone`` (the zoneout
+        rates), ``dropout_rng``, ``hidden_size``, ``dtype``, ``num_directions``.
+    train : bool
+    T, N, I : int
+        The steps, the sequences and this layer's input width.
+
+    Returns
+    -------
+    list of Masks or None
+        One per direction.
+    """
+    kind, H, D = layer._cell, layer.hidden_size, layer.num_directions
+    if not train:
+        return [expectation(kind, T, N, H, layer.dtype, *layer._zone)] * D
+    return [draw(layer.dropout_rng, kind, T, N, I, H, layer.dtype, layer.input_dropout,
+                 layer.recurrent_dropout, *layer._zone) for _ in range(D)]
 
 
 def draw(rng, kind, T, N, I, H, dtype, input_dropout=0.0, recurrent_dropout=0.0,
@@ -195,7 +229,7 @@ def draw(rng, kind, T, N, I, H, dtype, input_dropout=0.0, recurrent_dropout=0.0,
     T, N, I, H : int
     dtype : numpy.dtype
     input_dropout, recurrent_dropout, zoneout_h, zoneout_c : float
-        Checked rates (``check_rate``); 0 draws nothing.
+        Checked rates (in [0, 1)); 0 draws nothing.
 
     Returns
     -------
@@ -203,7 +237,7 @@ def draw(rng, kind, T, N, I, H, dtype, input_dropout=0.0, recurrent_dropout=0.0,
         None when every rate is 0.
     """
     def dropout(shape, p):
-        return ((rng.random(shape) >= p) / (1.0 - p)).astype(dtype) if p > 0 else None
+        return dropout_mask(rng, p, shape, dtype) if p > 0 else None
 
     def zone(p):
         return (rng.random((T, N, H)) < p).astype(dtype) if p > 0 else None

@@ -14,6 +14,7 @@ packing.
 import numpy as np
 
 from . import functional as F
+from . import masks as M
 from . import validation as V
 from .backend import get_backend, get_engine
 
@@ -118,8 +119,12 @@ class Stream:
             layer = self.layer
             sizes = [layer.input_size] + [layer.hidden_size] * (layer.num_layers - 1)
             spec = layer._spec()
+            # zoneout: the expectation, as forward(train=False) uses it
+            zone = M.expectation(layer._cell, 1, self.batch_size, layer.hidden_size, layer.dtype,
+                                 *layer._zone) or M.Masks()
             self._stepper = _ext.Stepper(layer._cell, packs, sizes, self._h, self._c,
-                                         spec.nonlinearity, spec.residual, spec.reset_after)
+                                         spec.nonlinearity, spec.residual, spec.reset_after,
+                                         zone.zone_h, zone.zone_c)
             self._stepper_key = key
         return self._stepper
 
@@ -165,8 +170,9 @@ class Stream:
         layer, engine, spec = self.layer, get_engine("numpy"), self.layer._spec()
         for k in range(layer.num_layers):
             states = [self._h[k]] + ([self._c[k]] if self._c is not None else [])
+            masks = M.layer_masks(layer, False, x.shape[0], x.shape[1], x.shape[2])[0]
             x, finals, _ = F.engine_forward(engine, spec, x, states, layer._weights(k, 0), None,
-                                            False, False)
+                                            False, False, masks=masks)
             self._h[k] = finals[0]
             if self._c is not None:
                 self._c[k] = finals[1]
