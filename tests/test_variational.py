@@ -21,20 +21,14 @@ import pytest
 
 import fastrnn
 import fastrnn.functional as F
-from conftest import RTOL, assert_grad_close, numeric_grad
+from conftest import CELL_VARIANTS, RTOL, assert_grad_close, numeric_grad
 
 Masks = F.Masks
 MAX_REL_ERR = 1e-6
 
-# (cell, functional keyword arguments, the mask kinds the cell has)
-CELLS = [
-    ("srn", {"nonlinearity": "tanh"}),
-    ("srn", {"nonlinearity": "relu"}),
-    ("srn", {"nonlinearity": "tanh", "residual": True}),
-    ("lstm", {}),
-    ("gru", {"reset_after": True}),
-    ("gru", {"reset_after": False}),
-]
+# (cell, functional keyword arguments): every cell and variant (the sigmoid SRN adds no path)
+CELLS = [(name.lower(), kw) for name, kw in CELL_VARIANTS if kw.get("nonlinearity") != "sigmoid"]
+# the mask kinds each cell has
 KINDS = {"srn": ["x", "h", "all"], "lstm": ["x", "h", "zone_h", "zone_c", "all"],
          "gru": ["x", "h", "zone_h", "all"]}
 CASES = [(cell, kw, kind) for cell, kw in CELLS for kind in KINDS[cell]]
