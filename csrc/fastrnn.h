@@ -120,6 +120,22 @@ int fastrnn_pool_stalls(void);
  *   backward out    dx [T,N,I], dh0 [N,H], dc0 [N,H] (LSTM): OVERWRITTEN;
  *                   dW_ih, dW_hh, db_ih, db_hh: ACCUMULATED (+=);
  *                   trace_dh, trace_dc [T,N,H] or NULL: dL/dh_t (dL/dc_t) by time
+ *   masks           (both passes, the backward given the forward's) each NULL = off,
+ *                   given already scaled (the kernels draw nothing); with all
+ *                   four NULL a pass runs exactly as without them:
+ *                   mask_x [N,I]: the input enters as x_t * mask_x at every step
+ *                     (dW_ih sees the masked input, dx is multiplied by it);
+ *                   mask_h [N,H]: h_{t-1} * mask_h replaces h_{t-1} in every
+ *                     recurrent product (SRN W_hh h; LSTM all gates; GRU r, z and
+ *                     W_hn h (reset_after) or W_hn (r * h_{t-1} * mask_h)
+ *                     (reset_before)); the direct paths (residual h_{t-1}, GRU
+ *                     z h_{t-1}, LSTM c) are not masked;
+ *                   zone_h, zone_c [T,N,H] (LSTM, GRU; zone_c LSTM only):
+ *                     zoneout keep weights by time: h_t = d h_{t-1} + (1-d) h~_t
+ *                     with h~_t the cell's usual new state; LSTM: c_t = d_c c_{t-1}
+ *                     + (1-d_c) c~_t and h~_t = o tanh(c~_t) with the unzoned
+ *                     c~_t = f c_{t-1} + i g (Krueger et al. 2016). Inactive rows
+ *                     keep their state and output 0 whatever the masks.
  *   scratch         ws: ws_size elements, at least fastrnn_workspace_size(); the
  *                   kernel returns FASTRNN_EINVAL, touching nothing, if it is smaller
  *   projection      LSTM only (PyTorch's proj_size): proj_size P, 0 < P < H, and
@@ -129,6 +145,7 @@ int fastrnn_pool_stalls(void);
  *                   [.., H]. The training cache adds aux [T,N,H] = o tanh(c_t) (0 at
  *                   inactive rows); the backward adds into dW_hr [P,H]. proj_size 0:
  *                   no projection, W_hr and dW_hr ignored (NULL by convention).
+ *                   A projected LSTM takes no masks (all four NULL, else EINVAL).
  * ------------------------------------------------------------------------- */
 typedef struct fastrnn_rnn {
     int cell, nonlinearity, residual, reset_after, reverse;
@@ -147,6 +164,7 @@ typedef struct fastrnn_rnn {
     int proj_size;              /* P: 0, or the LSTM's projection, 0 < P < H (see below) */
     const void *W_hr;           /* [P,H] with proj_size (read by pack and backward too) */
     void *dW_hr;                /* [P,H] backward, ACCUMULATED (+=), with proj_size */
+    const void *mask_x, *mask_h, *zone_h, *zone_c;  /* variational dropout, zoneout */
     void *ws;
     size_t ws_size;
 } fastrnn_rnn;

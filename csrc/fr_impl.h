@@ -295,6 +295,74 @@ static void FR_S(project)(fr_team *team, REAL *out, const REAL *x, const REAL *P
     FR_S(gemm_rows)(team, out, GH, x + (size_t)t0 * N * I, I, Pih, 0, (size_t)nt * N, GH, I);
 }
 
+/* Variational dropout and zoneout (fastrnn.h, "masks"). Each is used only
+ * when its pointer is set, so a call without masks runs the plain code. */
+
+/* xm [nt*N, I] = x_t * mask_x for the steps t0 .. t0 + nt - 1 (xm may be x:
+ * in place, the backward's dx *= mask_x) */
+static void FR_S(mask_inputs)(REAL *xm, const REAL *x, const REAL *mask_x, int t0, int nt,
+                              int N, int I)
+{
+    for (int s = 0; s < nt; s++)
+        for (int n = 0; n < N; n++) {
+            const REAL *xr = x + ((size_t)(t0 + s) * N + n) * I, *m = mask_x + (size_t)n * I;
+            REAL *o = xm + ((size_t)s * N + n) * I;
+            FOR_RANGE(i, 0, I) { ST(o + i, LD(xr + i) * LD(m + i)); }
+        }
+}
+
+/* the input projection of steps [t0, t0 + nt) through the input mask:
+ * out = (x_t * mask_x) . W_ih^T, the masked rows made FASTRNN_CHUNK_STEPS
+ * steps at a time in xm [min(nt, FASTRNN_CHUNK_STEPS)*N, I] (each output row
+ * is one product whatever the chunk, so the same bits); without a mask,
+ * project() itself */
+static void FR_S(project_in)(fr_team *team, REAL *out, const REAL *x, const REAL *mask_x,
+                             REAL *xm, const REAL *Pih, int t0, int nt, int N, int I, int GH)
+{
+    if (!mask_x) { FR_S(project)(team, out, x, Pih, t0, nt, N, I, GH); return; }
+    for (int s0 = 0; s0 < nt; s0 += FASTRNN_CHUNK_STEPS) {
+        int ns = nt - s0 < FASTRNN_CHUNK_STEPS ? nt - s0 : FASTRNN_CHUNK_STEPS;
+        FR_S(mask_inputs)(xm, x, mask_x, t0 + s0, ns, N, I);
+        FR_S(gemm_rows)(team, out + (size_t)s0 * N * GH, GH, xm, I, Pih, 0, (size_t)ns * N,
+                        GH, I);
+    }
+}
+
+/* units [j0, j1) of every row: dst = src * mask, or dst + src * mask (add);
+ * all [N,H]. The forward's h_t * mask_h for the next step's product (each
+ * chunk masks the units it wrote, so no extra barrier), the backward's
+ * recurrent part of dh_{t-1} through the mask. */
+static void FR_S(mask_units)(REAL *dst, const REAL *src, const REAL *mask, int add, int N,
+                             int H, int j0, int j1)
+{
+    for (int n = 0; n < N; n++) {
+        size_t o = (size_t)n * H;
+        FOR_RANGE(j, j0, j1) {
+            VR v = LD(src + o + j) * LD(mask + o + j);
+            ST(dst + o + j, add ? LD(dst + o + j) + v : v);
+        }
+    }
+}
+
+/* the state each step of a backward read, through the recurrent mask:
+ * hpm [T,N,H] = h_prevs * mask_h (what W_hh multiplied) */
+static void FR_S(mask_states)(REAL *hpm, const REAL *h_prevs, const REAL *mask_h, int T, int N,
+                              int H)
+{
+    const size_t NH = (size_t)N * H;
+    for (int t = 0; t < T; t++)
+        FR_S(mask_units)(hpm + t * NH, h_prevs + t * NH, mask_h, 0, N, H, 0, H);
+}
+
+/* zoneout: d prev + (1 - d) new (d = 1 keeps the previous state) */
+FR_INLINE VR FR_S(zone)(VR d, VR prev, VR new_)
+{
+    return d * prev + ((REAL)1 - d) * new_;
+}
+
+/* zone_h / zone_c at time t, or NULL */
+#define ZONE_AT(z, t, NH) ((z) ? (const REAL *)(z) + (size_t)(t) * (NH) : NULL)
+
 /* the backward's dx [T*N, I] = dz [T*N, GH] . W_ih [GH, I]; Pdx: room for
  * FR_PACK_ELEMS(GH, I) elements */
 static void FR_S(input_grad)(fr_team *team, REAL *dx, const REAL *dz, const REAL *W_ih,
@@ -419,3 +487,4 @@ const fr_kernels FR_X(kernels) = {
 #undef PANEL_AT
 #undef FR_PAR_MIN_MACS
 #undef FR_HEADER_ELEMS
+#undef ZONE_AT

@@ -3,6 +3,9 @@
  *   z = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh, blocks i, f, g, o (PyTorch's order):
  *   i, f, o = sigmoid(z_i, z_f, z_o),  g = tanh(z_g),
  *   c_t = f c_{t-1} + i g,             h_t = o tanh(c_t).
+ * Masks (fastrnn.h): x_t * mask_x; W_hh (h_{t-1} * mask_h) for all four
+ * gates; zoneout (Krueger et al. 2016): with c~ = f c_{t-1} + i g unzoned,
+ *   c_t = d_c c_{t-1} + (1 - d_c) c~,  h_t = d_h h_{t-1} + (1 - d_h) o tanh(c~).
  */
 
 /* One forward step's fused pass over units [j0, j1) of every row.
@@ -11,12 +14,15 @@
  *   c_prev, h_prev [N,H] in; c_out, h_out [N,H] out (c_out may alias c_prev:
  *     a unit reads its own c only)
  *   y_t [N,H] out
- *   c = f c_prev + i g, h = o tanh(c); inactive rows keep c, h and output 0.
+ *   zh_t, zc_t [N,H] or NULL: the step's zoneout keep weights
+ *   c = f c_prev + i g, h = o tanh(c), then zoneout of each (h reads the
+ *   unzoned c); inactive rows keep c, h and output 0.
  * Two sweeps per row: the four gate nonlinearities, then the state update
  * with its one tanh. */
 static void FR_S(lstm_fwd_pass)(REAL *gates_t, REAL *c_out, REAL *h_out, REAL *y_t,
-                                const REAL *c_prev, const REAL *h_prev,
-                                const int64_t *lengths, int t, int N, int H, int j0, int j1)
+                                const REAL *c_prev, const REAL *h_prev, const REAL *zh_t,
+                                const REAL *zc_t, const int64_t *lengths, int t, int N, int H,
+                                int j0, int j1)
 {
     const int w = j1 - j0;
     for (int n = 0; n < N; n++) {
@@ -33,6 +39,8 @@ static void FR_S(lstm_fwd_pass)(REAL *gates_t, REAL *c_out, REAL *h_out, REAL *y
             VR cp = LD(c_prev + o + j);
             VR c = f * cp + i * g;
             VR h = og * VTANH(c);
+            if (zc_t) c = FR_S(zone)(LD(zc_t + o + j), cp, c);
+            if (zh_t) h = FR_S(zone)(LD(zh_t + o + j), LD(h_prev + o + j), h);
             if (act) { ST(c_out + o + j, c); ST(h_out + o + j, h); ST(y_t + o + j, h); }
             else {
                 ST(c_out + o + j, cp); ST(h_out + o + j, LD(h_prev + o + j));
@@ -50,6 +58,8 @@ typedef struct {
     const int64_t *lengths;
     int t, N, H;
     FR_S(split) sp;
+    const REAL *mask_h, *hm, *zh_t, *zc_t;  /* masks: see srn_fwd_step */
+    REAL *hm_out;
 } FR_S(lstm_fwd_step);
 
 static void FR_S(lstm_fwd_chunk)(void *p, int c)
@@ -57,12 +67,13 @@ static void FR_S(lstm_fwd_chunk)(void *p, int c)
     FR_S(lstm_fwd_step) *s = p;
     const int H = s->H, GH = 4 * H;
     UNIT_RANGE(s->sp, c, H, j0, j1)
-    /* gates_t[:, g*H + j0:j1] = (gates_t + b) + h_prev W_hh[g*H + j0:j1]^T */
-    FR_S(rgemm_gates)(s->gates_t + j0, GH, s->h_prev, H,
+    /* gates_t[:, g*H + j0:j1] = (gates_t + b) + h_prev W_hh[g*H + j0:j1]^T  (h_prev * mask_h) */
+    FR_S(rgemm_gates)(s->gates_t + j0, GH, s->mask_h ? s->hm : s->h_prev, H,
                       PANEL_AT(GATE_PANELS(s->P, 0, H), j0, H), GATE_STRIDE(H), H,
                       s->bias + j0, 1, s->N, j1 - j0, H, 4);
-    FR_S(lstm_fwd_pass)(s->gates_t, s->c_out, s->h_out, s->y_t, s->c_prev, s->h_prev,
-                        s->lengths, s->t, s->N, H, j0, j1);
+    FR_S(lstm_fwd_pass)(s->gates_t, s->c_out, s->h_out, s->y_t, s->c_prev, s->h_prev, s->zh_t,
+                        s->zc_t, s->lengths, s->t, s->N, H, j0, j1);
+    if (s->mask_h) FR_S(mask_units)(s->hm_out, s->h_out, s->mask_h, 0, s->N, H, j0, j1);
 }
 
 static int FR_X(lstm_fwd)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, const fr_team *team_in,
@@ -79,30 +90,40 @@ static int FR_X(lstm_fwd)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, const fr
     const int train = hs != NULL, GH = 4 * H;
     const size_t NH = (size_t)N * H, NG = (size_t)N * GH;
     const int CH = T < FASTRNN_CHUNK_STEPS ? T : FASTRNN_CHUNK_STEPS;
+    const REAL *mask_x = a->mask_x, *mask_h = a->mask_h;
     /* scratch: the packed weights (unless given); inference: the gate
      * pre-activations of one chunk of steps, and the state's second buffer
-     * (a step reads all of h_prev while writing h) */
+     * (a step reads all of h_prev while writing h); masks as the SRN's */
     FR_S(carver) c = FR_S(carve_begin)(a->ws, ws_needed != NULL);
     FR_S(weights) w;
     if (!FR_S(weights_get)(&w, &c, a)) return FASTRNN_EINVAL;
     REAL *chunk = train ? NULL : FR_S(carve)(&c, (size_t)CH * NG);
     REAL *h_other = train ? NULL : FR_S(carve)(&c, NH);
+    REAL *xm = mask_x ? FR_S(carve)(&c, (size_t)CH * N * I) : NULL;
+    REAL *hm[2] = {NULL, NULL};
+    if (mask_h) { hm[0] = FR_S(carve)(&c, NH); hm[1] = FR_S(carve)(&c, NH); }
     CARVE_END(c);
 
     fr_team team = *team_in;
     if (!a->packed) FR_S(weights_fill)(&team, &w, a);
     const REAL *Pih = w.Pih;
     FR_S(lstm_fwd_step) st = {w.P, w.bias, NULL, NULL, NULL, NULL, NULL, NULL, a->lengths, 0, N, H,
-                              FR_S(split_units)(&team, N, 4, H)};
+                              FR_S(split_units)(&team, N, 4, H), mask_h, NULL, NULL, NULL,
+                              NULL};
+    if (mask_h) FR_S(mask_units)(hm[0], h0, mask_h, 0, N, H, 0, H);
     if (train) {
         size_t s0 = reverse ? (size_t)T * NH : 0;
         memcpy(hs + s0, h0, NH * sizeof(REAL));
         memcpy(cs + s0, c0, NH * sizeof(REAL));
-        FR_S(project)(&team, gates, x, Pih, 0, T, N, I, GH);
+        FR_S(project_in)(&team, gates, x, mask_x, xm, Pih, 0, T, N, I, GH);
         for (int s = 0; s < T; s++) {
             CHECK_INTERRUPT(ctx);
             STEP_INDICES(s, t, rd, wr)
             st.t = t;
+            st.zh_t = ZONE_AT(a->zone_h, t, NH);
+            st.zc_t = ZONE_AT(a->zone_c, t, NH);
+            st.hm = hm[s & 1];
+            st.hm_out = hm[(s + 1) & 1];
             st.gates_t = gates + (size_t)t * NG;
             st.h_prev = hs + (size_t)rd * NH;
             st.c_prev = cs + (size_t)rd * NH;
@@ -122,11 +143,15 @@ static int FR_X(lstm_fwd)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, const fr
     for (int s0 = 0; s0 < T; s0 += CH) {
         int ns = T - s0 < CH ? T - s0 : CH;
         int tlo = CHUNK_TLO(s0, ns);
-        FR_S(project)(&team, chunk, x, Pih, tlo, ns, N, I, GH);
+        FR_S(project_in)(&team, chunk, x, mask_x, xm, Pih, tlo, ns, N, I, GH);
         for (int s = s0; s < s0 + ns; s++) {
             CHECK_INTERRUPT(ctx);
             STEP_INDICES(s, t, rd, wr)
             st.t = t;
+            st.zh_t = ZONE_AT(a->zone_h, t, NH);
+            st.zc_t = ZONE_AT(a->zone_c, t, NH);
+            st.hm = hm[s & 1];
+            st.hm_out = hm[(s + 1) & 1];
             st.gates_t = chunk + (size_t)(t - tlo) * NG;
             st.h_prev = h_cur;
             st.h_out = h_cur == hT ? h_other : hT;
@@ -147,10 +172,15 @@ static int FR_X(lstm_fwd)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, const fr
  *   dz_t [N,4H] out: gradients of the four pre-activations, 0 on inactive rows
  *   trace_dh_t, trace_dc_t [N,H] out or NULL: dh_total, and dc_total (active
  *     rows) or dc (inactive rows, whose c is frozen)
- *   gates_t [N,4H], c_t (the state written), c_prev [N,H] from the forward */
+ *   gates_t [N,4H], c_t (the state written), c_prev [N,H] from the forward
+ *   zh_t, zc_t [N,H] or NULL: zoneout. Then h~ receives dh_total (1 - d_h),
+ *     c~ = f c_prev + i g (recomputed: the same operations as the forward)
+ *     receives dc (1 - d_c) + ..., and the direct paths add dh_total d_h to
+ *     dh_next [N,H] (out, before += the product) and dc d_c to dc. */
 static void FR_S(lstm_bwd_pass)(REAL *dh, REAL *dc, REAL *dz_t, REAL *trace_dh_t,
-                                REAL *trace_dc_t, const REAL *dy_t, const REAL *gates_t,
-                                const REAL *c_t, const REAL *c_prev,
+                                REAL *trace_dc_t, REAL *dh_next, const REAL *dy_t,
+                                const REAL *gates_t, const REAL *c_t, const REAL *c_prev,
+                                const REAL *zh_t, const REAL *zc_t,
                                 const int64_t *lengths, int t, int N, int H, int j0, int j1)
 {
     for (int n = 0; n < N; n++) {
@@ -162,9 +192,25 @@ static void FR_S(lstm_bwd_pass)(REAL *dh, REAL *dc, REAL *dz_t, REAL *trace_dh_t
             VR i = LD(gt + j), f = LD(gt + H + j), g = LD(gt + 2 * H + j);
             VR og = LD(gt + 3 * H + j);
             VR dht = LD(dh + o + j) + (act ? LD(dy_t + o + j) : (VR){0});
-            VR tc = VTANH(LD(c_t + o + j));
+            VR dhz = dht, dcz, dhd = {0}, dcd = {0};  /* to h~, c~; zoneout's direct paths */
             VR dcv = LD(dc + o + j);
-            VR dct = dcv + dht * og * ((REAL)1 - tc * tc);
+            VR tc;
+            dcz = dcv;
+            if (zh_t) {
+                VR d = LD(zh_t + o + j);
+                dhz = dht * ((REAL)1 - d);
+                dhd = dht * d;
+                ST(dh_next + o + j, dhd);
+            }
+            if (zc_t) {
+                VR d = LD(zc_t + o + j);
+                tc = VTANH(f * LD(c_prev + o + j) + i * g);
+                dcz = dcv * ((REAL)1 - d);
+                dcd = dcv * d;
+            } else {
+                tc = VTANH(LD(c_t + o + j));
+            }
+            VR dct = dcz + dhz * og * ((REAL)1 - tc * tc);
             if (trace_dh_t) ST(trace_dh_t + o + j, dht);
             /* inactive: the frozen c passes its gradient through unchanged */
             if (trace_dc_t) ST(trace_dc_t + o + j, act ? dct : dcv);
@@ -173,8 +219,8 @@ static void FR_S(lstm_bwd_pass)(REAL *dh, REAL *dc, REAL *dz_t, REAL *trace_dh_t
                 ST(dz + j, dct * g * i * ((REAL)1 - i));
                 ST(dz + H + j, dct * LD(c_prev + o + j) * f * ((REAL)1 - f));
                 ST(dz + 2 * H + j, dct * i * ((REAL)1 - g * g));
-                ST(dz + 3 * H + j, dht * tc * og * ((REAL)1 - og));
-                ST(dc + o + j, dct * f);
+                ST(dz + 3 * H + j, dhz * tc * og * ((REAL)1 - og));
+                ST(dc + o + j, zc_t ? dct * f + dcd : dct * f);
             } else {
                 VR zero = {0};
                 ST(dz + j, zero); ST(dz + H + j, zero); ST(dz + 2 * H + j, zero);
@@ -192,6 +238,8 @@ typedef struct {
     const int64_t *lengths;
     int T, N, H, reverse, k;
     FR_S(split) sp;
+    const REAL *mask_h, *zone_h, *zone_c;  /* masks: see srn_bwd_job */
+    REAL *dhm;
 } FR_S(lstm_bwd_job);
 
 static void FR_S(lstm_bwd_chunk)(void *p, int c)
@@ -203,9 +251,17 @@ static void FR_S(lstm_bwd_chunk)(void *p, int c)
     if (k < T) {
         STEP_INDICES(k, t, rd, wr)
         REAL *dh = j->dh_buf[k & 1], *dhn = j->dh_buf[(k + 1) & 1];
-        /* dh_{t-1}[:, j0:j1] = dz_t W_hh[:, j0:j1] */
-        FR_S(rgemm)(dhn + j0, H, j->dpre + (size_t)t * NG, GH, PANEL_AT(j->P, j0, GH), NULL, 0,
-                    N, j1 - j0, GH);
+        /* dh_{t-1}[:, j0:j1] = dz_t W_hh[:, j0:j1]; mask_h: (dz_t W_hh) * mask_h;
+         * zone_h: added to the direct path dh_total d_h the pass of step t wrote */
+        const int add = j->zone_h != NULL;
+        if (j->mask_h) {
+            FR_S(rgemm)(j->dhm + j0, H, j->dpre + (size_t)t * NG, GH, PANEL_AT(j->P, j0, GH),
+                        NULL, 0, N, j1 - j0, GH);
+            FR_S(mask_units)(dhn, j->dhm, j->mask_h, add, N, H, j0, j1);
+        } else {
+            FR_S(rgemm)(dhn + j0, H, j->dpre + (size_t)t * NG, GH, PANEL_AT(j->P, j0, GH), NULL,
+                        add, N, j1 - j0, GH);
+        }
         FR_S(pass_inactive)(dhn, dh, j->lengths, t, N, H, j0, j1);
     }
     if (k > 0) {
@@ -213,9 +269,10 @@ static void FR_S(lstm_bwd_chunk)(void *p, int c)
         size_t ot = (size_t)t * NH;
         FR_S(lstm_bwd_pass)(j->dh_buf[(k - 1) & 1], j->dc, j->dpre + (size_t)t * NG,
                             j->trace_dh ? j->trace_dh + ot : NULL,
-                            j->trace_dc ? j->trace_dc + ot : NULL, j->dy + ot,
-                            j->gates + (size_t)t * NG, j->cs + (size_t)wr * NH,
-                            j->cs + (size_t)rd * NH, j->lengths, t, N, H, j0, j1);
+                            j->trace_dc ? j->trace_dc + ot : NULL, j->dh_buf[k & 1],
+                            j->dy + ot, j->gates + (size_t)t * NG, j->cs + (size_t)wr * NH,
+                            j->cs + (size_t)rd * NH, ZONE_AT(j->zone_h, t, NH),
+                            ZONE_AT(j->zone_c, t, NH), j->lengths, t, N, H, j0, j1);
     }
 }
 
@@ -226,6 +283,8 @@ static int FR_X(lstm_bwd)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, const fr
      *   dz = (dc_total g i(1-i), dc_total c_{t-1} f(1-f), dc_total i (1-g^2),
      *         dh_total tanh(c_t) o(1-o));  dh_{t-1} = dz W_hh;  dc_{t-1} = dc_total f;
      *   inactive rows: dz = 0, dh and dc pass through. Then as the SRN's.
+     *   Zoneout (lstm_bwd_pass): h~, c~ receive dh_total (1 - d_h), dc (1 - d_c), and
+     *   dh_{t-1} += dh_total d_h, dc_{t-1} += dc d_c. Masks as the SRN's.
      * in:  dy [T,N,H], dhT, dcT [N,H], x [T,N,I], W_ih [4H,I], W_hh [4H,H],
      *      hs, cs [T+1,N,H], gates [T,N,4H], lengths
      * out: dx [T,N,I], dh0, dc0 [N,H], trace_dh, trace_dc [T,N,H] or NULL;
@@ -233,6 +292,7 @@ static int FR_X(lstm_bwd)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, const fr
     const int T = a->steps, N = a->batch, I = a->input_size, H = a->hidden_size;
     const int reverse = a->reverse, GH = 4 * H;
     const REAL *x = a->x, *W_ih = a->W_ih, *W_hh = a->W_hh, *hs = a->hs;
+    const REAL *mask_x = a->mask_x, *mask_h = a->mask_h;
     REAL *dW_ih = a->dW_ih, *dW_hh = a->dW_hh, *db_ih = a->db_ih, *db_hh = a->db_hh;
     const size_t NH = (size_t)N * H, TN = (size_t)T * N;
     /* scratch: dz for all steps, W_hh packed, two dh buffers, dc, a column-sum
@@ -245,13 +305,17 @@ static int FR_X(lstm_bwd)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, const fr
     REAL *tmp = FR_S(carve)(&c, (size_t)GH);
     size_t wg = FR_PACK_ELEMS(TN, I > H ? I : H), dxp = FR_PACK_ELEMS(GH, I);
     REAL *Pw = FR_S(carve)(&c, wg > dxp ? wg : dxp);
+    REAL *xm = mask_x ? FR_S(carve)(&c, TN * I) : NULL;
+    REAL *hpm = mask_h ? FR_S(carve)(&c, TN * H) : NULL;
+    REAL *dhm = mask_h ? FR_S(carve)(&c, NH) : NULL;
     CARVE_END(c);
 
     fr_team team = *team_in;
     FR_S(pack_par)(&team, P, W_hh, (size_t)H, (size_t)GH, H, 0);
     FR_S(lstm_bwd_job) job = {P, a->dy, a->cs, a->gates, dpre, dc, a->trace_dh, a->trace_dc,
                               {dh_a, dh_b}, a->lengths, T, N, H, reverse, T,
-                              FR_S(split_units)(&team, N, 4, H)};
+                              FR_S(split_units)(&team, N, 4, H), mask_h, a->zone_h, a->zone_c,
+                              dhm};
     memcpy(job.dh_buf[(T - 1) & 1], a->dhT, NH * sizeof(REAL));
     memcpy(dc, a->dcT, NH * sizeof(REAL));
     for (int k = T; k >= 0; k--) {
@@ -262,10 +326,13 @@ static int FR_X(lstm_bwd)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, const fr
     memcpy(a->dh0, job.dh_buf[1], NH * sizeof(REAL));
     memcpy(a->dc0, dc, NH * sizeof(REAL));
     const REAL *h_prevs = hs + (reverse ? NH : 0);
+    if (mask_h) { FR_S(mask_states)(hpm, h_prevs, mask_h, T, N, H); h_prevs = hpm; }
+    if (mask_x) { FR_S(mask_inputs)(xm, x, mask_x, 0, T, N, I); x = xm; }
     FR_S(weight_grad)(&team, dW_ih, I, dpre, GH, x, I, Pw, GH, I, TN);
     FR_S(weight_grad)(&team, dW_hh, H, dpre, GH, h_prevs, H, Pw, GH, H, TN);
     FR_S(colsum_add)(&team, db_ih, tmp, dpre, TN, GH, GH);
     FR_S(colsum_add)(&team, db_hh, tmp, dpre, TN, GH, GH);
     FR_S(input_grad)(&team, a->dx, dpre, W_ih, Pw, TN, I, GH);
+    if (mask_x) FR_S(mask_inputs)(a->dx, a->dx, mask_x, 0, T, N, I);
     return FASTRNN_OK;
 }

@@ -43,8 +43,8 @@ static void FR_S(lstmp_gates_chunk)(void *p, int c)
     UNIT_RANGE(s->sp, c, H, j0, j1)
     FR_S(rgemm_gates)(s->gates_t + j0, GH, s->h_prev, P, PANEL_AT(s->P, j0, P),
                       PGATE_STRIDE(P, H), H, s->bias + j0, 1, s->N, j1 - j0, P, 4);
-    FR_S(lstm_fwd_pass)(s->gates_t, s->c_out, s->m_t, s->m_t, s->c_prev, s->m_t, s->lengths,
-                        s->t, s->N, H, j0, j1);
+    FR_S(lstm_fwd_pass)(s->gates_t, s->c_out, s->m_t, s->m_t, s->c_prev, s->m_t, NULL, NULL,
+                        s->lengths, s->t, s->N, H, j0, j1);  /* no zoneout (no masks here) */
 }
 
 /* Job 2, chunk c (columns [p0, p1) of h): h_out[:, p0:p1] = m_t W_hr[p0:p1]^T;
@@ -188,9 +188,9 @@ static void FR_S(lstmp_bwd_cell_chunk)(void *p, int c)
     UNIT_RANGE(s->sp, c, H, j0, j1)
     FR_S(rgemm)(s->dm + j0, H, s->dht, P, PANEL_AT(s->Pr, j0, P), NULL, 0, N, j1 - j0, P);
     FR_S(lstm_bwd_pass)(s->dm, s->dc, s->dpre + (size_t)t * NG, NULL,
-                        s->trace_dc ? s->trace_dc + (size_t)t * NH : NULL, s->zeros,
+                        s->trace_dc ? s->trace_dc + (size_t)t * NH : NULL, NULL, s->zeros,
                         s->gates + (size_t)t * NG, s->cs + (size_t)s->wr * NH,
-                        s->cs + (size_t)s->rd * NH, s->lengths, t, N, H, j0, j1);
+                        s->cs + (size_t)s->rd * NH, NULL, NULL, s->lengths, t, N, H, j0, j1);
 }
 
 /* Job 2, chunk c (columns [p0, p1)): dhn = dh_{t-1} = dz_t W_hh (inactive rows:

@@ -2,6 +2,8 @@
  *
  *   z_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh,  a_t = f(z_t),
  *   h_t = a_t (plain) or h_{t-1} + a_t (residual),  f = tanh, relu, sigmoid.
+ * Masks (fastrnn.h): x_t * mask_x, W_hh (h_{t-1} * mask_h); the residual
+ * path h_{t-1} is not masked; no zoneout.
  */
 
 /* f(z) for the SRN's nonlinearity */
@@ -50,17 +52,20 @@ typedef struct {
     const int64_t *lengths;
     int t, nl, residual, N, H;
     FR_S(split) sp;
+    const REAL *mask_h, *hm;  /* mask_h: hm = h_prev * mask_h, the product's operand */
+    REAL *hm_out;             /* mask_h: h_out * mask_h, for the next step */
 } FR_S(srn_fwd_step);
 
 static void FR_S(srn_fwd_chunk)(void *p, int c)
 {
     FR_S(srn_fwd_step) *s = p;
     UNIT_RANGE(s->sp, c, s->H, j0, j1)
-    /* y_t[:, j0:j1] = (y_t + b) + h_prev W_hh[j0:j1]^T */
-    FR_S(rgemm)(s->y_t + j0, s->H, s->h_prev, s->H, PANEL_AT(s->P, j0, s->H), s->bias + j0, 1,
-                s->N, j1 - j0, s->H);
+    /* y_t[:, j0:j1] = (y_t + b) + h_prev W_hh[j0:j1]^T  (h_prev * mask_h with the mask) */
+    FR_S(rgemm)(s->y_t + j0, s->H, s->mask_h ? s->hm : s->h_prev, s->H,
+                PANEL_AT(s->P, j0, s->H), s->bias + j0, 1, s->N, j1 - j0, s->H);
     FR_S(srn_fwd_pass)(s->y_t, s->h_out, s->acts_t, s->h_prev, s->lengths, s->t, s->nl,
                        s->residual, s->N, s->H, j0, j1);
+    if (s->mask_h) FR_S(mask_units)(s->hm_out, s->h_out, s->mask_h, 0, s->N, s->H, j0, j1);
 }
 
 static int FR_X(srn_fwd)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, const fr_team *team_in,
@@ -77,23 +82,30 @@ static int FR_X(srn_fwd)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, const fr_
     const REAL *x = a->x, *h0 = a->h0;
     REAL *y = a->y, *hT = a->hT, *hs = a->hs, *acts = a->aux;
     const size_t NH = (size_t)N * H;
+    const REAL *mask_x = a->mask_x, *mask_h = a->mask_h;
+    const int CH = T < FASTRNN_CHUNK_STEPS ? T : FASTRNN_CHUNK_STEPS;
     /* scratch: the packed weights (unless given); inference: the state's
-     * second buffer (a step reads all of h_prev while writing h) */
+     * second buffer (a step reads all of h_prev while writing h); mask_x: the
+     * masked inputs of one chunk of steps; mask_h: two buffers of h * mask_h */
     FR_S(carver) c = FR_S(carve_begin)(a->ws, ws_needed != NULL);
     FR_S(weights) w;
     if (!FR_S(weights_get)(&w, &c, a)) return FASTRNN_EINVAL;
     REAL *h_other = hs ? NULL : FR_S(carve)(&c, NH);
+    REAL *xm = mask_x ? FR_S(carve)(&c, (size_t)CH * N * I) : NULL;
+    REAL *hm[2] = {NULL, NULL};
+    if (mask_h) { hm[0] = FR_S(carve)(&c, NH); hm[1] = FR_S(carve)(&c, NH); }
     CARVE_END(c);
 
     fr_team team = *team_in;
     if (!a->packed) FR_S(weights_fill)(&team, &w, a);
     const REAL *P = w.P, *bias = w.bias, *Pih = w.Pih;
     /* y = x W_ih^T for all T*N rows; the bias and h_prev W_hh^T join per step */
-    FR_S(project)(&team, y, x, Pih, 0, T, N, I, H);
+    FR_S(project_in)(&team, y, x, mask_x, xm, Pih, 0, T, N, I, H);
     REAL *h_cur = hs ? hs + (reverse ? (size_t)T * NH : 0) : hT;
     if (h_cur != h0) memcpy(h_cur, h0, NH * sizeof(REAL));
+    if (mask_h) FR_S(mask_units)(hm[0], h_cur, mask_h, 0, N, H, 0, H);
     FR_S(srn_fwd_step) st = {P, bias, NULL, NULL, NULL, NULL, lengths, 0, nl, residual, N, H,
-                             FR_S(split_units)(&team, N, 1, H)};
+                             FR_S(split_units)(&team, N, 1, H), mask_h, NULL, NULL};
     for (int s = 0; s < T; s++) {
         CHECK_INTERRUPT(ctx);
         STEP_INDICES(s, t, rd, wr)
@@ -102,6 +114,8 @@ static int FR_X(srn_fwd)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, const fr_
         st.h_prev = hs ? hs + (size_t)rd * NH : h_cur;
         st.h_out = hs ? hs + (size_t)wr * NH : (h_cur == hT ? h_other : hT);
         st.acts_t = acts ? acts + (size_t)t * NH : NULL;
+        st.hm = hm[s & 1];
+        st.hm_out = hm[(s + 1) & 1];
         fr_run(&team, FR_S(srn_fwd_chunk), &st, st.sp.nchunks);
         h_cur = st.h_out;
     }
@@ -144,6 +158,8 @@ typedef struct {
     const int64_t *lengths;
     int T, N, H, nl, residual, reverse, k;
     FR_S(split) sp;
+    const REAL *mask_h;  /* mask_h: the product goes to dhm [N,H], then through the mask */
+    REAL *dhm;
 } FR_S(srn_bwd_job);
 
 static void FR_S(srn_bwd_chunk)(void *p, int c)
@@ -155,9 +171,16 @@ static void FR_S(srn_bwd_chunk)(void *p, int c)
     if (k < T) {
         STEP_INDICES(k, t, rd, wr)
         REAL *dh = j->dh_buf[k & 1], *dhn = j->dh_buf[(k + 1) & 1];
-        /* dh_{t-1}[:, j0:j1] = dz_t W_hh[:, j0:j1]  (+ dh_total for the residual cell) */
-        FR_S(rgemm)(dhn + j0, H, j->dpre + (size_t)t * NH, H, PANEL_AT(j->P, j0, H), NULL,
-                    j->residual, N, j1 - j0, H);
+        /* dh_{t-1}[:, j0:j1] = dz_t W_hh[:, j0:j1]  (+ dh_total for the residual cell);
+         * mask_h: (dz_t W_hh) * mask_h [+ dh_total] */
+        if (j->mask_h) {
+            FR_S(rgemm)(j->dhm + j0, H, j->dpre + (size_t)t * NH, H, PANEL_AT(j->P, j0, H),
+                        NULL, 0, N, j1 - j0, H);
+            FR_S(mask_units)(dhn, j->dhm, j->mask_h, j->residual, N, H, j0, j1);
+        } else {
+            FR_S(rgemm)(dhn + j0, H, j->dpre + (size_t)t * NH, H, PANEL_AT(j->P, j0, H), NULL,
+                        j->residual, N, j1 - j0, H);
+        }
         FR_S(pass_inactive)(dhn, dh, j->lengths, t, N, H, j0, j1);
     }
     if (k > 0) {
@@ -177,6 +200,8 @@ static int FR_X(srn_bwd)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, const fr_
      *   dh_total = dh_t + dy_t;  dz_t = dh_total f'(a_t);
      *   dh_{t-1} = dz_t W_hh [+ dh_total];  inactive rows: dz = 0, dh passes through.
      *   dW_ih += dz^T x,  dW_hh += dz^T h_prev,  db_ih, db_hh += sum(dz),  dx = dz W_ih.
+     *   Masks: x, h_prev read as x * mask_x, h_prev * mask_h in dW_ih, dW_hh;
+     *   dx *= mask_x; the product's part of dh_{t-1} is multiplied by mask_h.
      * in:  dy [T,N,H], dhT [N,H], x [T,N,I], W_ih [H,I], W_hh [H,H], hs [T+1,N,H],
      *      aux = f(z) [T,N,H] (residual) or NULL, lengths [N] or NULL
      * out: dx [T,N,I], dh0 [N,H], trace_dh [T,N,H] or NULL; dW_ih [H,I], dW_hh [H,H],
@@ -184,6 +209,7 @@ static int FR_X(srn_bwd)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, const fr_
     const int T = a->steps, N = a->batch, I = a->input_size, H = a->hidden_size;
     const int reverse = a->reverse;
     const REAL *dy = a->dy, *dhT = a->dhT, *x = a->x, *W_ih = a->W_ih, *W_hh = a->W_hh;
+    const REAL *mask_x = a->mask_x, *mask_h = a->mask_h;
     const REAL *hs = a->hs;
     REAL *dx = a->dx, *dh0 = a->dh0;
     REAL *dW_ih = a->dW_ih, *dW_hh = a->dW_hh, *db_ih = a->db_ih, *db_hh = a->db_hh;
@@ -197,13 +223,17 @@ static int FR_X(srn_bwd)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, const fr_
     REAL *tmp = FR_S(carve)(&c, (size_t)H);
     size_t wg = FR_PACK_ELEMS(TN, I > H ? I : H), dxp = FR_PACK_ELEMS(H, I);
     REAL *Pw = FR_S(carve)(&c, wg > dxp ? wg : dxp);
+    /* masks: x * mask_x [T,N,I]; h_prevs * mask_h [T,N,H] and the product's dhm [N,H] */
+    REAL *xm = mask_x ? FR_S(carve)(&c, TN * I) : NULL;
+    REAL *hpm = mask_h ? FR_S(carve)(&c, TN * H) : NULL;
+    REAL *dhm = mask_h ? FR_S(carve)(&c, NH) : NULL;
     CARVE_END(c);
 
     fr_team team = *team_in;
     FR_S(pack_par)(&team, P, W_hh, (size_t)H, (size_t)H, H, 0);
     FR_S(srn_bwd_job) job = {P, dy, hs, a->aux, dpre, a->trace_dh, {dh_a, dh_b}, a->lengths, T,
                              N, H, a->nonlinearity, a->residual, reverse, T,
-                             FR_S(split_units)(&team, N, 1, H)};
+                             FR_S(split_units)(&team, N, 1, H), mask_h, dhm};
     memcpy(job.dh_buf[(T - 1) & 1], dhT, NH * sizeof(REAL));
     for (int k = T; k >= 0; k--) {
         CHECK_INTERRUPT(ctx);
@@ -212,11 +242,14 @@ static int FR_X(srn_bwd)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, const fr_
     }
     memcpy(dh0, job.dh_buf[1], NH * sizeof(REAL));
     const REAL *h_prevs = hs + (reverse ? NH : 0);  /* [T,N,H]: the state each step read */
+    if (mask_h) { FR_S(mask_states)(hpm, h_prevs, mask_h, T, N, H); h_prevs = hpm; }
+    if (mask_x) { FR_S(mask_inputs)(xm, x, mask_x, 0, T, N, I); x = xm; }
     /* dW_ih += dpre^T x;  dW_hh += dpre^T h_prevs;  db += sum(dpre);  dx = dpre W_ih */
     FR_S(weight_grad)(&team, dW_ih, I, dpre, H, x, I, Pw, H, I, TN);
     FR_S(weight_grad)(&team, dW_hh, H, dpre, H, h_prevs, H, Pw, H, H, TN);
     FR_S(colsum_add)(&team, db_ih, tmp, dpre, TN, H, H);
     FR_S(colsum_add)(&team, db_hh, tmp, dpre, TN, H, H);
     FR_S(input_grad)(&team, dx, dpre, W_ih, Pw, TN, I, H);
+    if (mask_x) FR_S(mask_inputs)(dx, dx, mask_x, 0, T, N, I);
     return FASTRNN_OK;
 }

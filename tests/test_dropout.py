@@ -37,7 +37,7 @@ def test_a_training_forward_drops_every_layer_output_but_the_last(backend, varia
     x = rng.standard_normal((6, 5, 3))
     y, _ = layer.forward(x)
     # the same masks, drawn in the same order from a generator seeded alike
-    masks_rng = fastrnn.layers.dropout_generator(1)
+    masks_rng = fastrnn.core.masks.dropout_generator(1)
     h = x
     for k, one in enumerate(single_layers(layer)):
         h, _ = one.forward(h)
@@ -160,7 +160,7 @@ def test_an_inference_forward_between_forward_and_backward_changes_nothing(backe
     dx, ds = layer.backward(dy)
     expected = layer.grads_flat.copy()
     layer.zero_grad()
-    layer.dropout_rng = fastrnn.layers.dropout_generator(6)
+    layer.dropout_rng = fastrnn.core.masks.dropout_generator(6)
     layer.forward(x)
     layer.forward(other, train=False)          # a predict() in the middle of a step
     dx2, ds2 = layer.backward(dy)

@@ -120,3 +120,39 @@ cdef int _nl_code(str where, object nonlinearity) except -1:
         raise ValueError(f"{where}: nonlinearity: expected one of {tuple(NONLINEARITIES)}, "
                          f"got {nonlinearity!r}")
     return code
+
+
+cdef int _set_masks(fastrnn_rnn *a, str where, tuple names, tuple masks, int typenum,
+                    int T, int N, int I, int H) except -1:
+    """Check the masks of one recurrence (``masks``: mask_x (N, I), mask_h (N, H), zone_h,
+    zone_c (T, N, H), each None or an array; ``names`` theirs, for messages) and point
+    ``a`` at them. Zoneout only for the cells that have it."""
+    mx, mh, zh, zc = masks
+    if a[0].proj_size and any(m is not None for m in masks):  # fr_lstmp.h takes none
+        raise ValueError(f"{where}: masks: a projected LSTM (proj_size > 0) takes no "
+                         f"dropout or zoneout masks")
+    if zh is not None and a[0].cell == FASTRNN_SRN:
+        raise ValueError(f"{where}: {names[2]}: zoneout is for the LSTM and GRU, not the SRN")
+    if zc is not None and a[0].cell != FASTRNN_LSTM:
+        raise ValueError(f"{where}: {names[3]}: the cell-state zoneout is the LSTM's only")
+    if mx is not None:
+        a[0].mask_x = _buffer(where, names[0], mx, typenum, (N, I))
+    if mh is not None:
+        a[0].mask_h = _buffer(where, names[1], mh, typenum, (N, H))
+    if zh is not None:
+        a[0].zone_h = _buffer(where, names[2], zh, typenum, (T, N, H))
+    if zc is not None:
+        a[0].zone_c = _buffer(where, names[3], zc, typenum, (T, N, H))
+    return 0
+
+
+cdef tuple _mask_arrays(str where, object masks):
+    """(mask_x, mask_h, zone_h, zone_c) of a ``Masks`` (any object with the attributes
+    x, h, zone_h, zone_c), or four None for None."""
+    if masks is None:
+        return (None, None, None, None)
+    try:
+        return (masks.x, masks.h, masks.zone_h, masks.zone_c)
+    except AttributeError:
+        raise TypeError(f"{where}: masks: expected a fastrnn.functional.Masks or None, "
+                        f"got {type(masks).__name__}") from None

@@ -64,6 +64,10 @@ cdef extern from "fastrnn.h" nogil:
         int proj_size
         const void *W_hr
         void *dW_hr
+        const void *mask_x
+        const void *mask_h
+        const void *zone_h
+        const void *zone_c
         void *ws
         size_t ws_size
 

@@ -199,10 +199,15 @@ cdef int _run(fastrnn_rnn *a, int count, int pass_, int typenum, str where,
 
 # --- the two passes --------------------------------------------------------------
 
+cdef tuple _MASK_NAMES = ("masks.x", "masks.h", "masks.zone_h", "masks.zone_c")
+cdef tuple _CACHED_MASK_NAMES = ("cache['mask_x']", "cache['mask_h']", "cache['zone_h']",
+                                 "cache['zone_c']")
+
+
 cdef object _setup_forward(fastrnn_rnn *a, int *typenum_out, str where, cell, x, h0, c0,
                            W_ih, W_hh, b_ih, b_hh, lengths, bint reverse, bint train,
                            nonlinearity, bint residual, bint reset_after, packed=None,
-                           W_hr=None):
+                           W_hr=None, masks=None):
     """Check the arguments of one forward and fill ``a``; returns ``(y, hT, cT, cache)``,
     allocated and not yet computed. With ``W_hr`` (P, H) (the LSTM's projection) every
     h-shaped array is (.., P) and W_hh (4H, P)."""
@@ -237,6 +242,8 @@ cdef object _setup_forward(fastrnn_rnn *a, int *typenum_out, str where, cell, x,
     a[0].lengths = _lengths(where, lengths, T, N)
     if lstm:
         a[0].c0 = _buffer(where, "c0", c0, typenum, (N, H))
+    mask_arrays = _mask_arrays(where, masks)
+    _set_masks(a, where, _MASK_NAMES, mask_arrays, typenum, T, N, I, H)
     if packed is not None:  # the kernel checks what the buffer was packed for
         size = packed.shape[0] if cnp.PyArray_Check(packed) and packed.ndim == 1 else 0
         a[0].packed = _buffer(where, "packed", packed, typenum, (size,))
@@ -254,7 +261,9 @@ cdef object _setup_forward(fastrnn_rnn *a, int *typenum_out, str where, cell, x,
                      W_hh=W_hh, lengths=lengths, hs=_empty((T + 1, N, Hs), typenum),
                      cs=_empty((T + 1, N, H), typenum) if lstm else None,
                      gates=_empty((T, N, GH), typenum) if lstm or gru else None,
-                     aux=_empty((T, N, H), typenum) if gru or a[0].residual or Pj else None)
+                     aux=_empty((T, N, H), typenum) if gru or a[0].residual or Pj else None,
+                     mask_x=mask_arrays[0], mask_h=mask_arrays[1], zone_h=mask_arrays[2],
+                     zone_c=mask_arrays[3])
         if Pj:
             cache["W_hr"] = W_hr
         a[0].hs = cnp.PyArray_DATA(<cnp.ndarray>cache["hs"])
@@ -271,14 +280,16 @@ cdef object _setup_forward(fastrnn_rnn *a, int *typenum_out, str where, cell, x,
 
 def forward(cell, x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, bint reverse=False,
             bint train=True, nonlinearity="tanh", bint residual=False, bint reset_after=True,
-            packed=None, W_hr=None):
+            packed=None, W_hr=None, masks=None):
     """One recurrence (one layer, one direction) forward: see csrc/fastrnn.h.
 
     ``cell`` is "srn", "lstm" or "gru"; ``c0`` is used by the LSTM only. All
     arrays share the dtype of ``x`` (float32 or float64) and are C-contiguous:
     x (T, N, I), h0 and c0 (N, H), W_ih (G*H, I), W_hh (G*H, H), b_ih and b_hh
     (G*H,), lengths None or int64 (N,); ``packed`` None or what ``pack`` made
-    of the same weights (the kernel then reads it instead). Returns ``(y, hT,
+    of the same weights (the kernel then reads it instead); ``masks`` None or a
+    ``functional.Masks`` (x (N, I), h (N, H), zone_h, zone_c (T, N, H), each None
+    or an array; the cache keeps references to them). Returns ``(y, hT,
     cT, cache)``: ``cT`` None except for the LSTM, ``cache`` None unless
     ``train``, else the dict ``backward`` takes. ``W_hr`` (P, H), LSTM only: the
     projection ``h_t = (o*tanh(c_t)) @ W_hr.T``, 0 < P < H; then h0, y and hT are
@@ -288,14 +299,15 @@ def forward(cell, x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, bint reverse=
     cdef fastrnn_rnn a
     cdef int typenum
     out = _setup_forward(&a, &typenum, where, cell, x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths,
-                         reverse, train, nonlinearity, residual, reset_after, packed, W_hr)
+                         reverse, train, nonlinearity, residual, reset_after, packed, W_hr,
+                         masks)
     _run(&a, 1, FASTRNN_FORWARD, typenum, where)
     return out
 
 
 def forward_directions(cell, x, states, weights, lengths=None, bint train=True,
                        nonlinearity="tanh", bint residual=False, bint reset_after=True,
-                       packed=(None, None)):
+                       packed=(None, None), masks=(None, None)):
     """Both directions of a bidirectional layer at once (they run concurrently).
 
     ``states`` is ``[(h0, c0), (h0, c0)]`` and ``weights`` ``[(W_ih, W_hh, b_ih,
@@ -312,7 +324,8 @@ def forward_directions(cell, x, states, weights, lengths=None, bint train=True,
         W_hr = weights[d][4] if len(weights[d]) > 4 else None
         outs.append(_setup_forward(&a[d], &typenum[d], where, cell, x, states[d][0],
                                    states[d][1], W_ih, W_hh, b_ih, b_hh, lengths, d == 1, train,
-                                   nonlinearity, residual, reset_after, packed[d], W_hr))
+                                   nonlinearity, residual, reset_after, packed[d], W_hr,
+                                   masks[d]))
     _run(a, 2, FASTRNN_FORWARD, typenum[0], where)
     return outs
 
@@ -361,6 +374,9 @@ cdef object _setup_backward(fastrnn_rnn *a, int *typenum_out, str where, cache, 
     if Pj:
         a[0].W_hr = _buffer(where, "cache['W_hr']", W_hr, typenum, (Pj, H))
         a[0].dW_hr = _buffer(where, "dW_hr", dW_hr, typenum, (Pj, H), True)
+    cached_masks = (cache.get("mask_x"), cache.get("mask_h"), cache.get("zone_h"),
+                    cache.get("zone_c"))
+    _set_masks(a, where, _CACHED_MASK_NAMES, cached_masks, typenum, T, N, I, H)
     a[0].dy = _buffer(where, "dy", dy, typenum, (T, N, Hs))
     a[0].dhT = _buffer(where, "dhT", dhT, typenum, (N, Hs))
     if lstm:

@@ -53,7 +53,10 @@ cdef class Stepper:
     and ``c`` (L, N, H) or None: the state, C-contiguous, updated in place by
     every step; ``nonlinearity``, ``residual``, ``reset_after``: the cell's
     options; ``proj_size``: the LSTM's projection P (then ``h`` is (L, N, P),
-    each step's output (N, P), and ``hidden_size`` is read from ``c``).
+    each step's output (N, P), and ``hidden_size`` is read from ``c``);
+    ``zone_h``, ``zone_c``: None, or (1, N, H) zoneout keep weights every step of
+    every layer uses (a layer's inference passes the expectation p, so a stream
+    steps as ``forward(train=False)`` runs).
     """
     cdef fastrnn_rnn a[64]
     cdef int layers, batch, input_size, hidden_size, typenum, isa
@@ -61,7 +64,8 @@ cdef class Stepper:
     cdef list keep
 
     def __init__(self, cell, packed, input_sizes, h, c, nonlinearity="tanh",
-                 bint residual=False, bint reset_after=True, int proj_size=0):
+                 bint residual=False, bint reset_after=True, int proj_size=0, zone_h=None,
+                 zone_c=None):
         where = f"{cell}_stream"
         cdef int cell_code = _cell_code(where, cell), l
         if not 1 <= len(packed) <= 64 or len(input_sizes) != len(packed):
@@ -79,7 +83,7 @@ cdef class Stepper:
             self.hidden_size = c.shape[2]
         self.input_size = input_sizes[0]
         self.isa = _ctx.isa
-        self.keep = [packed, h, c]
+        self.keep = [packed, h, c, zone_h, zone_c]
         cdef fastrnn_ctx ctx = _ctx
         for l in range(self.layers):
             memset(&self.a[l], 0, sizeof(fastrnn_rnn))
@@ -101,6 +105,9 @@ cdef class Stepper:
             y = _empty((1, self.batch, self.width), self.typenum)
             self.a[l].y = cnp.PyArray_DATA(<cnp.ndarray>y)
             self.keep.append(y)
+            _set_masks(&self.a[l], where, ("mask_x", "mask_h", "zone_h", "zone_c"),
+                       (None, None, zone_h, zone_c), self.typenum, 1, self.batch,
+                       input_sizes[l], self.hidden_size)
             if l > 0:
                 self.a[l].x = self.a[l - 1].y
             else:

@@ -54,7 +54,7 @@ ENGINE_NAME = "c"
 
 
 def srn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh", lengths=None,
-                reverse=False, train=True, residual=False, packed=None):
+                reverse=False, train=True, residual=False, packed=None, masks=None):
     """The SRN: ``h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``, plus ``h_{t-1}`` if residual.
 
     Parameters
@@ -75,6 +75,9 @@ def srn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh", lengths=None
     packed : numpy.ndarray, optional
         The same weights as ``pack("srn", ...)`` made them (this engine
         only): the kernel reads them instead of packing its own copy.
+    masks : functional.Masks, optional
+        Dropout masks and zoneout weights (the reference's module doc);
+        the cache keeps references to them.
 
     Returns
     -------
@@ -93,17 +96,18 @@ def srn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh", lengths=None
         contract.
     """
     y, hT, _, cache = _ext.forward("srn", x, h0, None, W_ih, W_hh, b_ih, b_hh, lengths,
-                                   reverse, train, nonlinearity, residual, packed=packed)
+                                   reverse, train, nonlinearity, residual, packed=packed,
+                                   masks=masks)
     return y, hT, cache
 
 
 def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
-                 train=True, packed=None, W_hr=None):
+                 train=True, packed=None, W_hr=None, masks=None):
     """The LSTM, gates i, f, g, o: ``c_t = f*c_{t-1} + i*g``, ``h_t = o*tanh(c_t)``.
 
     Parameters
     ----------
-    x, h0, lengths, reverse, train, packed
+    x, h0, lengths, reverse, train, packed, masks
         As ``srn_forward`` takes them (``packed`` from ``pack("lstm", ...)``).
     c0 : numpy.ndarray, shape (N, H)
     W_ih, W_hh : numpy.ndarray, shapes (4H, I), (4H, H)
@@ -125,16 +129,16 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
         As ``srn_forward``.
     """
     return _ext.forward("lstm", x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths, reverse, train,
-                        packed=packed, W_hr=W_hr)
+                        packed=packed, W_hr=W_hr, masks=masks)
 
 
 def gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
-                reset_after=True, train=True, packed=None):
+                reset_after=True, train=True, packed=None, masks=None):
     """The GRU, gates r, z, n: ``h_t = (1 - z)*n + z*h_{t-1}``, in either candidate form.
 
     Parameters
     ----------
-    x, h0, lengths, reverse, train, packed
+    x, h0, lengths, reverse, train, packed, masks
         As ``srn_forward`` takes them (``packed`` from ``pack("gru", ...)``).
     W_ih, W_hh : numpy.ndarray, shapes (3H, I), (3H, H)
     b_ih, b_hh : numpy.ndarray, shape (3H,)
@@ -154,7 +158,8 @@ def gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
         As ``srn_forward``.
     """
     y, hT, _, cache = _ext.forward("gru", x, h0, None, W_ih, W_hh, b_ih, b_hh, lengths,
-                                   reverse, train, reset_after=reset_after, packed=packed)
+                                   reverse, train, reset_after=reset_after, packed=packed,
+                                   masks=masks)
     return y, hT, cache
 
 
@@ -313,7 +318,8 @@ def _finals(cell, hT, cT):
     return [hT, cT] if cell.kind == "lstm" else [hT]
 
 
-def forward_directions(cell, x, states, weights, lengths, train, packed=(None, None)):
+def forward_directions(cell, x, states, weights, lengths, train, packed=(None, None),
+                       masks=(None, None)):
     """The forward of both directions of a layer in one call, on halves of the threads.
 
     The second direction runs in reverse. The results are those of two
@@ -332,6 +338,8 @@ def forward_directions(cell, x, states, weights, lengths, train, packed=(None, N
     train : bool
     packed : pair, default (None, None)
         Per direction a ``pack`` buffer or None.
+    masks : pair, default (None, None)
+        Per direction a ``functional.Masks`` or None.
 
     Returns
     -------
@@ -346,7 +354,7 @@ def forward_directions(cell, x, states, weights, lengths, train, packed=(None, N
     """
     outs = _ext.forward_directions(
         cell.kind, x, [(s[0], s[1] if len(s) > 1 else None) for s in states], weights,
-        lengths, train, cell.nonlinearity, cell.residual, cell.reset_after, packed)
+        lengths, train, cell.nonlinearity, cell.residual, cell.reset_after, packed, masks)
     return [(y, _finals(cell, hT, cT), cache) for y, hT, cT, cache in outs]
 
 

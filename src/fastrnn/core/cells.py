@@ -1,8 +1,10 @@
-"""One NumPy statement of each recurrent cell: its step and the step's local derivatives.
+"""One NumPy statement of each recurrent cell: its step and the step's gradients.
 
 The reference engine (``fastrnn.core.reference``), the diagnostics
 (``fastrnn.lab``) and RTRL (``fastrnn.lab.rtrl``) all compute a cell step
 with these functions; the C kernels (``csrc/``) implement the same formulas.
+The step's full Jacobians, for the diagnostics and RTRL, are
+``fastrnn.core.step_jacobians``.
 
 Notation, per step: ``N`` sequences, ``H`` hidden units, ``G`` gate blocks
 (1 for the SRN, 4 for the LSTM, 3 for the GRU) stacked in PyTorch's order in
@@ -29,6 +31,9 @@ engines store them: ``tanh' = 1 - a^2``, ``sigmoid' = a(1 - a)``, ``relu' = [a >
 (:data:`ACTIVATIONS`). The expressions keep the reference engine's order of
 floating-point operations (its results are pinned bit for bit): hence
 ``dc * g * i * (1 - i)`` spelled out rather than a call of ``sigmoid'``.
+
+Variational dropout and zoneout: the step functions' optional ``mask_h``,
+``zone_h``, ``zone_c`` (None: the plain cell); ``fastrnn.core.masks`` states them.
 """
 
 from dataclasses import dataclass
@@ -37,8 +42,8 @@ import numpy as np
 
 __all__ = ["sigmoid", "relu", "ACTIVATIONS", "GATE_NAMES", "GATE_ACTIVATION", "CellSpec",
            "Step", "srn_step", "lstm_step", "gru_step", "srn_step_backward",
-           "lstm_cell_grad", "lstm_step_backward", "gru_step_backward", "StepDerivatives",
-           "step_derivatives"]
+           "lstm_cell_grad", "lstm_step_backward", "gru_step_backward", "masked", "zoneout",
+           "zoneout_backward", "lstm_candidate"]
 
 
 # --- activations, and their derivatives written in terms of the output ----------------
@@ -150,16 +155,12 @@ class CellSpec:
         return GATE_NAMES[self.cell]
 
     def state_size(self, H):
-        """Size S of the state ``s``: ``H`` (``h``), or ``2H`` for the LSTM's ``[h; c]``.
-
-        Parameters
-        ----------
-        H : int
-            Hidden size.
+        """Size S of the state ``s`` for hidden size ``H``.
 
         Returns
         -------
         int
+            ``H`` (``h``), or ``2H`` for the LSTM's ``[h; c]``.
         """
         return 2 * H if self.cell == "lstm" else H
 
@@ -254,7 +255,10 @@ class Step:
         The LSTM's new and previous cell state.
     aux : ndarray, shape (N, H), or None
         The GRU's ``W_hn h_{t-1} + b_hn`` (reset after: what ``r`` multiplies)
-        or ``r * h_{t-1}`` (Cho: what ``W_hn`` multiplies).
+        or ``r * h_{t-1}`` (Cho: what ``W_hn`` multiplies); with ``mask_h``,
+        ``h_{t-1} * mask_h`` in place of ``h_{t-1}``.
+    c_new : ndarray, shape (N, H), or None
+        The LSTM's unzoned new cell ``c~`` (``c`` itself without zoneout).
     """
 
     pre: np.ndarray
@@ -264,11 +268,78 @@ class Step:
     c: np.ndarray = None
     c_prev: np.ndarray = None
     aux: np.ndarray = None
+    c_new: np.ndarray = None
+
+
+# --- variational masks and zoneout (fastrnn.core.masks states them) -------------------
+
+def masked(h, mask):
+    """``h * mask`` (``mask`` broadcastable to ``h``), or ``h`` itself when ``mask`` is None.
+
+    Returns
+    -------
+    ndarray
+        Never a multiply by ones: no mask costs nothing.
+    """
+    return h if mask is None else h * mask
+
+
+def zoneout(d, prev, new):
+    """Zoneout of one state: ``d*prev + (1-d)*new``; ``new`` itself when ``d`` is None.
+
+    Parameters
+    ----------
+    d : ndarray, shape (N, H), or None
+        Keep weights: 1 keeps the previous state (training passes 0/1,
+        inference the expectation p).
+    prev, new : ndarray, shape (N, H)
+        The state read and the cell's usual new state.
+
+    Returns
+    -------
+    ndarray, shape (N, H)
+    """
+    return new if d is None else d * prev + (1 - d) * new
+
+
+def zoneout_backward(d, grad):
+    """BPTT through :func:`zoneout`: the gradients reaching ``new`` and ``prev``.
+
+    Parameters
+    ----------
+    d : ndarray, shape (N, H), or None
+    grad : ndarray, shape (N, H)
+        The gradient reaching the zoned state.
+
+    Returns
+    -------
+    to_new : ndarray
+        ``grad*(1-d)`` (``grad`` itself when ``d`` is None).
+    to_prev : ndarray or None
+        ``grad*d``, the direct path; None when ``d`` is None.
+    """
+    return (grad, None) if d is None else (grad * (1 - d), grad * d)
+
+
+def lstm_candidate(acts, c_prev):
+    """The LSTM's unzoned new cell ``c~ = f*c_prev + i*g`` from the gates i, f, g, o.
+
+    Parameters
+    ----------
+    acts : ndarray, shape (N, 4*H)
+    c_prev : ndarray, shape (N, H)
+
+    Returns
+    -------
+    ndarray, shape (N, H)
+    """
+    H = c_prev.shape[1]
+    return acts[:, H:2 * H] * c_prev + acts[:, :H] * acts[:, 2 * H:3 * H]
 
 
 # --- forward steps --------------------------------------------------------------------
 
-def srn_step(xg, h_prev, W_hh, nonlinearity="tanh", residual=False):
+def srn_step(xg, h_prev, W_hh, nonlinearity="tanh", residual=False, mask_h=None):
     """Elman step: ``z = xg + W_hh h_{t-1}``, ``a = f(z)``, ``h_t = a`` or ``h_{t-1} + a``.
 
     Parameters
@@ -280,18 +351,20 @@ def srn_step(xg, h_prev, W_hh, nonlinearity="tanh", residual=False):
     nonlinearity : {"tanh", "relu", "sigmoid"}
     residual : bool
         ``h_t = h_{t-1} + f(z)`` instead of ``f(z)``.
+    mask_h : ndarray, shape (N, H), optional
+        The recurrent dropout mask: ``z = xg + W_hh (h_{t-1} * mask_h)``.
 
     Returns
     -------
     Step
         ``pre = z``, ``acts = a``, ``h``.
     """
-    z = xg + h_prev @ W_hh.T
+    z = xg + masked(h_prev, mask_h) @ W_hh.T
     a = ACTIVATIONS[nonlinearity][0](z)
     return Step(pre=z, acts=a, h=h_prev + a if residual else a, h_prev=h_prev)
 
 
-def lstm_step(xg, h_prev, c_prev, W_hh):
+def lstm_step(xg, h_prev, c_prev, W_hh, mask_h=None, zone_h=None, zone_c=None):
     """LSTM step, gates i, f, g, o (PyTorch's order), ``z = xg + W_hh h_{t-1}``::
 
         i, f, o = sigmoid(z_i, z_f, z_o);   g = tanh(z_g)
@@ -303,25 +376,32 @@ def lstm_step(xg, h_prev, c_prev, W_hh):
         ``W_ih x_t + b_ih + b_hh``.
     h_prev, c_prev : ndarray, shape (N, H)
     W_hh : ndarray, shape (4*H, H)
+    mask_h : ndarray, shape (N, H), optional
+        The recurrent dropout mask (all four gates): ``z = xg + W_hh (h_{t-1} * mask_h)``.
+    zone_h, zone_c : ndarray, shape (N, H), optional
+        Zoneout keep weights: ``c_t = zoneout(zone_c, c_{t-1}, c~)``,
+        ``h_t = zoneout(zone_h, h_{t-1}, o*tanh(c~))``, ``c~ = f*c_{t-1} + i*g``
+        unzoned (Krueger et al. 2016).
 
     Returns
     -------
     Step
-        ``pre = z``, ``acts = [i, f, g, o]``, ``h``, ``c``.
+        ``pre = z``, ``acts = [i, f, g, o]``, ``h``, ``c`` (zoned), ``c_new`` (``c~``).
     """
     H = c_prev.shape[1]  # h_prev may be (N, P): the projected LSTM (reference.lstm_forward)
-    z = xg + h_prev @ W_hh.T
+    z = xg + masked(h_prev, mask_h) @ W_hh.T
     i = sigmoid(z[:, :H])
     f = sigmoid(z[:, H:2 * H])
     g = np.tanh(z[:, 2 * H:3 * H])
     o = sigmoid(z[:, 3 * H:])
-    c = f * c_prev + i * g
+    acts = np.concatenate([i, f, g, o], axis=1)
+    c = lstm_candidate(acts, c_prev)
     h = o * np.tanh(c)
-    return Step(pre=z, acts=np.concatenate([i, f, g, o], axis=1), h=h, h_prev=h_prev, c=c,
-                c_prev=c_prev)
+    return Step(pre=z, acts=acts, h=zoneout(zone_h, h_prev, h), h_prev=h_prev,
+                c=zoneout(zone_c, c_prev, c), c_prev=c_prev, c_new=c)
 
 
-def gru_step(xg, h_prev, W_hh, b_hh, reset_after=True):
+def gru_step(xg, h_prev, W_hh, b_hh, reset_after=True, mask_h=None, zone_h=None):
     """GRU step, gates r, z, n (PyTorch's order), ``h_t = (1 - z) * n + z * h_{t-1}``::
 
         r = sigmoid(xg_r + W_hr h),  z = sigmoid(xg_z + W_hz h)
@@ -340,6 +420,12 @@ def gru_step(xg, h_prev, W_hh, b_hh, reset_after=True):
     b_hh : ndarray, shape (3*H,)
         Used with ``reset_after`` only.
     reset_after : bool
+    mask_h : ndarray, shape (N, H), optional
+        The recurrent dropout mask: ``h * mask_h`` replaces ``h`` in every
+        recurrent product (above, ``r * (h * mask_h)`` without reset after,
+        Keras's ``reset_after=False``); ``z * h_{t-1}`` stays unmasked.
+    zone_h : ndarray, shape (N, H), optional
+        Zoneout keep weights: ``h_t = zoneout(zone_h, h_{t-1}, (1-z)*n + z*h_{t-1})``.
 
     Returns
     -------
@@ -348,27 +434,29 @@ def gru_step(xg, h_prev, W_hh, b_hh, reset_after=True):
         ``h``, ``aux`` (``W_hn h + b_hn`` or ``r * h``).
     """
     H = h_prev.shape[1]
+    hr = masked(h_prev, mask_h)   # what the recurrent products read
     if reset_after:
-        hg = h_prev @ W_hh.T + b_hh
+        hg = hr @ W_hh.T + b_hh
         pre_r, pre_z = xg[:, :H] + hg[:, :H], xg[:, H:2 * H] + hg[:, H:2 * H]
         r, z = sigmoid(pre_r), sigmoid(pre_z)
         aux = hg[:, 2 * H:]
         pre_n = xg[:, 2 * H:] + r * aux
     else:
-        hg = h_prev @ W_hh[:2 * H].T
+        hg = hr @ W_hh[:2 * H].T
         pre_r, pre_z = xg[:, :H] + hg[:, :H], xg[:, H:2 * H] + hg[:, H:]
         r, z = sigmoid(pre_r), sigmoid(pre_z)
-        aux = r * h_prev
+        aux = r * hr
         pre_n = xg[:, 2 * H:] + aux @ W_hh[2 * H:].T
     n = np.tanh(pre_n)
     h = (1 - z) * n + z * h_prev
     return Step(pre=np.concatenate([pre_r, pre_z, pre_n], axis=1),
-                acts=np.concatenate([r, z, n], axis=1), h=h, h_prev=h_prev, aux=aux)
+                acts=np.concatenate([r, z, n], axis=1), h=zoneout(zone_h, h_prev, h),
+                h_prev=h_prev, aux=aux)
 
 
 # --- backward steps: gradients of the pre-activations and of the previous state --------
 
-def srn_step_backward(dh_total, a, W_hh, nonlinearity="tanh", residual=False):
+def srn_step_backward(dh_total, a, W_hh, nonlinearity="tanh", residual=False, mask_h=None):
     """BPTT through one SRN step: ``dz = dL/dh_t * f'(z)``, ``dL/dh_{t-1} = dz W_hh``.
 
     The residual cell adds the identity path: ``dL/dh_{t-1} = dz W_hh + dL/dh_t``.
@@ -382,6 +470,8 @@ def srn_step_backward(dh_total, a, W_hh, nonlinearity="tanh", residual=False):
     W_hh : ndarray, shape (H, H)
     nonlinearity : {"tanh", "relu", "sigmoid"}
     residual : bool
+    mask_h : ndarray, shape (N, H), optional
+        The forward's recurrent mask: ``dL/dh_{t-1} = (dz W_hh) * mask_h`` (+ ``dL/dh_t``).
 
     Returns
     -------
@@ -391,7 +481,8 @@ def srn_step_backward(dh_total, a, W_hh, nonlinearity="tanh", residual=False):
         ``dL/dh_{t-1}`` through this step.
     """
     dz = dh_total * ACTIVATIONS[nonlinearity][1](a)
-    return dz, dz @ W_hh + dh_total if residual else dz @ W_hh
+    rec = masked(dz @ W_hh, mask_h)
+    return dz, rec + dh_total if residual else rec
 
 
 def lstm_cell_grad(dh_total, dc_next, o, tanh_c):
@@ -415,7 +506,7 @@ def lstm_cell_grad(dh_total, dc_next, o, tanh_c):
     return dc_next + dh_total * o * (1 - tanh_c * tanh_c)
 
 
-def lstm_step_backward(dh_total, dc_total, acts, tanh_c, c_prev, W_hh):
+def lstm_step_backward(dh_total, dc_total, acts, tanh_c, c_prev, W_hh, mask_h=None):
     """BPTT through one LSTM step, differentiating ``c = f*c_prev + i*g``, ``h = o*tanh(c)``.
 
     Parameters
@@ -430,6 +521,12 @@ def lstm_step_backward(dh_total, dc_total, acts, tanh_c, c_prev, W_hh):
         ``tanh(c_t)``.
     c_prev : ndarray, shape (N, H)
     W_hh : ndarray, shape (4*H, H)
+    mask_h : ndarray, shape (N, H), optional
+        The forward's recurrent mask: ``dL/dh_{t-1} = (dz W_hh) * mask_h``.
+
+    With zoneout, ``dh_total`` and ``dc_total`` are the gradients reaching the
+    unzoned ``h~``, ``c~`` (:func:`zoneout_backward`; ``tanh_c = tanh(c~)``) and
+    the caller adds the direct paths to the results.
 
     Returns
     -------
@@ -446,10 +543,11 @@ def lstm_step_backward(dh_total, dc_total, acts, tanh_c, c_prev, W_hh):
         dc_total * i * (1 - g * g),            # through g
         dh_total * tanh_c * o * (1 - o),       # through o
     ], axis=1)
-    return dz, dz @ W_hh, dc_total * f
+    return dz, masked(dz @ W_hh, mask_h), dc_total * f
 
 
-def gru_step_backward(dh_total, acts, aux, h_prev, W_hh, reset_after=True):
+def gru_step_backward(dh_total, acts, aux, h_prev, W_hh, reset_after=True, mask_h=None,
+                      zone_h=None):
     """BPTT through one GRU step in either form (see :func:`gru_step`).
 
     ``h = (1-z)*n + z*h_prev`` gives ``dn_pre = dh (1-z)(1-n^2)``,
@@ -468,6 +566,10 @@ def gru_step_backward(dh_total, acts, aux, h_prev, W_hh, reset_after=True):
     h_prev : ndarray, shape (N, H)
     W_hh : ndarray, shape (3*H, H)
     reset_after : bool
+    mask_h, zone_h : ndarray, shape (N, H), optional
+        The forward's recurrent mask and zoneout keep weights (:func:`gru_step`):
+        the recurrent products' part of ``dL/dh_{t-1}`` is multiplied by
+        ``mask_h``; zoneout adds its direct path ``dL/dh_t * zone_h``.
 
     Returns
     -------
@@ -479,121 +581,20 @@ def gru_step_backward(dh_total, acts, aux, h_prev, W_hh, reset_after=True):
     """
     H = dh_total.shape[1]
     r, z, n = (acts[:, k * H:(k + 1) * H] for k in range(3))
-    dn_pre = dh_total * (1 - z) * (1 - n * n)
-    dz_pre = dh_total * (h_prev - n) * z * (1 - z)
-    dh_prev = dh_total * z
+    dh_new, direct = zoneout_backward(zone_h, dh_total)
+    dn_pre = dh_new * (1 - z) * (1 - n * n)
+    dz_pre = dh_new * (h_prev - n) * z * (1 - z)
+    dh_prev = dh_new * z
+    if direct is not None:
+        dh_prev = dh_prev + direct
     if reset_after:
         dr_pre = dn_pre * aux * r * (1 - r)
         dpre_ih = np.concatenate([dr_pre, dz_pre, dn_pre], axis=1)
         dpre_hh = np.concatenate([dr_pre, dz_pre, dn_pre * r], axis=1)
-        return dpre_ih, dpre_hh, dh_prev + dpre_hh @ W_hh
-    d_rh = dn_pre @ W_hh[2 * H:]               # gradient of r * h_prev
-    dr_pre = d_rh * h_prev * r * (1 - r)
+        return dpre_ih, dpre_hh, dh_prev + masked(dpre_hh @ W_hh, mask_h)
+    d_rh = dn_pre @ W_hh[2 * H:]               # gradient of r * (h_prev * mask_h)
+    dr_pre = d_rh * masked(h_prev, mask_h) * r * (1 - r)
     dpre = np.concatenate([dr_pre, dz_pre, dn_pre], axis=1)
-    return dpre, dpre, dh_prev + d_rh * r + dpre[:, :2 * H] @ W_hh[:2 * H]
-
-
-# --- the step's full local derivatives (Jacobians): diagnostics and RTRL ---------------
-
-@dataclass
-class StepDerivatives:
-    """The local derivatives of one step at a recorded point (state ``s`` = h, or [h; c]).
-
-    Attributes
-    ----------
-    A : ndarray, shape (N, S, S)
-        The step Jacobian ``ds_t/ds_{t-1}``.
-    M_ih, M_hh : ndarray, shape (N, S, G*H)
-        ``ds_t/d(pre-activations)`` fed by ``x`` and by ``h_{t-1}`` (they differ
-        only in the reset-after GRU's candidate block).
-    U : ndarray, shape (N, G, H)
-        The recurrent input each gate block's weights multiply: ``h_{t-1}``, or
-        ``r * h_{t-1}`` for the Cho GRU's n block.
-    """
-
-    A: np.ndarray
-    M_ih: np.ndarray
-    M_hh: np.ndarray
-    U: np.ndarray
-
-
-def _block_rows(blocks, H):
-    """(N, H, len(blocks)*H): block g is ``diag(blocks[g])`` for an (N, H) array, the
-    block itself for an (N, H, H) array, or zeros for None."""
-    first = next(b for b in blocks if b is not None)
-    M = np.zeros((first.shape[0], H, len(blocks) * H), dtype=first.dtype)
-    idx = np.arange(H)
-    for g, b in enumerate(blocks):
-        if b is None:
-            continue
-        if b.ndim == 3:
-            M[:, :, g * H:(g + 1) * H] = b
-        else:
-            M[:, idx, g * H + idx] = b
-    return M
-
-
-def _diag(v):
-    """(N, H) -> (N, H, H) diagonal matrices."""
-    N, H = v.shape
-    D = np.zeros((N, H, H), dtype=v.dtype)
-    D[:, np.arange(H), np.arange(H)] = v
-    return D
-
-
-def step_derivatives(spec, step, W_hh):
-    """The Jacobian ``ds_t/ds_{t-1}`` and ``ds_t/d(pre-activations)`` of one step.
-
-    For the SRN ``A = diag(f'(z)) W_hh`` (``+ I`` residual); BPTT multiplies by
-    ``A^T``. For the LSTM the state is ``s = [h; c]`` and ``A`` has the blocks
-    ``dh/dh``, ``dh/dc``, ``dc/dh``, ``dc/dc = diag(f)``.
-
-    Parameters
-    ----------
-    spec : CellSpec
-    step : Step
-        The step's record (its ``h_prev``, ``c_prev`` are the point of expansion).
-    W_hh : ndarray, shape (G*H, H)
-
-    Returns
-    -------
-    StepDerivatives
-    """
-    h_prev, c_prev, acts = step.h_prev, step.c_prev, step.acts
-    H = h_prev.shape[1]
-    if spec.cell == "srn":
-        d = ACTIVATIONS[spec.nonlinearity][1](acts)
-        M = _diag(d)
-        A = d[:, :, None] * W_hh[None]
-        if spec.residual:
-            A = A + np.eye(H, dtype=A.dtype)
-        return StepDerivatives(A, M, M, h_prev[:, None, :])
-    if spec.cell == "lstm":
-        i, f, g, o = (acts[:, k * H:(k + 1) * H] for k in range(4))
-        tc = np.tanh(step.c)
-        dh_dc = o * (1 - tc * tc)                       # dh_t/dc_t (diagonal)
-        dc_pre = [g * i * (1 - i), c_prev * f * (1 - f), i * (1 - g * g), None]
-        dh_pre = [dh_dc * v for v in dc_pre[:3]] + [tc * o * (1 - o)]
-        Mh, Mc = _block_rows(dh_pre, H), _block_rows(dc_pre, H)
-        M = np.concatenate([Mh, Mc], axis=1)            # (N, 2H, 4H)
-        top = np.concatenate([Mh @ W_hh, _diag(dh_dc * f)], axis=2)
-        bottom = np.concatenate([Mc @ W_hh, _diag(f)], axis=2)
-        return StepDerivatives(np.concatenate([top, bottom], axis=1), M, M, h_prev[:, None, :])
-    r, z, n = (acts[:, k * H:(k + 1) * H] for k in range(3))
-    vn = (1 - z) * (1 - n * n)                          # dh/d pre_n
-    vz = (h_prev - n) * z * (1 - z)                     # dh/d pre_z
-    if spec.reset_after:
-        vr = vn * step.aux * r * (1 - r)
-        M_ih = _block_rows([vr, vz, vn], H)
-        M_hh = _block_rows([vr, vz, vn * r], H)
-        A = M_hh @ W_hh + _diag(z)
-        U = np.broadcast_to(h_prev[:, None, :], (h_prev.shape[0], 3, H))
-        return StepDerivatives(A, M_ih, M_hh, U)
-    W_hr, W_hz, W_hn = W_hh[:H], W_hh[H:2 * H], W_hh[2 * H:]
-    # r reaches h only through n's recurrent input W_hn (r*h): a full block
-    Mr = vn[:, :, None] * W_hn[None] * (h_prev * r * (1 - r))[:, None, :]
-    M = _block_rows([Mr, vz, vn], H)
-    A = (Mr @ W_hr + vz[:, :, None] * W_hz[None]
-         + vn[:, :, None] * (W_hn[None] * r[:, None, :]) + _diag(z))
-    U = np.stack([h_prev, h_prev, r * h_prev], axis=1)
-    return StepDerivatives(A, M, M, U)
+    if mask_h is None:
+        return dpre, dpre, dh_prev + d_rh * r + dpre[:, :2 * H] @ W_hh[:2 * H]
+    return dpre, dpre, dh_prev + (d_rh * r + dpre[:, :2 * H] @ W_hh[:2 * H]) * mask_h

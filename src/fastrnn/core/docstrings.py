@@ -49,6 +49,29 @@ seed : None, int, sequence of ints, numpy.random.Generator, BitGenerator or Seed
     The seed of the initial draw (and of ``init``): anything
     ``numpy.random.default_rng`` takes (ints >= 0); the same seed gives
     the same parameters. None draws fresh entropy.
+input_dropout : float, default 0.0
+    Variational input dropout (Gal & Ghahramani 2016, Keras's
+    ``dropout``), in [0, 1): in training forwards each layer and direction
+    draws one inverted-dropout mask of its input (N, layer input),
+    ``Bernoulli(1-p)/(1-p)``, and applies it at every step, inside the
+    recurrence (``x_t * mask`` feeds all gates: one mask shared by the
+    gates, as Keras). Inference never drops.
+recurrent_dropout : float, default 0.0
+    Variational recurrent dropout (Keras's ``recurrent_dropout``), in
+    [0, 1): one mask (N, H) per layer and direction and training forward,
+    fixed across time, multiplies ``h_{t-1}`` wherever it enters a
+    recurrent product (all gates; the GRU's ``z*h_{t-1}``, the residual
+    SRN's ``h_{t-1}`` and the LSTM's ``c`` are not masked). Inference
+    never drops.
+zoneout : float, or for the LSTM a pair (zoneout_h, zoneout_c), default 0.0
+    Zoneout (Krueger et al. 2016; LSTM, GRU), in [0, 1) (the LSTM's float
+    is both): in training forwards each unit keeps its previous state with
+    this probability at every step, ``h_t = d*h_{t-1} + (1-d)*h~_t`` with
+    ``h~_t`` the cell's usual new state, d drawn per step, layer and
+    direction; the LSTM's ``c_t = d_c*c_{t-1} + (1-d_c)*c~_t`` and ``h~_t =
+    o*tanh(c~_t)`` reads the unzoned ``c~_t = f*c_{t-1} + i*g`` (the
+    paper's form). Inference uses the expectation (d = p everywhere,
+    streams too). Not in PyTorch; ONNX export and ``to_keras`` refuse it.
 init : None, str or dict, default None
     Named initializers applied per gate block after PyTorch's default
     draw (``fastrnn.init.initialize``): a scheme such as ``"keras"``,
@@ -87,7 +110,9 @@ num_directions : int
 dropout_rng : numpy.random.Generator
     Draws the dropout masks of training forwards: a stream of its own
     from ``seed`` (the same seed gives the same masks on either engine);
-    assign another Generator to reseed.
+    assign another Generator to reseed. Per layer, each direction's
+    ``input_dropout``, ``recurrent_dropout`` and zoneout masks in this
+    order, then the ``dropout`` mask of the layer's output.
 num_parameters : int
     P, the number of scalar parameters.
 input_size, hidden_size, num_layers, bias, batch_first, bidirectional : int or bool
@@ -119,10 +144,11 @@ Raises
 TypeError
     For a non-int size, a non-bool flag (``bias``, ``batch_first``,
     ``bidirectional``, ``residual``, ``reset_after``), a non-real
-    ``dropout``, a ``dtype`` other than float32 or float64, or a ``seed``
-    or ``init`` of another type.
+    ``dropout`` (``input_dropout``, ``recurrent_dropout``, ``zoneout``), a
+    ``dtype`` other than float32 or float64, or a ``seed`` or ``init`` of
+    another type.
 ValueError
-    For a size < 1, a ``dropout`` outside [0, 1), an unknown
+    For a size < 1, a ``dropout`` (or the others above) outside [0, 1), an unknown
     ``nonlinearity`` or ``init`` scheme (or dict key), a negative
     ``seed``, ``init={"forget_bias": ...}`` without ``bias``, or sizes
     past the C engine's 32-bit limits.
@@ -189,6 +215,18 @@ train : bool, default True
 backend : {"c", "numpy"}, optional
     The engine; None: the current one (``fastrnn.get_backend()``). The
     cache remembers it for the backward.
+masks : Masks, optional
+    Variational dropout and zoneout inside the recurrence, the masks given
+    already scaled (the engines draw nothing; a field None is off, and
+    None or all-None runs exactly the plain cell): ``x`` (N, I), the input
+    enters as ``x_t * x`` at every step; ``h`` (N, H), ``h_{t-1} * h``
+    replaces ``h_{t-1}`` in every recurrent product (all gates; the direct
+    paths ``z*h_{t-1}``, the residual ``h_{t-1}`` and ``c`` are not
+    masked); ``zone_h``, ``zone_c`` (T, N, H), zoneout keep weights by
+    time (LSTM and GRU; ``zone_c`` LSTM only): ``h_t = d*h_{t-1} +
+    (1-d)*h~_t``, the LSTM's ``h~_t = o*tanh(c~_t)`` reading the unzoned
+    ``c~_t = f*c_{t-1} + i*g`` (Krueger et al. 2016). Cast to the
+    weights' dtype; the cache keeps private copies for the backward.
 """
 
 _FORWARD_SECTIONS = """

@@ -22,9 +22,11 @@ import numpy as np
 from . import validation as V
 from .backend import get_backend, get_engine
 from .docstrings import complete_doc
+from . import masks as _masks
 
 from .cells import GATES  # noqa: E402  (re-exported: functional.GATES)
 NONLINEARITIES = ("tanh", "relu", "sigmoid")
+Masks = _masks.Masks  # dropout masks and zoneout weights of one recurrence (core/masks.py)
 
 
 class Cell(namedtuple("Cell", "kind nonlinearity residual reset_after")):
@@ -79,7 +81,8 @@ class Cell(namedtuple("Cell", "kind nonlinearity residual reset_after")):
         return 2 if self.kind == "lstm" else 1
 
 
-def engine_forward(engine, cell, x, states, weights, lengths, reverse, train, packed=None):
+def engine_forward(engine, cell, x, states, weights, lengths, reverse, train, packed=None,
+                   masks=None):
     """One recurrence on ``engine``, its arguments already checked and prepared.
 
     The one place a ``Cell`` becomes an engine call (``<cell>_forward`` of the
@@ -103,6 +106,8 @@ def engine_forward(engine, cell, x, states, weights, lengths, reverse, train, pa
     packed : numpy.ndarray, optional
         The same weights packed by ``c_engine.pack`` (C engine only: it then
         reads them instead of the raw weights).
+    masks : Masks or None
+        Checked (``check_masks``: shapes, dtype); None when there are none.
 
     Returns
     -------
@@ -118,7 +123,7 @@ def engine_forward(engine, cell, x, states, weights, lengths, reverse, train, pa
         From the C binding, for arguments breaking this contract (the NumPy
         engine does not check them).
     """
-    extra = {} if packed is None else {"packed": packed}
+    extra = dict({} if packed is None else {"packed": packed}, masks=masks)
     if cell.kind == "lstm":
         if len(weights) > 4:  # the projection
             extra["W_hr"] = weights[4]
@@ -171,7 +176,8 @@ def engine_backward(engine, cell, cache, dy, final_grads, grads, trace=None):
     return dx, [dh0]
 
 
-def engine_forward_layer(engine, cell, x, states, weights, lengths, train, packed=None):
+def engine_forward_layer(engine, cell, x, states, weights, lengths, train, packed=None,
+                         masks=None):
     """Every direction of one layer, the second in reverse.
 
     Two directions run concurrently where the engine can (the C engine's
@@ -182,9 +188,9 @@ def engine_forward_layer(engine, cell, x, states, weights, lengths, train, packe
     ----------
     engine, cell, x, lengths, train
         As ``engine_forward`` takes them (``x`` is read by every direction).
-    states, weights, packed : list
-        One ``engine_forward`` argument per direction (1 or 2); ``packed`` may be
-        None for none at all.
+    states, weights, packed, masks : list
+        One ``engine_forward`` argument per direction (1 or 2); ``packed`` and
+        ``masks`` may be None for none at all.
 
     Returns
     -------
@@ -192,11 +198,12 @@ def engine_forward_layer(engine, cell, x, states, weights, lengths, train, packe
         ``[(y, finals, cache)]``, one per direction.
     """
     packed = packed or [None] * len(states)
+    masks = masks or [None] * len(states)
     both = getattr(engine, "forward_directions", None) if len(states) == 2 else None
     if both is not None:
-        return both(cell, x, states, weights, lengths, train, packed)
+        return both(cell, x, states, weights, lengths, train, packed, masks)
     return [engine_forward(engine, cell, x, states[d], weights[d], lengths, d == 1, train,
-                           packed[d]) for d in range(len(states))]
+                           packed[d], masks[d]) for d in range(len(states))]
 
 
 def engine_backward_layer(engine, cell, caches, dys, final_grads, grads, traces):
@@ -236,7 +243,7 @@ class RNNCache:
         ``(T, N, I, H)``.
     has_bias : bool
     data : dict
-        The engine's own cache.
+        The engine's own cache (with the masks, if any, the backward uses).
 
     Examples
     --------
@@ -260,19 +267,6 @@ class RNNCache:
         T, N, I, H = self.shape
         return (f"RNNCache(cell={self.cell!r}, backend={self.backend!r}, "
                 f"dtype={self.dtype}, T={T}, N={N}, I={I}, H={H})")
-
-
-def _states(named, N, H, dtype):
-    """``[(name, array or None)]`` as checked (N, H) arrays of ``dtype``; None means zeros."""
-    out = []
-    for name, s in named:
-        if s is None:
-            s = np.zeros((N, H), dtype=dtype)
-        else:
-            s = V.as_float_array(name, s, dtype)
-            V.check_shape(name, s, (N, H), "(N, H)")
-        out.append(s)
-    return out
 
 
 def _prepare(cell, x, states, W_ih, W_hh, b_ih, b_hh, lengths, train):
@@ -309,30 +303,32 @@ def _prepare(cell, x, states, W_ih, W_hh, b_ih, b_hh, lengths, train):
         V.check_shape("b_hh", b_hh, (G * H,), f"({G}*H,)")
     else:
         b_ih = b_hh = np.zeros(G * H, dtype=dtype)
-    prepared_states = _states(states, N, H, dtype)
+    prepared_states = V.check_states(states, N, H, dtype)
     lengths = V.check_lengths(lengths, T, N)
     x = V.zero_padding(x, lengths)
     return dtype, has_bias, x, prepared_states, (W_ih, W_hh, b_ih, b_hh), lengths
 
 
-def _forward(cell, x, states, W_ih, W_hh, b_ih, b_hh, lengths, reverse, train, backend):
+def _forward(cell, x, states, W_ih, W_hh, b_ih, b_hh, lengths, reverse, train, backend, masks):
     """The functional forward of every cell: check, run, wrap the cache."""
     reverse, train = V.check_bool("reverse", reverse), V.check_bool("train", train)
     dtype, has_bias, x, states, weights, lengths = _prepare(
         cell, x, states, W_ih, W_hh, b_ih, b_hh, lengths, train)
+    T, N, I = x.shape
+    masks = _masks.check_masks(cell.kind, masks, T, N, I, states[0].shape[1], dtype, private=train)
     name = get_backend() if backend is None else backend
     y, finals, data = engine_forward(get_engine(name), cell, x, states, weights, lengths,
-                                     reverse, train)
+                                     reverse, train, masks=masks)
     cache = None
     if train:
-        T, N, I = x.shape
         cache = RNNCache(cell, name, dtype, (T, N, I, states[0].shape[1]), has_bias, data)
     return y, finals, cache
 
 
 @complete_doc("forward")
 def srn_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, nonlinearity="tanh",
-                lengths=None, reverse=False, train=True, residual=False, backend=None):
+                lengths=None, reverse=False, train=True, residual=False, backend=None,
+                masks=None):
     """The Elman SRN over a sequence: ``h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``.
 
     One layer, one direction, time-major; the output at step t is h_t. One
@@ -372,13 +368,13 @@ def srn_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, nonlinearity="tanh",
         raise ValueError(f"nonlinearity: expected one of {NONLINEARITIES}, got {nonlinearity!r}")
     cell = Cell.of("srn", nonlinearity, V.check_bool("residual", residual))
     y, (hT,), cache = _forward(cell, x, [("h0", h0)], W_ih, W_hh, b_ih, b_hh, lengths,
-                               reverse, train, backend)
+                               reverse, train, backend, masks)
     return y, hT, cache
 
 
 @complete_doc("forward")
 def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, lengths=None,
-                 reverse=False, train=True, backend=None):
+                 reverse=False, train=True, backend=None, masks=None):
     """The LSTM over a sequence: ``c_t = f*c_{t-1} + i*g``, ``h_t = o*tanh(c_t)``.
 
     One layer, one direction, time-major. From ``z = W_ih x_t + b_ih + W_hh
@@ -412,13 +408,13 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, lengths=None,
     (True, (2, 4))
     """
     y, (hT, cT), cache = _forward(Cell.of("lstm"), x, [("h0", h0), ("c0", c0)], W_ih, W_hh,
-                                  b_ih, b_hh, lengths, reverse, train, backend)
+                                  b_ih, b_hh, lengths, reverse, train, backend, masks)
     return y, hT, cT, cache
 
 
 @complete_doc("forward")
 def gru_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, lengths=None, reverse=False,
-                reset_after=True, train=True, backend=None):
+                reset_after=True, train=True, backend=None, masks=None):
     """The GRU over a sequence, gates r, z, n: ``h_t = (1-z)*n + z*h_{t-1}``.
 
     One layer, one direction, time-major; ``r, z = sigmoid(W_i{r,z} x_t +
@@ -458,7 +454,7 @@ def gru_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, lengths=None, reverse=F
     """
     cell = Cell.of("gru", reset_after=V.check_bool("reset_after", reset_after))
     y, (hT,), cache = _forward(cell, x, [("h0", h0)], W_ih, W_hh, b_ih, b_hh, lengths,
-                               reverse, train, backend)
+                               reverse, train, backend, masks)
     return y, hT, cache
 
 
@@ -477,7 +473,7 @@ def _backward(kind, cache, dy, states, out, state_grads):
     else:
         dy = V.as_float_array("dy", dy, dtype)
         V.check_shape("dy", dy, (T, N, H), "(T, N, H)")
-    final_grads = _states(states, N, H, dtype)
+    final_grads = V.check_states(states, N, H, dtype)
     grads = _gradient_sinks(cache, out)
     trace = None
     if V.check_bool("state_grads", state_grads):

@@ -11,18 +11,16 @@ own; ``help(fastrnn.LSTM)`` shows the result). ``param_name`` (``names.py``,
 re-exported here) is the one place parameter names are built.
 """
 
-import warnings
-
 import numpy as np
 
 from . import validation as V
 from . import functional as F
+from . import masks as M
 from .backend import get_engine
 from .docstrings import complete_doc
-from .dropout import dropout_generator, dropout_mask
 from .module import Module, check_seed
 from .names import PARAM_KINDS, param_name  # noqa: F401  (fastrnn.core.layers.param_name)
-from .stream import Stream
+from .stream import Stream, packed_weights
 from ..train import init as _init
 
 class _RNNBase(Module):
@@ -38,7 +36,8 @@ class _RNNBase(Module):
     recurrent = True
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, dtype=np.float32, seed=None, init=None):
+                 dropout=0.0, bidirectional=False, dtype=np.float32, seed=None, init=None,
+                 input_dropout=0.0, recurrent_dropout=0.0, zoneout=0.0):
         self.input_size = V.check_positive_int("input_size", input_size)
         self.hidden_size = V.check_positive_int("hidden_size", hidden_size)
         self.num_layers = V.check_positive_int("num_layers", num_layers)
@@ -46,12 +45,10 @@ class _RNNBase(Module):
         self.batch_first = V.check_bool("batch_first", batch_first)
         self.bidirectional = V.check_bool("bidirectional", bidirectional)
         self.num_directions = 2 if self.bidirectional else 1
-        self.dropout = V.check_probability("dropout", dropout)
-        if self.dropout > 0 and self.num_layers == 1:
-            warnings.warn(f"dropout={self.dropout} drops the outputs of every layer but the "
-                          "last; with num_layers=1 it does nothing", UserWarning, stacklevel=3)
+        # dropout between layers, variational dropout and zoneout (core/masks.py)
+        M.check_layer_dropouts(self, dropout, input_dropout, recurrent_dropout, zoneout)
         check_seed(seed)
-        self.dropout_rng = dropout_generator(seed)
+        self.dropout_rng = M.dropout_generator(seed)
         self._check_sizes(1, 1)  # forward's size limit for one step, before allocating
         self._allocate(self._parameter_shapes(), dtype)
         self.reset_parameters(seed)
@@ -242,7 +239,7 @@ class _RNNBase(Module):
         x_tm = V.zero_padding(V.as_float_array("x", x_tm, self.dtype, private=train), lengths)
         cell, engine, D = self._spec(), get_engine(), self.num_directions
         # inference reuses the weights packed once while the parameters are unchanged
-        packs = self._packed_weights() if not train and engine.ENGINE_NAME == "c" else None
+        packs = packed_weights(self) if not train and engine.ENGINE_NAME == "c" else None
         layer_input = x_tm
         finals = [[None] * (self.num_layers * D) for _ in range(self._num_states)]
         caches, drops = [], []
@@ -250,8 +247,10 @@ class _RNNBase(Module):
             ks = [layer * D + direction for direction in range(D)]
             states = [[s[k] for s in init] for k in ks]
             weights = [self._weights(layer, direction) for direction in range(D)]
+            masks = M.layer_masks(self, train, T, N, layer_input.shape[2])
             results = F.engine_forward_layer(engine, cell, layer_input, states, weights,
-                                             lengths, train, packs and packs[ks[0]:ks[-1] + 1])
+                                             lengths, train, packs and packs[ks[0]:ks[-1] + 1],
+                                             masks)
             for k, (y, final, cache) in zip(ks, results):
                 for j in range(self._num_states):
                     finals[j][k] = final[j]
@@ -259,14 +258,12 @@ class _RNNBase(Module):
             layer_input = (results[0][0] if D == 1
                            else np.concatenate([y for y, _, _ in results], axis=2))
             if train and self.dropout > 0 and layer < self.num_layers - 1:
-                drops.append(self._dropout_mask(layer_input.shape))
+                drops.append(M.dropout_mask(self.dropout_rng, self.dropout, layer_input.shape,
+                                            self.dtype))
                 layer_input = layer_input * drops[-1]
         if train:  # an inference forward leaves the latest training forward's cache alone
             self._cache = (cell, engine, caches, drops, T, N)
         return self._from_time_major(layer_input), self._pack_state(finals)
-
-    def _dropout_mask(self, shape):
-        return dropout_mask(self.dropout_rng, self.dropout, shape, self.dtype)
 
     def backward(self, dy, dstate=None):
         """Backpropagation through time through the latest ``forward``: ``(dx, dstate0)``.
@@ -372,24 +369,6 @@ class _RNNBase(Module):
             raise
         return self._from_time_major(upstream), self._pack_state(dstate0), traces
 
-    def _packed_weights(self):
-        """The C engine's packed forward weights of every (layer, direction), in order.
-
-        Made once and kept while ``param_version`` and the kernels' instruction set
-        are unchanged (any write into the parameters bumps the version, so they
-        are never used stale). Inference and streams read them; training packs
-        its weights per call, as they change every step.
-        """
-        from . import c_engine
-        key = (self.param_version, c_engine.isa())
-        cached = getattr(self, "_packed", None)
-        if cached is None or cached[0] != key:
-            packs = [c_engine.pack(self._cell, *self._weights(layer, direction))
-                     for layer in range(self.num_layers)
-                     for direction in range(self.num_directions)]
-            self._packed = cached = (key, packs)
-        return cached[1]
-
     def stream(self, batch_size=1, state=None):
         """A ``fastrnn.Stream``: this layer's forward one step (or chunk) at a time.
 
@@ -440,7 +419,9 @@ class _RNNBase(Module):
         return sinks if accumulate else {k: np.zeros_like(v) for k, v in sinks.items()}
 
     def __repr__(self):
-        extra = "".join(f", {k}={v!r}" for k, v in self._extra_repr().items())
+        variational = {k: getattr(self, k) for k in ("input_dropout", "recurrent_dropout",
+                                                     "zoneout") if getattr(self, k)}
+        extra = "".join(f", {k}={v!r}" for k, v in {**self._extra_repr(), **variational}.items())
         return (f"{type(self).__name__}({self.input_size}, {self.hidden_size}, "
                 f"num_layers={self.num_layers}, bias={self.bias}, batch_first={self.batch_first}, "
                 + (f"dropout={self.dropout}, " if self.dropout else "")
@@ -485,14 +466,14 @@ class SRN(_RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
                  batch_first=False, dropout=0.0, bidirectional=False, dtype=np.float32,
-                 seed=None, residual=False, init=None):
+                 seed=None, residual=False, init=None, input_dropout=0.0, recurrent_dropout=0.0):
         if nonlinearity not in F.NONLINEARITIES:
             raise ValueError(f"nonlinearity: expected one of {F.NONLINEARITIES}, "
                              f"got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         self.residual = V.check_bool("residual", residual)
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype, seed, init)
+                         bidirectional, dtype, seed, init, input_dropout, recurrent_dropout)
 
     def _spec(self):
         return F.Cell.of("srn", nonlinearity=self.nonlinearity, residual=self.residual)
@@ -550,13 +531,15 @@ class LSTM(_RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, proj_size=0, dtype=np.float32, seed=None,
-                 init=None):
+                 init=None, input_dropout=0.0, recurrent_dropout=0.0, zoneout=0.0):
         self.proj_size = V.check_proj_size(proj_size, hidden_size)
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype, seed, init)
+                         bidirectional, dtype, seed, init, input_dropout, recurrent_dropout,
+                         zoneout)
 
     def _extra_repr(self):
         return {"proj_size": self.proj_size} if self.proj_size else {}
+
 
 @complete_doc("layer")
 class GRU(_RNNBase):
@@ -595,10 +578,11 @@ class GRU(_RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, reset_after=True, dtype=np.float32, seed=None,
-                 init=None):
+                 init=None, input_dropout=0.0, recurrent_dropout=0.0, zoneout=0.0):
         self.reset_after = V.check_bool("reset_after", reset_after)
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype, seed, init)
+                         bidirectional, dtype, seed, init, input_dropout, recurrent_dropout,
+                         zoneout)
 
     def _spec(self):
         return F.Cell.of("gru", reset_after=self.reset_after)

@@ -26,6 +26,9 @@ prepares the arguments, engines only compute):
   ``db_hh`` that it ADDS the parameter gradients into (they accumulate, like
   PyTorch's ``.grad``). It returns fresh ``dx`` (T, N, I) and ``dh0`` (N, H)
   [and ``dc0``], which are overwritten, never accumulated.
+* forward's ``masks``: None or a ``Masks`` of arrays of the call's dtype,
+  dropout and zoneout inside the recurrence (``fastrnn.core.masks`` states
+  them); the cache keeps them for the backward.
 * backward's optional ``trace``: a dict holding a C-contiguous ``dh`` (T, N, H)
   (and for the LSTM ``dc``) that the backward fills with the total gradient
   reaching the state written at each step t, ``dL/dh_t`` (``dL/dc_t``),
@@ -34,8 +37,9 @@ prepares the arguments, engines only compute):
 
 The per-step cell math (forward step, gate gradients, the gradient to the
 previous state) is ``fastrnn.core.cells``, shared with the diagnostics and
-RTRL; this module owns the time loop: masks, state slots, the caches and the
-whole-sequence products.
+RTRL; the time loop's bookkeeping (state slots, the active rows, the
+whole-sequence products) is ``fastrnn.core.time_loop``; this module runs the
+loops and keeps the caches.
 
 State sequences are stored as ``hs`` of shape (T+1, N, H) indexed by time: the
 forward direction reads ``hs[t]`` and writes ``hs[t+1]`` at step t (``hs[0]``
@@ -64,183 +68,17 @@ Examples
 import numpy as np
 
 from . import cells as C
-from . import validation as V
+from .masks import at_step, mask_fields
+from .time_loop import (accumulate_input_grads, active_rows, final_state, keep_where,
+                        previous_states, project_inputs, state_slots, time_steps)
 
 ENGINE_NAME = "numpy"
-
-
-# --- the time loop's bookkeeping --------------------------------------------
-
-def time_steps(T, reverse):
-    """The step indices in processing order.
-
-    Parameters
-    ----------
-    T : int
-        The number of steps.
-    reverse : bool
-        The reverse direction (T-1 down to 0).
-
-    Returns
-    -------
-    range
-    """
-    return range(T - 1, -1, -1) if reverse else range(T)
-
-
-def state_slots(t, reverse):
-    """Where step t reads and writes in the (T+1, N, H) state sequence.
-
-    Parameters
-    ----------
-    t : int
-        The step.
-    reverse : bool
-        The reverse direction.
-
-    Returns
-    -------
-    (int, int)
-        (slot read, slot written): ``(t, t+1)`` forward, ``(t+1, t)`` reverse.
-    """
-    return (t + 1, t) if reverse else (t, t + 1)
-
-
-def previous_states(hs, reverse):
-    """The state each step read, indexed by time.
-
-    Parameters
-    ----------
-    hs : numpy.ndarray, shape (T+1, N, H)
-        The state sequence of a forward (module doc).
-    reverse : bool
-        The direction that wrote it.
-
-    Returns
-    -------
-    numpy.ndarray, shape (T, N, H)
-        A view: ``hs[:-1]`` forward, ``hs[1:]`` reverse.
-    """
-    return hs[1:] if reverse else hs[:-1]
-
-
-def final_state(hs, reverse):
-    """The state after the last step processed.
-
-    Parameters
-    ----------
-    hs : numpy.ndarray, shape (T+1, N, H)
-        The state sequence of a forward (module doc).
-    reverse : bool
-        The direction that wrote it.
-
-    Returns
-    -------
-    numpy.ndarray, shape (N, H)
-        A view: ``hs[-1]`` forward, ``hs[0]`` reverse.
-    """
-    return hs[0] if reverse else hs[-1]
-
-
-def active_rows(lengths, T):
-    """The steps each sequence uses, shaped to broadcast over the features.
-
-    Parameters
-    ----------
-    lengths : None or numpy.ndarray of int64, shape (N,)
-    T : int
-
-    Returns
-    -------
-    None or numpy.ndarray of bool, shape (T, N, 1)
-        None when every step is used.
-    """
-    mask = V.active_mask(lengths, T)
-    return None if mask is None else mask[:, :, None]
-
-
-def keep_where(mask, new, old):
-    """``new`` on active rows, ``old`` on the others.
-
-    A select, not a product, so a NaN or inf on one side never reaches the
-    other.
-
-    Parameters
-    ----------
-    mask : None or numpy.ndarray of bool, shape (N, 1)
-        This step's rows of ``active_rows`` (None: every row is active).
-    new, old : numpy.ndarray or scalar
-        Broadcastable to (N, H).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``new`` itself when ``mask`` is None.
-    """
-    return new if mask is None else np.where(mask, new, old)
-
-
-def project_inputs(x, W_ih, bias):
-    """The input projection of every step at once: ``x @ W_ih.T + bias``.
-
-    Parameters
-    ----------
-    x : numpy.ndarray, shape (T, N, I)
-    W_ih : numpy.ndarray, shape (G*H, I)
-    bias : numpy.ndarray, shape (G*H,)
-        The bias folded into the projection (``b_ih + b_hh`` for the SRN and
-        the LSTM; for the GRU, ``CellSpec.input_bias``).
-
-    Returns
-    -------
-    numpy.ndarray, shape (T, N, G*H)
-        One matmul over all T*N rows.
-    """
-    T, N, I = x.shape
-    return (x.reshape(T * N, I) @ W_ih.T).reshape(T, N, -1) + bias
-
-
-def accumulate_input_grads(grads, dgates_ih, dgates_hh, x, h_prev, W_ih):
-    """After the backward loop: the whole-sequence weight and bias gradients, and dx.
-
-    Adds ``dgates_ih^T X`` to ``dW_ih``, ``dgates_hh^T H_prev`` to ``dW_hh``
-    and the row sums to ``db_ih``/``db_hh``.
-
-    Parameters
-    ----------
-    grads : dict
-        ``dW_ih`` (G*H, I), ``dW_hh`` (G*H, H), ``db_ih``, ``db_hh`` (G*H,),
-        added into in place.
-    dgates_ih : numpy.ndarray, shape (T, N, G*H)
-        The gradient of the pre-activations fed by ``x``.
-    dgates_hh : numpy.ndarray, shape (T, N, G*H)
-        The gradient of the pre-activations fed by ``h_prev`` (the same array
-        except for the GRU's reset-after candidate).
-    x : numpy.ndarray, shape (T, N, I)
-    h_prev : numpy.ndarray, shape (T, N, H)
-        The recurrent input each step used.
-    W_ih : numpy.ndarray, shape (G*H, I)
-
-    Returns
-    -------
-    numpy.ndarray, shape (T, N, I)
-        ``dx = dgates_ih @ W_ih``, a fresh array.
-    """
-    T, N, I = x.shape
-    G = dgates_ih.shape[-1]
-    dgi = dgates_ih.reshape(T * N, G)
-    dgh = dgates_hh.reshape(T * N, G)
-    grads["dW_ih"] += dgi.T @ x.reshape(T * N, I)
-    grads["dW_hh"] += dgh.T @ h_prev.reshape(T * N, -1)
-    grads["db_ih"] += dgi.sum(axis=0)
-    grads["db_hh"] += dgh.sum(axis=0)
-    return (dgi @ W_ih).reshape(T, N, I)
 
 
 # --- SRN (Elman) -------------------------------------------------------------
 
 def srn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh", lengths=None,
-                reverse=False, train=True, residual=False):
+                reverse=False, train=True, residual=False, masks=None):
     """The SRN (Elman) recurrence: ``h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``.
 
     With ``residual``: ``h_t = h_{t-1} + f(...)``. Arguments and results follow
@@ -263,6 +101,8 @@ def srn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh", lengths=None
         Keep the cache for ``srn_backward``.
     residual : bool
         The residual recurrence.
+    masks : Masks, optional
+        Input and recurrent dropout masks (module doc; no zoneout for the SRN).
 
     Returns
     -------
@@ -275,7 +115,8 @@ def srn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh", lengths=None
     """
     T, N, _ = x.shape
     mask = active_rows(lengths, T)
-    pre = project_inputs(x, W_ih, b_ih + b_hh)
+    mask_x, mask_h, _, _ = mask_fields(masks)
+    pre = project_inputs(C.masked(x, mask_x), W_ih, b_ih + b_hh)
     hs = np.empty((T + 1,) + h0.shape, dtype=x.dtype)
     hs[T if reverse else 0] = h0
     y = np.empty(pre.shape, dtype=x.dtype)
@@ -284,7 +125,7 @@ def srn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh", lengths=None
     for t in time_steps(T, reverse):
         read, write = state_slots(t, reverse)
         m = None if mask is None else mask[t]
-        step = C.srn_step(pre[t], hs[read], W_hh, nonlinearity, residual)
+        step = C.srn_step(pre[t], hs[read], W_hh, nonlinearity, residual, mask_h)
         if residual:
             acts[t] = step.acts
         hs[write] = keep_where(m, step.h, hs[read])
@@ -292,7 +133,7 @@ def srn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh", lengths=None
     cache = None
     if train:
         cache = dict(x=x, hs=hs, acts=acts, W_ih=W_ih, W_hh=W_hh, lengths=lengths,
-                     reverse=reverse, nonlinearity=nonlinearity, residual=residual)
+                     reverse=reverse, nonlinearity=nonlinearity, residual=residual, masks=masks)
     return y, final_state(hs, reverse).copy(), cache
 
 
@@ -323,6 +164,7 @@ def srn_backward(dy, dhT, cache, grads, trace=None):
     """
     x, hs, W_hh, reverse = cache["x"], cache["hs"], cache["W_hh"], cache["reverse"]
     residual, nonlinearity = cache["residual"], cache["nonlinearity"]
+    mask_h = mask_fields(cache["masks"])[1]
     T = x.shape[0]
     mask = active_rows(cache["lengths"], T)
     dpre = np.zeros(dy.shape, dtype=dy.dtype)
@@ -334,18 +176,18 @@ def srn_backward(dy, dhT, cache, grads, trace=None):
         if trace is not None:
             trace["dh"][t] = dh_total
         a = cache["acts"][t] if residual else hs[write]
-        dz, dh_prev = C.srn_step_backward(dh_total, a, W_hh, nonlinearity, residual)
+        dz, dh_prev = C.srn_step_backward(dh_total, a, W_hh, nonlinearity, residual, mask_h)
         dpre[t] = keep_where(m, dz, 0)
         dh = keep_where(m, dh_prev, dh_total)
     dx = accumulate_input_grads(grads, dpre, dpre, x, previous_states(hs, reverse),
-                                cache["W_ih"])
+                                cache["W_ih"], cache["masks"])
     return dx, dh
 
 
 # --- LSTM --------------------------------------------------------------------
 
 def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
-                 train=True, W_hr=None):
+                 train=True, W_hr=None, masks=None):
     """The LSTM recurrence, gates i, f, g, o in PyTorch's order.
 
     With ``z = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh`` cut into four (N, H)
@@ -370,6 +212,8 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
         Keep the cache for ``lstm_backward``.
     W_hr : numpy.ndarray, shape (P, H), optional
         The projection, 0 < P < H; None: none.
+    masks : Masks, optional
+        Dropout masks and zoneout keep weights (module doc).
 
     Returns
     -------
@@ -383,7 +227,8 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
     T, N, _ = x.shape
     H, Hs = c0.shape[1], h0.shape[1]  # Hs: the width of h, P with a projection
     mask = active_rows(lengths, T)
-    pre = project_inputs(x, W_ih, b_ih + b_hh)
+    mask_x, mask_h, zone_h, zone_c = mask_fields(masks)
+    pre = project_inputs(C.masked(x, mask_x), W_ih, b_ih + b_hh)
     hs = np.empty((T + 1, N, Hs), dtype=x.dtype)
     cs = np.empty((T + 1, N, H), dtype=x.dtype)
     hs[T if reverse else 0] = h0
@@ -395,7 +240,8 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
     for t in time_steps(T, reverse):
         read, write = state_slots(t, reverse)
         m = None if mask is None else mask[t]
-        step = C.lstm_step(pre[t], hs[read], cs[read], W_hh)
+        step = C.lstm_step(pre[t], hs[read], cs[read], W_hh, mask_h, at_step(zone_h, t),
+                           at_step(zone_c, t))
         gates[t] = step.acts
         if ms is not None:  # the projection: h_t = m_t W_hr^T, m_t = o * tanh(c_t)
             ms[t] = keep_where(m, step.h, 0)
@@ -406,7 +252,7 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
     cache = None
     if train:
         cache = dict(x=x, hs=hs, cs=cs, gates=gates, W_ih=W_ih, W_hh=W_hh,
-                     lengths=lengths, reverse=reverse, W_hr=W_hr, ms=ms)
+                     lengths=lengths, reverse=reverse, W_hr=W_hr, ms=ms, masks=masks)
     return y, final_state(hs, reverse).copy(), final_state(cs, reverse).copy(), cache
 
 
@@ -440,6 +286,7 @@ def lstm_backward(dy, dhT, dcT, cache, grads, trace=None):
     """
     x, hs, cs, gates = cache["x"], cache["hs"], cache["cs"], cache["gates"]
     W_hh, reverse, W_hr = cache["W_hh"], cache["reverse"], cache.get("W_hr")
+    _, mask_h, zone_h, zone_c = mask_fields(cache["masks"])
     T = x.shape[0]
     H = cs.shape[2]
     mask = active_rows(cache["lengths"], T)
@@ -451,31 +298,34 @@ def lstm_backward(dy, dhT, dcT, cache, grads, trace=None):
         read, write = state_slots(t, reverse)
         m = None if mask is None else mask[t]
         dh_total = dh + keep_where(m, dy[t], 0)
-        dh_cell = dh_total if W_hr is None else dh_total @ W_hr  # dL/dm_t with a projection
-        tanh_c = np.tanh(cs[write])
-        dc_total = C.lstm_cell_grad(dh_cell, dc, gates[t, :, 3 * H:], tanh_c)
+        # zoneout: what reaches the unzoned h~, c~, and the direct paths to h_{t-1}, c_{t-1}
+        dh_new, dh_direct = C.zoneout_backward(at_step(zone_h, t), dh_total)
+        dc_new, dc_direct = C.zoneout_backward(at_step(zone_c, t), dc)
+        dh_cell = dh_new if W_hr is None else dh_new @ W_hr  # dL/dm_t with a projection
+        tanh_c = np.tanh(cs[write] if zone_c is None else C.lstm_candidate(gates[t], cs[read]))
+        dc_total = C.lstm_cell_grad(dh_cell, dc_new, gates[t, :, 3 * H:], tanh_c)
         if trace is not None:
             trace["dh"][t] = dh_total
             trace["dc"][t] = keep_where(m, dc_total, dc)  # inactive: the frozen c's gradient
         dz, dh_prev, dc_prev = C.lstm_step_backward(dh_cell, dc_total, gates[t], tanh_c,
-                                                    cs[read], W_hh)
+                                                    cs[read], W_hh, mask_h)
         dpre[t] = keep_where(m, dz, 0)
         if dhp is not None:
-            dhp[t] = keep_where(m, dh_total, 0)
-        dh = keep_where(m, dh_prev, dh_total)
-        dc = keep_where(m, dc_prev, dc)
+            dhp[t] = keep_where(m, dh_new, 0)
+        dh = keep_where(m, dh_prev if dh_direct is None else dh_prev + dh_direct, dh_total)
+        dc = keep_where(m, dc_prev if dc_direct is None else dc_prev + dc_direct, dc)
     if dhp is not None:
         T, N, P = dhp.shape
         grads["dW_hr"] += dhp.reshape(T * N, P).T @ cache["ms"].reshape(T * N, H)
     dx = accumulate_input_grads(grads, dpre, dpre, x, previous_states(hs, reverse),
-                                cache["W_ih"])
+                                cache["W_ih"], cache["masks"])
     return dx, dh, dc
 
 
 # --- GRU ---------------------------------------------------------------------
 
 def gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
-                reset_after=True, train=True):
+                reset_after=True, train=True, masks=None):
     """The GRU recurrence, gates r, z, n in PyTorch's order: ``h_t = (1 - z) * n + z * h_{t-1}``.
 
     ``r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)``,
@@ -501,6 +351,8 @@ def gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
         The candidate's form (above).
     train : bool
         Keep the cache for ``gru_backward``.
+    masks : Masks, optional
+        Dropout masks and zoneout keep weights (module doc; no ``zone_c``).
 
     Returns
     -------
@@ -513,8 +365,9 @@ def gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
     T, N, _ = x.shape
     H = h0.shape[1]
     mask = active_rows(lengths, T)
+    mask_x, mask_h, zone_h, _ = mask_fields(masks)
     spec = C.CellSpec("gru", reset_after=reset_after)
-    xg = project_inputs(x, W_ih, spec.input_bias(b_ih, b_hh))
+    xg = project_inputs(C.masked(x, mask_x), W_ih, spec.input_bias(b_ih, b_hh))
     hs = np.empty((T + 1, N, H), dtype=x.dtype)
     hs[T if reverse else 0] = h0
     gates = np.empty((T, N, 3 * H), dtype=x.dtype)
@@ -524,7 +377,7 @@ def gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
     for t in time_steps(T, reverse):
         read, write = state_slots(t, reverse)
         m = None if mask is None else mask[t]
-        step = C.gru_step(xg[t], hs[read], W_hh, b_hh, reset_after)
+        step = C.gru_step(xg[t], hs[read], W_hh, b_hh, reset_after, mask_h, at_step(zone_h, t))
         gates[t] = step.acts
         aux[t] = step.aux
         hs[write] = keep_where(m, step.h, hs[read])
@@ -532,7 +385,7 @@ def gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
     cache = None
     if train:
         cache = dict(x=x, hs=hs, gates=gates, aux=aux, W_ih=W_ih, W_hh=W_hh,
-                     lengths=lengths, reverse=reverse, reset_after=reset_after)
+                     lengths=lengths, reverse=reverse, reset_after=reset_after, masks=masks)
     return y, final_state(hs, reverse).copy(), cache
 
 
@@ -560,6 +413,7 @@ def gru_backward(dy, dhT, cache, grads, trace=None):
     """
     x, hs, gates, aux = cache["x"], cache["hs"], cache["gates"], cache["aux"]
     W_hh, reverse, reset_after = cache["W_hh"], cache["reverse"], cache["reset_after"]
+    mask_x, mask_h, zone_h, _ = mask_fields(cache["masks"])
     T = x.shape[0]
     H = hs.shape[2]
     mask = active_rows(cache["lengths"], T)
@@ -574,22 +428,24 @@ def gru_backward(dy, dhT, cache, grads, trace=None):
         if trace is not None:
             trace["dh"][t] = dh_total
         dz_ih, dz_hh, dh_prev = C.gru_step_backward(dh_total, gates[t], aux[t], h_prevs[t],
-                                                    W_hh, reset_after)
+                                                    W_hh, reset_after, mask_h,
+                                                    at_step(zone_h, t))
         dgates_ih[t] = keep_where(m, dz_ih, 0)
         if reset_after:
             dgates_hh[t] = keep_where(m, dz_hh, 0)
         dh = keep_where(m, dh_prev, dh_total)
     if reset_after:
-        dx = accumulate_input_grads(grads, dgates_ih, dgates_hh, x, h_prevs, cache["W_ih"])
+        dx = accumulate_input_grads(grads, dgates_ih, dgates_hh, x, h_prevs, cache["W_ih"],
+                                    cache["masks"])
     else:
         # the n block's recurrent input is r * h_prev, not h_prev
         T, N, I = x.shape
         dg = dgates_ih.reshape(T * N, 3 * H)
-        grads["dW_ih"] += dg.T @ x.reshape(T * N, I)
-        grads["dW_hh"][:2 * H] += dg[:, :2 * H].T @ h_prevs.reshape(T * N, H)
+        grads["dW_ih"] += dg.T @ C.masked(x, mask_x).reshape(T * N, I)
+        grads["dW_hh"][:2 * H] += dg[:, :2 * H].T @ C.masked(h_prevs, mask_h).reshape(T * N, H)
         grads["dW_hh"][2 * H:] += dg[:, 2 * H:].T @ aux.reshape(T * N, H)
         db = dg.sum(axis=0)
         grads["db_ih"] += db
         grads["db_hh"] += db
-        dx = (dg @ cache["W_ih"]).reshape(T, N, I)
+        dx = C.masked((dg @ cache["W_ih"]).reshape(T, N, I), mask_x)
     return dx, dh

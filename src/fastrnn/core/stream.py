@@ -14,6 +14,7 @@ packing.
 import numpy as np
 
 from . import functional as F
+from . import masks as M
 from . import validation as V
 from .backend import get_backend, get_engine
 
@@ -107,21 +108,24 @@ class Stream:
         """Bytes of packed weights a step reads (0 on the NumPy engine, which packs none)."""
         if get_backend() != "c":
             return 0
-        return int(sum(p.nbytes for p in self.layer._packed_weights()))
+        return int(sum(p.nbytes for p in packed_weights(self.layer)))
 
     def _current_stepper(self):
         """The C engine's stepper over the current packed weights, made anew when the
         parameters (or the instruction set) changed."""
-        packs = self.layer._packed_weights()  # refreshed by param_version and ISA
+        packs = packed_weights(self.layer)  # refreshed by param_version and ISA
         key = id(packs)
         if self._stepper is None or self._stepper_key != key:
             from . import _ext
             layer = self.layer
             sizes = [layer.input_size] + [layer._h_size] * (layer.num_layers - 1)
             spec = layer._spec()
+            # zoneout: the expectation, as forward(train=False) uses it
+            zone = M.expectation(layer._cell, 1, self.batch_size, layer.hidden_size, layer.dtype,
+                                 *layer._zone) or M.Masks()
             self._stepper = _ext.Stepper(layer._cell, packs, sizes, self._h, self._c,
                                          spec.nonlinearity, spec.residual, spec.reset_after,
-                                         layer.proj_size)
+                                         layer.proj_size, zone.zone_h, zone.zone_c)
             self._stepper_key = key
         return self._stepper
 
@@ -167,8 +171,9 @@ class Stream:
         layer, engine, spec = self.layer, get_engine("numpy"), self.layer._spec()
         for k in range(layer.num_layers):
             states = [self._h[k]] + ([self._c[k]] if self._c is not None else [])
+            masks = M.layer_masks(layer, False, x.shape[0], x.shape[1], x.shape[2])[0]
             x, finals, _ = F.engine_forward(engine, spec, x, states, layer._weights(k, 0), None,
-                                            False, False)
+                                            False, False, masks=masks)
             self._h[k] = finals[0]
             if self._c is not None:
                 self._c[k] = finals[1]
@@ -209,3 +214,31 @@ class Stream:
     def __repr__(self):
         return (f"Stream({type(self.layer).__name__}, batch_size={self.batch_size}, "
                 f"hidden_size={self.layer.hidden_size})")
+
+
+def packed_weights(layer):
+    """The C engine's packed forward weights of every (layer, direction) of ``layer``.
+
+    Made once and kept on the layer while its ``param_version`` and the
+    kernels' instruction set are unchanged (any write into the parameters
+    bumps the version, so they are never used stale). Inference forwards and
+    streams read them; training packs its weights per call, as they change
+    every step.
+
+    Parameters
+    ----------
+    layer : SRN, LSTM or GRU
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One buffer per (layer, direction), index ``layer*D + direction``.
+    """
+    from . import c_engine
+    key = (layer.param_version, c_engine.isa())
+    cached = getattr(layer, "_packed", None)
+    if cached is None or cached[0] != key:
+        packs = [c_engine.pack(layer._cell, *layer._weights(k, d))
+                 for k in range(layer.num_layers) for d in range(layer.num_directions)]
+        layer._packed = cached = (key, packs)
+    return cached[1]

@@ -279,6 +279,38 @@ def check_probability(name, value):
     return float(value)
 
 
+def check_states(named, N, H, dtype):
+    """States (or their gradients) of one recurrence, checked and cast.
+
+    Parameters
+    ----------
+    named : sequence of (str, array-like or None)
+        Each state by its name (for messages).
+    N, H : int
+        The batch and the hidden size: each state is (N, H).
+    dtype : numpy.dtype
+
+    Returns
+    -------
+    list of numpy.ndarray
+        (N, H) arrays of ``dtype``, zeros for None.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a non-float state or one of another shape (naming it).
+    """
+    out = []
+    for name, s in named:
+        if s is None:
+            s = np.zeros((N, H), dtype=dtype)
+        else:
+            s = as_float_array(name, s, dtype)
+            check_shape(name, s, (N, H), "(N, H)")
+        out.append(s)
+    return out
+
+
 def check_lengths(lengths, T, N):
     """Check per-sequence lengths against the batch.
 

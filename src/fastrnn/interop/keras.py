@@ -225,7 +225,10 @@ def _read_cell(keras_layer, where):
     settings = {"units": config["units"], "use_bias": config.get("use_bias", True),
                 "activation": activation, "reset_after": config.get("reset_after"),
                 "return_sequences": config.get("return_sequences", False),
-                "go_backwards": config.get("go_backwards", False)}
+                "go_backwards": config.get("go_backwards", False),
+                # Keras's variational dropout: one input and one recurrent mask for all gates
+                "dropout": float(config.get("dropout", 0.0)),
+                "recurrent_dropout": float(config.get("recurrent_dropout", 0.0))}
     return cell, settings
 
 
@@ -286,11 +289,12 @@ def from_keras(keras_layers, batch_first=True):
         weights.append([np.asarray(w) for w in kl.get_weights()])
     cell, first, D = kinds[0]
     for k, (c, s, d) in enumerate(kinds):
-        same = {key: s[key] for key in ("units", "use_bias", "activation", "reset_after")}
+        same = {key: s[key] for key in ("units", "use_bias", "activation", "reset_after",
+                                        "dropout", "recurrent_dropout")}
         if c != cell or d != D or same != {key: first[key] for key in same}:
             raise ValueError(f"keras_layers[{k}]: differs from keras_layers[0] (kind, units, "
-                             "use_bias, activation, reset_after or direction); fastrnn stacks "
-                             "identical layers")
+                             "use_bias, activation, reset_after, dropout, recurrent_dropout "
+                             "or direction); fastrnn stacks identical layers")
         if k < len(kinds) - 1 and not s["return_sequences"]:
             raise ValueError(f"keras_layers[{k}]: return_sequences=False below another layer")
     if not weights[0]:
@@ -302,7 +306,8 @@ def from_keras(keras_layers, batch_first=True):
                          "one dtype")
     dtype = V.check_dtype(kernel.dtype, "Keras weights dtype")
     kwargs = {"num_layers": len(layers), "bias": bool(first["use_bias"]),
-              "batch_first": batch_first, "bidirectional": D == 2, "dtype": dtype}
+              "batch_first": batch_first, "bidirectional": D == 2, "dtype": dtype,
+              "input_dropout": first["dropout"], "recurrent_dropout": first["recurrent_dropout"]}
     if cell == "srn":
         kwargs["nonlinearity"] = first["activation"]
     if cell == "gru":
@@ -317,7 +322,8 @@ def to_keras(layer, return_sequences=True):
     Parameters
     ----------
     layer : SRN, LSTM or GRU
-        Not residual.
+        Not residual, without zoneout (``input_dropout`` and
+        ``recurrent_dropout`` become Keras's ``dropout``, ``recurrent_dropout``).
     return_sequences : bool
         For the top Keras layer (the lower ones always return sequences).
 
@@ -337,6 +343,8 @@ def to_keras(layer, return_sequences=True):
         As ``to_keras_weights``.
     """
     weights = to_keras_weights(layer)
+    if getattr(layer, "zoneout", 0):
+        raise ValueError(f"layer: zoneout={layer.zoneout!r} has no Keras counterpart")
     return_sequences = V.check_bool("return_sequences", return_sequences)
     try:
         import keras
@@ -347,7 +355,8 @@ def to_keras(layer, return_sequences=True):
     out = []
     for index in range(layer.num_layers):
         kwargs = {"units": layer.hidden_size, "use_bias": layer.bias, "dtype": layer.dtype.name,
-                  "return_sequences": return_sequences or index < layer.num_layers - 1}
+                  "return_sequences": return_sequences or index < layer.num_layers - 1,
+                  "dropout": layer.input_dropout, "recurrent_dropout": layer.recurrent_dropout}
         if cell == "srn":
             made = keras.layers.SimpleRNN(activation=layer.nonlinearity, **kwargs)
         elif cell == "lstm":

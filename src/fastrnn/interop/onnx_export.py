@@ -146,6 +146,10 @@ def _check_recurrent(where, layer):
     if isinstance(layer, SRN) and layer.residual:
         raise ValueError(f"{where}: a residual SRN (h_t = h_(t-1) + f(...)) has no ONNX "
                          "operator; only SRN(residual=False) is exported")
+    if getattr(layer, "zoneout", 0):  # input/recurrent dropout: training only, exported as is
+        raise ValueError(f"{where}: zoneout={layer.zoneout!r} cannot be exported exactly (the "
+                         "ONNX RNN operators have no zoneout, which inference applies as its "
+                         "expectation); export a layer with zoneout=0")
 
 
 def _node_weights(layer, cell, layer_index):

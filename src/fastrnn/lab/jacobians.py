@@ -10,7 +10,8 @@ multiplies by ``J_k^T``, the textbook's ``diag(f'(z_k)) U^T``.
 import numpy as np
 
 from ..core import validation as V
-from ..core.cells import CellSpec, step_derivatives
+from ..core.cells import CellSpec
+from ..core.step_jacobians import step_derivatives
 from .walk import layer_spec, layer_weights, walk_layer, walk_part
 
 __all__ = ["cell_jacobians", "step_jacobians", "jacobian_norms", "cumulative_jacobian_norms",

@@ -33,7 +33,8 @@ gradient is ``W_ih``, ``W_hh``, ``b_ih``, ``b_hh`` flattened in that order
 import numpy as np
 
 from ..core import validation as V
-from ..core.cells import CellSpec, step_derivatives
+from ..core.cells import CellSpec
+from ..core.step_jacobians import step_derivatives
 from ..core.layers import PARAM_KINDS, param_name
 from ..core.storage import mark_written
 from .walk import layer_spec
