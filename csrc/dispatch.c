@@ -90,8 +90,6 @@ static int check(const fastrnn_rnn *a, int pass)
     if (check_proj(a, pass) != FASTRNN_OK) return FASTRNN_EINVAL;
     /* zoneout: the LSTM's h and c, the GRU's h */
     if ((a->zone_h && !lstm && !gru) || (a->zone_c && !lstm)) return FASTRNN_EINVAL;
-    /* the projected LSTM's kernels (fr_lstmp.h) take no masks */
-    if (a->proj_size && (a->mask_x || a->mask_h || a->zone_h || a->zone_c)) return FASTRNN_EINVAL;
     if (pass == FASTRNN_FORWARD) {
         if (!a->packed && (!a->W_ih || !a->W_hh || !a->b_ih || !a->b_hh)) return FASTRNN_EINVAL;
         if (!a->h0 || !a->y || !a->hT) return FASTRNN_EINVAL;

@@ -125,12 +125,14 @@ int fastrnn_pool_stalls(void);
  *                   four NULL a pass runs exactly as without them:
  *                   mask_x [N,I]: the input enters as x_t * mask_x at every step
  *                     (dW_ih sees the masked input, dx is multiplied by it);
- *                   mask_h [N,H]: h_{t-1} * mask_h replaces h_{t-1} in every
+ *                   mask_h [N,H] ([N,P] with a projection, see below):
+ *                     h_{t-1} * mask_h replaces h_{t-1} in every
  *                     recurrent product (SRN W_hh h; LSTM all gates; GRU r, z and
  *                     W_hn h (reset_after) or W_hn (r * h_{t-1} * mask_h)
  *                     (reset_before)); the direct paths (residual h_{t-1}, GRU
  *                     z h_{t-1}, LSTM c) are not masked;
- *                   zone_h, zone_c [T,N,H] (LSTM, GRU; zone_c LSTM only):
+ *                   zone_h, zone_c [T,N,H] (LSTM, GRU; zone_c LSTM only; zone_h
+ *                     [T,N,P] with a projection):
  *                     zoneout keep weights by time: h_t = d h_{t-1} + (1-d) h~_t
  *                     with h~_t the cell's usual new state; LSTM: c_t = d_c c_{t-1}
  *                     + (1-d_c) c~_t and h~_t = o tanh(c~_t) with the unzoned
@@ -145,7 +147,11 @@ int fastrnn_pool_stalls(void);
  *                   [.., H]. The training cache adds aux [T,N,H] = o tanh(c_t) (0 at
  *                   inactive rows); the backward adds into dW_hr [P,H]. proj_size 0:
  *                   no projection, W_hr and dW_hr ignored (NULL by convention).
- *                   A projected LSTM takes no masks (all four NULL, else EINVAL).
+ *                   Masks with a projection: mask_x [N,I]; mask_h [N,P] (h_{t-1} *
+ *                   mask_h in W_hh's product); zone_c [T,N,H] as the LSTM's; zone_h
+ *                   [T,N,P]: h_t = d_h h_{t-1} + (1-d_h) h~_t with the projected
+ *                   h~_t = (o tanh(c~_t)) W_hr^T of the unzoned c~_t (aux holds
+ *                   o tanh(c~_t)); dW_hr gets dL/dh_t (1-d_h) times it.
  * ------------------------------------------------------------------------- */
 typedef struct fastrnn_rnn {
     int cell, nonlinearity, residual, reset_after, reverse;

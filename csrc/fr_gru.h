@@ -320,14 +320,8 @@ static void FR_S(gru_bwd_chunk)(void *p, int c)
         REAL *dg_t = j->dg + (size_t)t * NG;
         if (j->reset_after) {
             /* dh_{t-1} = dh_total z + (dr, dz, dn r) W_hh  (the product * mask_h) */
-            if (j->mask_h) {
-                FR_S(rgemm)(j->dhm + j0, H, j->dzhh[k & 1], GH, PANEL_AT(j->P, j0, GH), NULL, 0,
-                            N, j1 - j0, GH);
-                FR_S(mask_units)(dhn, j->dhm, j->mask_h, 1, N, H, j0, j1);
-            } else {
-                FR_S(rgemm)(dhn + j0, H, j->dzhh[k & 1], GH, PANEL_AT(j->P, j0, GH), NULL, 1, N,
-                            j1 - j0, GH);
-            }
+            FR_S(recurrent_grad)(dhn, j->dhm, j->mask_h, 1, j->dzhh[k & 1], GH,
+                                 PANEL_AT(j->P, j0, GH), N, H, GH, j0, j1);
             FR_S(pass_inactive)(dhn, dh, j->lengths, t, N, H, j0, j1);
         } else if (j->phase == 0) {
             /* d(r h_prev) = dn W_hn; then dr and the d_rh r path */

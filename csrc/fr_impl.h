@@ -329,7 +329,7 @@ static void FR_S(project_in)(fr_team *team, REAL *out, const REAL *x, const REAL
 }
 
 /* units [j0, j1) of every row: dst = src * mask, or dst + src * mask (add);
- * all [N,H]. The forward's h_t * mask_h for the next step's product (each
+ * all [N,H] (H: the row width, the projection's P for h-shaped rows). The forward's h_t * mask_h for the next step's product (each
  * chunk masks the units it wrote, so no extra barrier), the backward's
  * recurrent part of dh_{t-1} through the mask. */
 static void FR_S(mask_units)(REAL *dst, const REAL *src, const REAL *mask, int add, int N,
@@ -344,8 +344,25 @@ static void FR_S(mask_units)(REAL *dst, const REAL *src, const REAL *mask, int a
     }
 }
 
+/* A backward step's recurrent product on columns [j0, j1) of dh_{t-1} [N,W]
+ * (W: the width of h, H or the projection's P):
+ *   dhn[:, j0:j1] = (add ? dhn : 0) + (dz_t Pb)[:, j0:j1] (* mask_h [N,W] when set),
+ * Pb: the packed panels of the recurrent weights at j0 (K rows), dz_t [N,K]
+ * (row stride ldz); with the mask the product goes to dhm [N,W] first. */
+static void FR_S(recurrent_grad)(REAL *dhn, REAL *dhm, const REAL *mask_h, int add,
+                                 const REAL *dz_t, int ldz, const REAL *Pb, int N, int W,
+                                 int K, int j0, int j1)
+{
+    if (mask_h) {
+        FR_S(rgemm)(dhm + j0, W, dz_t, ldz, Pb, NULL, 0, N, j1 - j0, K);
+        FR_S(mask_units)(dhn, dhm, mask_h, add, N, W, j0, j1);
+    } else {
+        FR_S(rgemm)(dhn + j0, W, dz_t, ldz, Pb, NULL, add, N, j1 - j0, K);
+    }
+}
+
 /* the state each step of a backward read, through the recurrent mask:
- * hpm [T,N,H] = h_prevs * mask_h (what W_hh multiplied) */
+ * hpm [T,N,H] = h_prevs * mask_h (what W_hh multiplied; H: h's width) */
 static void FR_S(mask_states)(REAL *hpm, const REAL *h_prevs, const REAL *mask_h, int T, int N,
                               int H)
 {
@@ -370,6 +387,30 @@ static void FR_S(input_grad)(fr_team *team, REAL *dx, const REAL *dz, const REAL
 {
     FR_S(pack_par)(team, Pdx, W_ih, (size_t)I, (size_t)GH, I, 0);
     FR_S(gemm_rows)(team, dx, I, dz, GH, Pdx, 0, TN, I, GH);
+}
+
+/* After the backward loop of the SRN and the LSTM (with or without a
+ * projection), whose W_ih and W_hh rows see the same gradients dz [T*N,GH]:
+ *   dW_ih += dz^T (x * mask_x);  dW_hh += dz^T (h_prevs * mask_h);
+ *   db_ih, db_hh += the column sums of dz;  dx = (dz W_ih) * mask_x.
+ * h_prevs [T,N,W]: the state each step read (W: h's width, H, or the
+ * projection's P); xm [T*N,I], hpm [T*N,W]: room for the masked copies (NULL
+ * without that mask); Pw: the whole-sequence operand, tmp: a column-sum row. */
+static void FR_S(sequence_grads)(fr_team *team, const fastrnn_rnn *a, const REAL *dz, int GH,
+                                 const REAL *h_prevs, int W, REAL *xm, REAL *hpm, REAL *Pw,
+                                 REAL *tmp)
+{
+    const int T = a->steps, N = a->batch, I = a->input_size;
+    const size_t TN = (size_t)T * N;
+    const REAL *x = a->x, *mask_x = a->mask_x, *mask_h = a->mask_h;
+    if (mask_h) { FR_S(mask_states)(hpm, h_prevs, mask_h, T, N, W); h_prevs = hpm; }
+    if (mask_x) { FR_S(mask_inputs)(xm, x, mask_x, 0, T, N, I); x = xm; }
+    FR_S(weight_grad)(team, a->dW_ih, I, dz, GH, x, I, Pw, GH, I, TN);
+    FR_S(weight_grad)(team, a->dW_hh, W, dz, GH, h_prevs, W, Pw, GH, W, TN);
+    FR_S(colsum_add)(team, a->db_ih, tmp, dz, TN, GH, GH);
+    FR_S(colsum_add)(team, a->db_hh, tmp, dz, TN, GH, GH);
+    FR_S(input_grad)(team, a->dx, dz, a->W_ih, Pw, TN, I, GH);
+    if (mask_x) FR_S(mask_inputs)(a->dx, a->dx, mask_x, 0, T, N, I);
 }
 
 /* inactive rows pass dh_total through unchanged: dh_next[n, j0:j1] = dh[n, j0:j1] */

@@ -254,14 +254,8 @@ static void FR_S(lstm_bwd_chunk)(void *p, int c)
         /* dh_{t-1}[:, j0:j1] = dz_t W_hh[:, j0:j1]; mask_h: (dz_t W_hh) * mask_h;
          * zone_h: added to the direct path dh_total d_h the pass of step t wrote */
         const int add = j->zone_h != NULL;
-        if (j->mask_h) {
-            FR_S(rgemm)(j->dhm + j0, H, j->dpre + (size_t)t * NG, GH, PANEL_AT(j->P, j0, GH),
-                        NULL, 0, N, j1 - j0, GH);
-            FR_S(mask_units)(dhn, j->dhm, j->mask_h, add, N, H, j0, j1);
-        } else {
-            FR_S(rgemm)(dhn + j0, H, j->dpre + (size_t)t * NG, GH, PANEL_AT(j->P, j0, GH), NULL,
-                        add, N, j1 - j0, GH);
-        }
+        FR_S(recurrent_grad)(dhn, j->dhm, j->mask_h, add, j->dpre + (size_t)t * NG, GH,
+                             PANEL_AT(j->P, j0, GH), N, H, GH, j0, j1);
         FR_S(pass_inactive)(dhn, dh, j->lengths, t, N, H, j0, j1);
     }
     if (k > 0) {
@@ -291,9 +285,8 @@ static int FR_X(lstm_bwd)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, const fr
      *      dW_ih [4H,I], dW_hh [4H,H], db_ih, db_hh [4H] accumulated */
     const int T = a->steps, N = a->batch, I = a->input_size, H = a->hidden_size;
     const int reverse = a->reverse, GH = 4 * H;
-    const REAL *x = a->x, *W_ih = a->W_ih, *W_hh = a->W_hh, *hs = a->hs;
+    const REAL *W_hh = a->W_hh, *hs = a->hs;
     const REAL *mask_x = a->mask_x, *mask_h = a->mask_h;
-    REAL *dW_ih = a->dW_ih, *dW_hh = a->dW_hh, *db_ih = a->db_ih, *db_hh = a->db_hh;
     const size_t NH = (size_t)N * H, TN = (size_t)T * N;
     /* scratch: dz for all steps, W_hh packed, two dh buffers, dc, a column-sum
      * row, the packed operand of the whole-sequence products */
@@ -325,14 +318,6 @@ static int FR_X(lstm_bwd)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, const fr
     }
     memcpy(a->dh0, job.dh_buf[1], NH * sizeof(REAL));
     memcpy(a->dc0, dc, NH * sizeof(REAL));
-    const REAL *h_prevs = hs + (reverse ? NH : 0);
-    if (mask_h) { FR_S(mask_states)(hpm, h_prevs, mask_h, T, N, H); h_prevs = hpm; }
-    if (mask_x) { FR_S(mask_inputs)(xm, x, mask_x, 0, T, N, I); x = xm; }
-    FR_S(weight_grad)(&team, dW_ih, I, dpre, GH, x, I, Pw, GH, I, TN);
-    FR_S(weight_grad)(&team, dW_hh, H, dpre, GH, h_prevs, H, Pw, GH, H, TN);
-    FR_S(colsum_add)(&team, db_ih, tmp, dpre, TN, GH, GH);
-    FR_S(colsum_add)(&team, db_hh, tmp, dpre, TN, GH, GH);
-    FR_S(input_grad)(&team, a->dx, dpre, W_ih, Pw, TN, I, GH);
-    if (mask_x) FR_S(mask_inputs)(a->dx, a->dx, mask_x, 0, T, N, I);
+    FR_S(sequence_grads)(&team, a, dpre, GH, hs + (reverse ? NH : 0), H, xm, hpm, Pw, tmp);
     return FASTRNN_OK;
 }

@@ -173,14 +173,8 @@ static void FR_S(srn_bwd_chunk)(void *p, int c)
         REAL *dh = j->dh_buf[k & 1], *dhn = j->dh_buf[(k + 1) & 1];
         /* dh_{t-1}[:, j0:j1] = dz_t W_hh[:, j0:j1]  (+ dh_total for the residual cell);
          * mask_h: (dz_t W_hh) * mask_h [+ dh_total] */
-        if (j->mask_h) {
-            FR_S(rgemm)(j->dhm + j0, H, j->dpre + (size_t)t * NH, H, PANEL_AT(j->P, j0, H),
-                        NULL, 0, N, j1 - j0, H);
-            FR_S(mask_units)(dhn, j->dhm, j->mask_h, j->residual, N, H, j0, j1);
-        } else {
-            FR_S(rgemm)(dhn + j0, H, j->dpre + (size_t)t * NH, H, PANEL_AT(j->P, j0, H), NULL,
-                        j->residual, N, j1 - j0, H);
-        }
+        FR_S(recurrent_grad)(dhn, j->dhm, j->mask_h, j->residual, j->dpre + (size_t)t * NH, H,
+                             PANEL_AT(j->P, j0, H), N, H, H, j0, j1);
         FR_S(pass_inactive)(dhn, dh, j->lengths, t, N, H, j0, j1);
     }
     if (k > 0) {
@@ -208,11 +202,10 @@ static int FR_X(srn_bwd)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, const fr_
      *      db_ih, db_hh [H] accumulated */
     const int T = a->steps, N = a->batch, I = a->input_size, H = a->hidden_size;
     const int reverse = a->reverse;
-    const REAL *dy = a->dy, *dhT = a->dhT, *x = a->x, *W_ih = a->W_ih, *W_hh = a->W_hh;
+    const REAL *dy = a->dy, *dhT = a->dhT, *W_hh = a->W_hh;
     const REAL *mask_x = a->mask_x, *mask_h = a->mask_h;
     const REAL *hs = a->hs;
-    REAL *dx = a->dx, *dh0 = a->dh0;
-    REAL *dW_ih = a->dW_ih, *dW_hh = a->dW_hh, *db_ih = a->db_ih, *db_hh = a->db_hh;
+    REAL *dh0 = a->dh0;
     const size_t NH = (size_t)N * H, TN = (size_t)T * N;
     /* scratch: dz for all steps, W_hh packed, two dh buffers, a column-sum row,
      * the packed operand of the whole-sequence products */
@@ -241,15 +234,8 @@ static int FR_X(srn_bwd)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, const fr_
         fr_run(&team, FR_S(srn_bwd_chunk), &job, job.sp.nchunks);
     }
     memcpy(dh0, job.dh_buf[1], NH * sizeof(REAL));
-    const REAL *h_prevs = hs + (reverse ? NH : 0);  /* [T,N,H]: the state each step read */
-    if (mask_h) { FR_S(mask_states)(hpm, h_prevs, mask_h, T, N, H); h_prevs = hpm; }
-    if (mask_x) { FR_S(mask_inputs)(xm, x, mask_x, 0, T, N, I); x = xm; }
-    /* dW_ih += dpre^T x;  dW_hh += dpre^T h_prevs;  db += sum(dpre);  dx = dpre W_ih */
-    FR_S(weight_grad)(&team, dW_ih, I, dpre, H, x, I, Pw, H, I, TN);
-    FR_S(weight_grad)(&team, dW_hh, H, dpre, H, h_prevs, H, Pw, H, H, TN);
-    FR_S(colsum_add)(&team, db_ih, tmp, dpre, TN, H, H);
-    FR_S(colsum_add)(&team, db_hh, tmp, dpre, TN, H, H);
-    FR_S(input_grad)(&team, dx, dpre, W_ih, Pw, TN, I, H);
-    if (mask_x) FR_S(mask_inputs)(dx, dx, mask_x, 0, T, N, I);
+    /* dW_ih += dpre^T x;  dW_hh += dpre^T h_prevs;  db += sum(dpre);  dx = dpre W_ih
+     * (h_prevs [T,N,H]: the state each step read) */
+    FR_S(sequence_grads)(&team, a, dpre, H, hs + (reverse ? NH : 0), H, xm, hpm, Pw, tmp);
     return FASTRNN_OK;
 }

@@ -147,3 +147,79 @@ def run_interrupted(kind, T, H, timeout=60, threads=None, bidirectional=False):
     finally:
         proc.kill()
     return out.split()
+
+
+# --- helpers shared by the mask and projection tests -----------------------------------
+
+def assert_close_normwise(label, got, want, dtype):
+    """Dicts of arrays agreeing normwise within RTOL[dtype] (max |got - want| over
+    max(max |want|, 1)), of that dtype, naming the worst entry."""
+    assert got.keys() == want.keys(), f"{label}: {sorted(got)} != {sorted(want)}"
+    for k in want:
+        g, w = got[k], want[k]
+        assert g.dtype == w.dtype == np.dtype(dtype), f"{label}: {k} dtype {g.dtype}, {w.dtype}"
+        diff = np.abs(g - w)
+        err = diff.max() / max(np.abs(w).max(), 1.0)
+        if not err <= RTOL[dtype]:
+            at = np.unravel_index(np.argmax(diff), diff.shape)
+            pytest.fail(f"{label}: {k} ({np.dtype(dtype).name}) normwise error {err:.3g} > "
+                        f"{RTOL[dtype]:g} at {at}: {g[at]!r} vs {w[at]!r}")
+
+
+def zone_weights(rng, shape):
+    """Zoneout keep weights mixing the training 0/1 values and inference-like fractions."""
+    d = rng.random(shape)
+    d[d < 0.25] = 0.0
+    d[d > 0.75] = 1.0
+    return d
+
+
+def cached_masks(cache):
+    """The masks a cache keeps for the backward (an ``RNNCache`` or an engine's own dict)."""
+    data = getattr(cache, "data", cache)
+    if "masks" in data:           # the NumPy engine's
+        return data["masks"] or fastrnn.functional.Masks()
+    return fastrnn.functional.Masks(data["mask_x"], data["mask_h"], data["zone_h"],
+                                    data["zone_c"])
+
+
+def with_backend(name, fn):
+    """fn() with the engine ``name`` selected, the previous one restored after."""
+    previous = fastrnn.get_backend()
+    fastrnn.set_backend(name)
+    try:
+        return fn()
+    finally:
+        fastrnn.set_backend(previous)
+
+
+class isa:
+    """``with isa("avx2"):`` runs the C kernels with that instruction set, then restores
+    the previous setting."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __enter__(self):
+        from fastrnn.core import _ext
+        self.previous = _ext.isa_setting()
+        _ext.set_isa(self.name)
+
+    def __exit__(self, *exc):
+        from fastrnn.core import _ext
+        _ext.set_isa(self.previous)
+
+
+def assert_stream_is_inference(layer, x, backend):
+    """A stream's steps, and its chunks after a reset, give forward(train=False)'s output:
+    the same bits on the C engine (which steps with the same kernels), RTOL on NumPy's."""
+    y, _ = layer.forward(x, train=False)
+    s = layer.stream(batch_size=x.shape[1])
+    ys = np.stack([s.step(x_t) for x_t in x])
+    assert ys.shape == y.shape
+    if backend == "c":
+        assert np.array_equal(ys, y)
+    else:
+        np.testing.assert_allclose(ys, y, rtol=RTOL[x.dtype.type], atol=RTOL[x.dtype.type])
+    s.reset()
+    assert np.array_equal(s.run(x[:4]), layer.forward(x[:4], train=False)[0])

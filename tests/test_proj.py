@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 import fastrnn
-from conftest import assert_grad_close, numeric_grad
+from conftest import assert_grad_close, isa, numeric_grad
 
 _ext = pytest.importorskip("fastrnn.core._ext")
 
@@ -91,18 +91,6 @@ def assert_close(label, got, want, dtype):
 
 # the conftest's engine fixture, on the C engine only
 c_engine_only = pytest.mark.parametrize("backend", ["c"], indirect=True)
-
-
-class isa:
-    def __init__(self, name):
-        self.name = name
-
-    def __enter__(self):
-        self.previous = _ext.isa_setting()
-        _ext.set_isa(self.name)
-
-    def __exit__(self, *exc):
-        _ext.set_isa(self.previous)
 
 
 # --- PyTorch ------------------------------------------------------------------------

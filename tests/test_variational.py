@@ -21,7 +21,9 @@ import pytest
 
 import fastrnn
 import fastrnn.functional as F
-from conftest import CELL_VARIANTS, RTOL, assert_grad_close, numeric_grad
+from conftest import (CELL_VARIANTS, assert_close_normwise as assert_close,
+                      assert_grad_close, assert_stream_is_inference, cached_masks,
+                      numeric_grad, with_backend, zone_weights)
 
 Masks = F.Masks
 MAX_REL_ERR = 1e-6
@@ -43,14 +45,6 @@ def case_id(case):
 def dropout_mask(rng, shape, p=0.4):
     """Inverted dropout: 0 or 1/(1-p)."""
     return (rng.random(shape) >= p) / (1 - p)
-
-
-def zone_weights(rng, shape):
-    """Keep weights mixing the training 0/1 values and inference-like fractions."""
-    d = rng.random(shape)
-    d[d < 0.25] = 0.0
-    d[d > 0.75] = 1.0
-    return d
 
 
 def make_masks(cell, kind, T, N, I, H, rng, dtype=np.float64):
@@ -104,34 +98,12 @@ def all_results(cell, kw, p, masks, state_grads=True, **options):
     return out
 
 
-def cached_masks(cache):
-    """The masks a cache keeps for the backward (an ``RNNCache`` or an engine's own dict)."""
-    data = getattr(cache, "data", cache)
-    if "masks" in data:           # the NumPy engine's
-        return data["masks"] or Masks()
-    return Masks(data["mask_x"], data["mask_h"], data["zone_h"], data["zone_c"])
-
-
 def assert_same_bits(label, got, want):
     assert got.keys() == want.keys(), f"{label}: {sorted(got)} != {sorted(want)}"
     for k in want:
         if not np.array_equal(got[k], want[k]):
             at = np.unravel_index(np.argmax(np.abs(got[k] - want[k])), want[k].shape)
             pytest.fail(f"{label}: {k} differs first at {at}: {got[k][at]!r} != {want[k][at]!r}")
-
-
-def assert_close(label, got, want, dtype):
-    """Normwise agreement within RTOL[dtype], naming the worst entry."""
-    assert got.keys() == want.keys(), f"{label}: {sorted(got)} != {sorted(want)}"
-    for k in want:
-        g, w = got[k], want[k]
-        assert g.dtype == w.dtype == np.dtype(dtype), f"{label}: {k} dtype {g.dtype}, {w.dtype}"
-        diff = np.abs(g - w)
-        err = diff.max() / max(np.abs(w).max(), 1.0)
-        if not err <= RTOL[dtype]:
-            at = np.unravel_index(np.argmax(diff), diff.shape)
-            pytest.fail(f"{label}: {k} ({np.dtype(dtype).name}) normwise error {err:.3g} > "
-                        f"{RTOL[dtype]:g} at {at}: {g[at]!r} vs {w[at]!r}")
 
 
 # --- finite differences, the masks fixed ------------------------------------------------
@@ -411,15 +383,6 @@ def make_variational(case, p_in=0.3, p_rec=0.4, **kw):
                                   **kw)
 
 
-def with_backend(name, fn):
-    previous = fastrnn.get_backend()
-    fastrnn.set_backend(name)
-    try:
-        return fn()
-    finally:
-        fastrnn.set_backend(previous)
-
-
 def layer_run(case, x, lengths, train=True, **kw):
     """A fresh seeded layer's forward (and backward when training): results and masks."""
     layer = make_variational(case, **kw)
@@ -558,16 +521,7 @@ def test_stream_with_zoneout_is_forward_without_training(backend, case, dtype):
     rng = np.random.default_rng(16)
     layer = make_variational(case, input_size=3, hidden_size=5, num_layers=2, dtype=dtype,
                              seed=8)
-    x = rng.standard_normal((6, 2, 3)).astype(dtype)
-    y, state = layer.forward(x, train=False)
-    s = layer.stream(batch_size=2)
-    ys = np.stack([s.step(x_t) for x_t in x])
-    if backend == "c":
-        assert np.array_equal(ys, y)
-    else:
-        np.testing.assert_allclose(ys, y, rtol=RTOL[dtype], atol=RTOL[dtype])
-    s.reset()
-    assert np.array_equal(s.run(x[:4]), layer.forward(x[:4], train=False)[0])
+    assert_stream_is_inference(layer, rng.standard_normal((6, 2, 3)).astype(dtype), backend)
 
 
 def test_layer_arguments_are_checked():

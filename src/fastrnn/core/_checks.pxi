@@ -126,11 +126,11 @@ cdef int _set_masks(fastrnn_rnn *a, str where, tuple names, tuple masks, int typ
                     int T, int N, int I, int H) except -1:
     """Check the masks of one recurrence (``masks``: mask_x (N, I), mask_h (N, H), zone_h,
     zone_c (T, N, H), each None or an array; ``names`` theirs, for messages) and point
-    ``a`` at them. Zoneout only for the cells that have it."""
+    ``a`` at them. Zoneout only for the cells that have it. With the LSTM's projection
+    (``a.proj_size`` P, set before) the h-shaped ones are P wide: mask_h (N, P), zone_h
+    (T, N, P); zone_c stays (T, N, H)."""
     mx, mh, zh, zc = masks
-    if a[0].proj_size and any(m is not None for m in masks):  # fr_lstmp.h takes none
-        raise ValueError(f"{where}: masks: a projected LSTM (proj_size > 0) takes no "
-                         f"dropout or zoneout masks")
+    cdef int Hs = a[0].proj_size if a[0].proj_size else H  # the width of h
     if zh is not None and a[0].cell == FASTRNN_SRN:
         raise ValueError(f"{where}: {names[2]}: zoneout is for the LSTM and GRU, not the SRN")
     if zc is not None and a[0].cell != FASTRNN_LSTM:
@@ -138,9 +138,9 @@ cdef int _set_masks(fastrnn_rnn *a, str where, tuple names, tuple masks, int typ
     if mx is not None:
         a[0].mask_x = _buffer(where, names[0], mx, typenum, (N, I))
     if mh is not None:
-        a[0].mask_h = _buffer(where, names[1], mh, typenum, (N, H))
+        a[0].mask_h = _buffer(where, names[1], mh, typenum, (N, Hs))
     if zh is not None:
-        a[0].zone_h = _buffer(where, names[2], zh, typenum, (T, N, H))
+        a[0].zone_h = _buffer(where, names[2], zh, typenum, (T, N, Hs))
     if zc is not None:
         a[0].zone_c = _buffer(where, names[3], zc, typenum, (T, N, H))
     return 0

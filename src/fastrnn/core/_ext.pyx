@@ -293,7 +293,8 @@ def forward(cell, x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, bint reverse=
     cT, cache)``: ``cT`` None except for the LSTM, ``cache`` None unless
     ``train``, else the dict ``backward`` takes. ``W_hr`` (P, H), LSTM only: the
     projection ``h_t = (o*tanh(c_t)) @ W_hr.T``, 0 < P < H; then h0, y and hT are
-    (.., P) and W_hh (4H, P).
+    (.., P) and W_hh (4H, P), and so are the h-shaped masks: h (N, P), zone_h (T, N, P)
+    (zone_c stays (T, N, H)).
     """
     where = f"{cell}_forward"
     cdef fastrnn_rnn a

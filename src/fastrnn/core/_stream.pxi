@@ -54,9 +54,9 @@ cdef class Stepper:
     every step; ``nonlinearity``, ``residual``, ``reset_after``: the cell's
     options; ``proj_size``: the LSTM's projection P (then ``h`` is (L, N, P),
     each step's output (N, P), and ``hidden_size`` is read from ``c``);
-    ``zone_h``, ``zone_c``: None, or (1, N, H) zoneout keep weights every step of
-    every layer uses (a layer's inference passes the expectation p, so a stream
-    steps as ``forward(train=False)`` runs).
+    ``zone_h``, ``zone_c``: None, or (1, N, H) zoneout keep weights (zone_h (1, N, P)
+    with a projection) every step of every layer uses (a layer's inference passes
+    the expectation p, so a stream steps as ``forward(train=False)`` runs).
     """
     cdef fastrnn_rnn a[64]
     cdef int layers, batch, input_size, hidden_size, typenum, isa

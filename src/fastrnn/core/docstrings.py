@@ -62,7 +62,7 @@ recurrent_dropout : float, default 0.0
     fixed across time, multiplies ``h_{t-1}`` wherever it enters a
     recurrent product (all gates; the GRU's ``z*h_{t-1}``, the residual
     SRN's ``h_{t-1}`` and the LSTM's ``c`` are not masked). Inference
-    never drops.
+    never drops. With the LSTM's ``proj_size`` P the mask is (N, P).
 zoneout : float, or for the LSTM a pair (zoneout_h, zoneout_c), default 0.0
     Zoneout (Krueger et al. 2016; LSTM, GRU), in [0, 1) (the LSTM's float
     is both): in training forwards each unit keeps its previous state with
@@ -70,8 +70,10 @@ zoneout : float, or for the LSTM a pair (zoneout_h, zoneout_c), default 0.0
     ``h~_t`` the cell's usual new state, d drawn per step, layer and
     direction; the LSTM's ``c_t = d_c*c_{t-1} + (1-d_c)*c~_t`` and ``h~_t =
     o*tanh(c~_t)`` reads the unzoned ``c~_t = f*c_{t-1} + i*g`` (the
-    paper's form). Inference uses the expectation (d = p everywhere,
-    streams too). Not in PyTorch; ONNX export and ``to_keras`` refuse it.
+    paper's form); with ``proj_size`` P, ``h~_t = W_hr (o*tanh(c~_t))``
+    and ``d_h`` is P wide. Inference uses the expectation (d = p
+    everywhere, streams too). Not in PyTorch; ONNX export and
+    ``to_keras`` refuse it.
 init : None, str or dict, default None
     Named initializers applied per gate block after PyTorch's default
     draw (``fastrnn.init.initialize``): a scheme such as ``"keras"``,

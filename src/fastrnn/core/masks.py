@@ -22,6 +22,12 @@ recurrence without masks runs exactly the plain cell (no multiply by ones):
   UNzoned ``c~_t = f*c_{t-1} + i*g`` (the paper's form). Training passes 0/1
   weights (1 keeps the previous state), inference the expectation p.
 
+The LSTM with a projection (``proj_size`` P, ``h_t = (o*tanh(c_t)) W_hr^T``)
+takes every mask, the h-shaped ones P wide: ``h`` (N, P) multiplies the P-wide
+``h_{t-1}`` in ``W_hh (h_{t-1} * h)``; ``zone_h`` (T, N, P) zones the projected
+``h~_t = (o*tanh(c~_t)) W_hr^T`` (from the unzoned ``c~_t``); ``zone_c`` stays
+(T, N, H). (The functional API takes no projection, so its masks are H wide.)
+
 Rows past a sequence's end keep their state and output 0 whatever the masks.
 ``fastrnn.core.cells`` computes the steps, both engines take ``masks=``;
 the layers draw the masks here (``layer_masks``) from their ``dropout_rng``,
@@ -55,10 +61,12 @@ class Masks(namedtuple("Masks", "x h zone_h zone_c", defaults=(None, None, None,
     h : numpy.ndarray, shape (N, H), optional
         Recurrent dropout: ``h_{t-1} * h`` in every recurrent product (one
         mask for all gates, as Keras; the direct paths are not masked).
+        (N, P) for an LSTM with a projection (``proj_size`` P).
     zone_h, zone_c : numpy.ndarray, shape (T, N, H), optional
         Zoneout keep weights by time: ``h_t = d*h_{t-1} + (1-d)*h~_t``
         (LSTM and GRU), the LSTM's ``c`` likewise (``zone_c``); 0/1 when
-        training, the expectation p for inference.
+        training, the expectation p for inference. With a projection
+        ``zone_h`` is (T, N, P) (``zone_c`` stays (T, N, H)).
 
     Examples
     --------
@@ -198,7 +206,7 @@ def check_layer_dropouts(layer, dropout, input_dropout, recurrent_dropout, zoneo
     Parameters
     ----------
     layer : the recurrent layer being built
-        Its ``_cell``, ``num_layers`` and ``proj_size`` are read.
+        Its ``_cell`` and ``num_layers`` are read.
     dropout, input_dropout, recurrent_dropout : float
         Probabilities in [0, 1).
     zoneout : float, or a pair for the LSTM
@@ -207,8 +215,7 @@ def check_layer_dropouts(layer, dropout, input_dropout, recurrent_dropout, zoneo
     Raises
     ------
     TypeError, ValueError
-        For a value that is not a probability in [0, 1), or masks asked of a
-        projected LSTM (``proj_size`` > 0: its kernels take none).
+        For a value that is not a probability in [0, 1).
     """
     layer.dropout = V.check_probability("dropout", dropout)
     if layer.dropout > 0 and layer.num_layers == 1:
@@ -217,11 +224,6 @@ def check_layer_dropouts(layer, dropout, input_dropout, recurrent_dropout, zoneo
     layer.input_dropout = V.check_probability("input_dropout", input_dropout)
     layer.recurrent_dropout = V.check_probability("recurrent_dropout", recurrent_dropout)
     layer.zoneout, layer._zone = check_zoneout(layer._cell, zoneout)
-    if layer.proj_size and (layer.input_dropout or layer.recurrent_dropout or any(layer._zone)):
-        raise ValueError("proj_size: a projected LSTM takes no input_dropout, "
-                         "recurrent_dropout or zoneout (its kernels have no masks); got "
-                         f"input_dropout={layer.input_dropout}, recurrent_dropout="
-                         f"{layer.recurrent_dropout}, zoneout={layer.zoneout}")
 
 
 def dropout_generator(seed):
@@ -296,7 +298,8 @@ def layer_masks(layer, train, T, N, I):
     ----------
     layer : the recurrent layer
         Its ``input_dropout``, ``recurrent_dropout``, ``_zone`` (the zoneout
-        rates), ``dropout_rng``, ``hidden_size``, ``dtype``, ``num_directions``.
+        rates), ``dropout_rng``, ``hidden_size``, ``proj_size`` (the LSTM's:
+        the h-shaped masks are then P wide), ``dtype``, ``num_directions``.
     train : bool
     T, N, I : int
         The steps, the sequences and this layer's input width.
@@ -306,20 +309,22 @@ def layer_masks(layer, train, T, N, I):
     list of Masks or None
         One per direction.
     """
-    kind, H, D = layer._cell, layer.hidden_size, layer.num_directions
+    kind, H, D, P = layer._cell, layer.hidden_size, layer.num_directions, layer.proj_size
     if not train:
-        return [expectation(kind, T, N, H, layer.dtype, *layer._zone)] * D
+        return [expectation(kind, T, N, H, layer.dtype, *layer._zone, proj_size=P)] * D
     return [draw(layer.dropout_rng, kind, T, N, I, H, layer.dtype, layer.input_dropout,
-                 layer.recurrent_dropout, *layer._zone) for _ in range(D)]
+                 layer.recurrent_dropout, *layer._zone, proj_size=P) for _ in range(D)]
 
 
 def draw(rng, kind, T, N, I, H, dtype, input_dropout=0.0, recurrent_dropout=0.0,
-         zoneout_h=0.0, zoneout_c=0.0):
+         zoneout_h=0.0, zoneout_c=0.0, proj_size=0):
     """The training masks of one recurrence, drawn from ``rng`` in a fixed order.
 
     Inverted dropout: ``x`` (N, I) and ``h`` (N, H) are Bernoulli(1-p)/(1-p),
     drawn once for all T steps (mean 1, so inference needs no rescaling);
     zoneout's keep weights (T, N, H) are Bernoulli(p), a new draw every step.
+    With ``proj_size`` P > 0 (the projected LSTM) ``h`` is (N, P) and
+    ``zone_h`` (T, N, P); ``zone_c`` stays (T, N, H).
     The order (x, h, zone_h, zone_c, each only when its rate is > 0) makes a
     seed give the same masks on every engine.
 
@@ -331,6 +336,8 @@ def draw(rng, kind, T, N, I, H, dtype, input_dropout=0.0, recurrent_dropout=0.0,
     dtype : numpy.dtype
     input_dropout, recurrent_dropout, zoneout_h, zoneout_c : float
         Checked rates (in [0, 1)); 0 draws nothing.
+    proj_size : int
+        The LSTM's projection P, the width of h; 0: none (h is H wide).
 
     Returns
     -------
@@ -340,15 +347,16 @@ def draw(rng, kind, T, N, I, H, dtype, input_dropout=0.0, recurrent_dropout=0.0,
     def dropout(shape, p):
         return dropout_mask(rng, p, shape, dtype) if p > 0 else None
 
-    def zone(p):
-        return (rng.random((T, N, H)) < p).astype(dtype) if p > 0 else None
+    def zone(p, width):
+        return (rng.random((T, N, width)) < p).astype(dtype) if p > 0 else None
 
-    masks = Masks(dropout((N, I), input_dropout), dropout((N, H), recurrent_dropout),
-                  zone(zoneout_h), zone(zoneout_c) if kind == "lstm" else None)
+    Hs = proj_size or H  # the width of h
+    masks = Masks(dropout((N, I), input_dropout), dropout((N, Hs), recurrent_dropout),
+                  zone(zoneout_h, Hs), zone(zoneout_c, H) if kind == "lstm" else None)
     return None if masks.is_empty() else masks
 
 
-def expectation(kind, T, N, H, dtype, zoneout_h=0.0, zoneout_c=0.0):
+def expectation(kind, T, N, H, dtype, zoneout_h=0.0, zoneout_c=0.0, proj_size=0):
     """Inference's masks: no dropout, zoneout's expected keep weight p everywhere.
 
     Parameters
@@ -357,14 +365,17 @@ def expectation(kind, T, N, H, dtype, zoneout_h=0.0, zoneout_c=0.0):
     T, N, H : int
     dtype : numpy.dtype
     zoneout_h, zoneout_c : float
+    proj_size : int
+        The LSTM's projection P: ``zone_h`` is then (T, N, P); 0: none.
 
     Returns
     -------
     Masks or None
         None without zoneout.
     """
-    def full(p):
-        return np.full((T, N, H), p, dtype=dtype) if p > 0 else None
+    def full(p, width):
+        return np.full((T, N, width), p, dtype=dtype) if p > 0 else None
 
-    masks = Masks(zone_h=full(zoneout_h), zone_c=full(zoneout_c) if kind == "lstm" else None)
+    masks = Masks(zone_h=full(zoneout_h, proj_size or H),
+                  zone_c=full(zoneout_c, H) if kind == "lstm" else None)
     return None if masks.is_empty() else masks

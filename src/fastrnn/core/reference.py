@@ -195,7 +195,10 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
     ``c_t = f * c_{t-1} + i * g``, ``h_t = o * tanh(c_t)``. Arguments and
     results follow the engine contract (module doc), with G = 4. With
     ``W_hr`` (PyTorch's ``proj_size`` P): ``h_t = (o * tanh(c_t)) W_hr^T``, so
-    ``h0``, ``y``, ``hT`` have P columns and ``W_hh`` is (4*H, P).
+    ``h0``, ``y``, ``hT`` have P columns and ``W_hh`` is (4*H, P), and so do
+    the h-shaped masks: ``masks.h`` (N, P), ``masks.zone_h`` (T, N, P), zoning
+    the projected ``h~_t = (o * tanh(c~_t)) W_hr^T`` (``c~_t`` unzoned);
+    ``masks.zone_c`` stays (T, N, H).
 
     Parameters
     ----------
@@ -240,12 +243,13 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, reverse=False,
     for t in time_steps(T, reverse):
         read, write = state_slots(t, reverse)
         m = None if mask is None else mask[t]
-        step = C.lstm_step(pre[t], hs[read], cs[read], W_hh, mask_h, at_step(zone_h, t),
-                           at_step(zone_c, t))
+        # with a projection, h's zoneout applies to the projected h~ (below)
+        step = C.lstm_step(pre[t], hs[read], cs[read], W_hh, mask_h,
+                           at_step(zone_h, t) if ms is None else None, at_step(zone_c, t))
         gates[t] = step.acts
-        if ms is not None:  # the projection: h_t = m_t W_hr^T, m_t = o * tanh(c_t)
+        if ms is not None:  # h~ = m_t W_hr^T, m_t = o * tanh(c~_t) (the unzoned c~)
             ms[t] = keep_where(m, step.h, 0)
-            step.h = step.h @ W_hr.T
+            step.h = C.zoneout(at_step(zone_h, t), hs[read], step.h @ W_hr.T)
         cs[write] = keep_where(m, step.c, cs[read])
         hs[write] = keep_where(m, step.h, hs[read])
         y[t] = keep_where(m, step.h, 0)
@@ -262,8 +266,9 @@ def lstm_backward(dy, dhT, dcT, cache, grads, trace=None):
     Parameter gradients are ADDED into ``grads`` (engine contract, module doc).
     With a projection (the cache's ``W_hr``), ``h_t = m_t W_hr^T``: the cell's
     backward takes ``dL/dm_t = dL/dh_t W_hr`` as its ``dL/dh_t``,
-    ``grads["dW_hr"]`` (P, H) gets ``sum_t dL/dh_t^T m_t``, and every h-shaped
-    array (``dy``, ``dhT``, ``dh0``, ``trace["dh"]``) has P columns.
+    ``grads["dW_hr"]`` (P, H) gets ``sum_t dL/dh~_t^T m_t`` (``dL/dh~_t =
+    dL/dh_t * (1 - zone_h)`` with zoneout), and every h-shaped array (``dy``,
+    ``dhT``, ``dh0``, ``trace["dh"]``) has P columns.
 
     Parameters
     ----------

@@ -122,7 +122,7 @@ class Stream:
             spec = layer._spec()
             # zoneout: the expectation, as forward(train=False) uses it
             zone = M.expectation(layer._cell, 1, self.batch_size, layer.hidden_size, layer.dtype,
-                                 *layer._zone) or M.Masks()
+                                 *layer._zone, proj_size=layer.proj_size) or M.Masks()
             self._stepper = _ext.Stepper(layer._cell, packs, sizes, self._h, self._c,
                                          spec.nonlinearity, spec.residual, spec.reset_after,
                                          layer.proj_size, zone.zone_h, zone.zone_c)
