@@ -168,8 +168,8 @@ static int FR_X(gru_fwd)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, const fr_
     const REAL *Pih = w.Pih;
     /* reset_after adds b_hh inside the product, b_ih in the pass; reset_before
      * adds their sum before the products (the reference's order) */
-    FR_S(gru_fwd_step) st = {w.P, reset_after ? w.b_hh : w.bias, w.b_ih, NULL, NULL, hg, NULL, NULL, NULL,
-                             a->lengths, 0, N, H, reset_after, 0,
+    FR_S(gru_fwd_step) st = {w.P, reset_after ? w.b_hh : w.bias, w.b_ih, NULL, NULL, hg, NULL,
+                             NULL, NULL, a->lengths, 0, N, H, reset_after, 0,
                              FR_S(split_units)(&team, N, 3, H), mask_h, NULL, NULL, NULL};
     REAL *h_cur = train ? hs + (reverse ? (size_t)T * NH : 0) : hT;
     if (h_cur != h0) memcpy(h_cur, h0, NH * sizeof(REAL));

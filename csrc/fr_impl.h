@@ -329,9 +329,10 @@ static void FR_S(project_in)(fr_team *team, REAL *out, const REAL *x, const REAL
 }
 
 /* units [j0, j1) of every row: dst = src * mask, or dst + src * mask (add);
- * all [N,H] (H: the row width, the projection's P for h-shaped rows). The forward's h_t * mask_h for the next step's product (each
- * chunk masks the units it wrote, so no extra barrier), the backward's
- * recurrent part of dh_{t-1} through the mask. */
+ * all [N,H] (H: the row width, the projection's P for h-shaped rows). The
+ * forward's h_t * mask_h for the next step's product (each chunk masks the
+ * units it wrote, so no extra barrier), the backward's recurrent part of
+ * dh_{t-1} through the mask. */
 static void FR_S(mask_units)(REAL *dst, const REAL *src, const REAL *mask, int add, int N,
                              int H, int j0, int j1)
 {

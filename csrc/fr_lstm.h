@@ -19,10 +19,11 @@
  *   unzoned c); inactive rows keep c, h and output 0.
  * Two sweeps per row: the four gate nonlinearities, then the state update
  * with its one tanh. */
-static void FR_S(lstm_fwd_pass)(REAL *gates_t, REAL *c_out, REAL *h_out, REAL *y_t,
-                                const REAL *c_prev, const REAL *h_prev, const REAL *zh_t,
-                                const REAL *zc_t, const int64_t *lengths, int t, int N, int H,
-                                int j0, int j1)
+FR_INLINE void FR_S(lstm_fwd_pass_body)(REAL *gates_t, REAL *c_out, REAL *h_out, REAL *y_t,
+                                        const REAL *c_prev, const REAL *h_prev,
+                                        const REAL *zh_t, const REAL *zc_t,
+                                        const int64_t *lengths, int t, int N, int H, int j0,
+                                        int j1)
 {
     const int w = j1 - j0;
     for (int n = 0; n < N; n++) {
@@ -48,6 +49,21 @@ static void FR_S(lstm_fwd_pass)(REAL *gates_t, REAL *c_out, REAL *h_out, REAL *y
             }
         }
     }
+}
+
+/* The pass without zoneout is its own copy (zh_t, zc_t NULL constants): the
+ * plain cell pays nothing for the masks. */
+static void FR_S(lstm_fwd_pass)(REAL *gates_t, REAL *c_out, REAL *h_out, REAL *y_t,
+                                const REAL *c_prev, const REAL *h_prev, const REAL *zh_t,
+                                const REAL *zc_t, const int64_t *lengths, int t, int N, int H,
+                                int j0, int j1)
+{
+    if (zh_t || zc_t)
+        FR_S(lstm_fwd_pass_body)(gates_t, c_out, h_out, y_t, c_prev, h_prev, zh_t, zc_t,
+                                 lengths, t, N, H, j0, j1);
+    else
+        FR_S(lstm_fwd_pass_body)(gates_t, c_out, h_out, y_t, c_prev, h_prev, NULL, NULL,
+                                 lengths, t, N, H, j0, j1);
 }
 
 /* One forward step on the units of chunk c: their four gates' columns of
@@ -177,11 +193,12 @@ static int FR_X(lstm_fwd)(const fastrnn_rnn *a, const fastrnn_ctx *ctx, const fr
  *     c~ = f c_prev + i g (recomputed: the same operations as the forward)
  *     receives dc (1 - d_c) + ..., and the direct paths add dh_total d_h to
  *     dh_next [N,H] (out, before += the product) and dc d_c to dc. */
-static void FR_S(lstm_bwd_pass)(REAL *dh, REAL *dc, REAL *dz_t, REAL *trace_dh_t,
-                                REAL *trace_dc_t, REAL *dh_next, const REAL *dy_t,
-                                const REAL *gates_t, const REAL *c_t, const REAL *c_prev,
-                                const REAL *zh_t, const REAL *zc_t,
-                                const int64_t *lengths, int t, int N, int H, int j0, int j1)
+FR_INLINE void FR_S(lstm_bwd_pass_body)(REAL *dh, REAL *dc, REAL *dz_t, REAL *trace_dh_t,
+                                        REAL *trace_dc_t, REAL *dh_next, const REAL *dy_t,
+                                        const REAL *gates_t, const REAL *c_t,
+                                        const REAL *c_prev, const REAL *zh_t, const REAL *zc_t,
+                                        const int64_t *lengths, int t, int N, int H, int j0,
+                                        int j1)
 {
     for (int n = 0; n < N; n++) {
         int act = ACTIVE(lengths, t, n);
@@ -228,6 +245,21 @@ static void FR_S(lstm_bwd_pass)(REAL *dh, REAL *dc, REAL *dz_t, REAL *trace_dh_t
             }
         }
     }
+}
+
+/* Without zoneout, its own copy (as lstm_fwd_pass). */
+static void FR_S(lstm_bwd_pass)(REAL *dh, REAL *dc, REAL *dz_t, REAL *trace_dh_t,
+                                REAL *trace_dc_t, REAL *dh_next, const REAL *dy_t,
+                                const REAL *gates_t, const REAL *c_t, const REAL *c_prev,
+                                const REAL *zh_t, const REAL *zc_t,
+                                const int64_t *lengths, int t, int N, int H, int j0, int j1)
+{
+    if (zh_t || zc_t)
+        FR_S(lstm_bwd_pass_body)(dh, dc, dz_t, trace_dh_t, trace_dc_t, dh_next, dy_t, gates_t,
+                                 c_t, c_prev, zh_t, zc_t, lengths, t, N, H, j0, j1);
+    else
+        FR_S(lstm_bwd_pass_body)(dh, dc, dz_t, trace_dh_t, trace_dc_t, dh_next, dy_t, gates_t,
+                                 c_t, c_prev, NULL, NULL, lengths, t, N, H, j0, j1);
 }
 
 /* Backward job k on the units of chunk c: the product of step k, then the

@@ -310,6 +310,8 @@ def layer_masks(layer, train, T, N, I):
         One per direction.
     """
     kind, H, D, P = layer._cell, layer.hidden_size, layer.num_directions, layer.proj_size
+    if not any(layer._zone) and not (train and (layer.input_dropout or layer.recurrent_dropout)):
+        return [None] * D  # the plain cell: nothing to make (a step's cost at small sizes)
     if not train:
         return [expectation(kind, T, N, H, layer.dtype, *layer._zone, proj_size=P)] * D
     return [draw(layer.dropout_rng, kind, T, N, I, H, layer.dtype, layer.input_dropout,
