@@ -15,10 +15,9 @@ each callback's ``model`` and ``optimizer`` before ``on_train_begin``.
 import math
 import os
 
-import numpy as np
-
 from ..core import validation as V
 from .io import save
+from .optimizer import _number
 
 __all__ = ["History", "Callback", "EarlyStopping", "ModelCheckpoint"]
 
@@ -158,13 +157,7 @@ class _Monitor(Callback):
                             f"got {type(monitor).__name__}")
         self.monitor = monitor
         self.mode = _mode(owner, mode, monitor)
-        if isinstance(min_delta, (bool, np.bool_)) or not isinstance(
-                min_delta, (int, float, np.integer, np.floating)):
-            raise TypeError(f"{owner}: min_delta: expected a real number, "
-                            f"got {type(min_delta).__name__}")
-        if not min_delta >= 0:
-            raise ValueError(f"{owner}: min_delta: expected a number >= 0, got {min_delta}")
-        self.min_delta = float(min_delta)
+        self.min_delta = _number(owner, "min_delta", min_delta)  # a real >= 0
         self.best, self.best_epoch = None, None
 
     def _value(self, logs):

@@ -33,8 +33,9 @@ import math
 
 import numpy as np
 
+from ..core import validation as V
 from .optimizer import _number
-from .scheduler import LRScheduler, _bool, _choice, _int
+from .scheduler import LRScheduler, _choice, _int
 
 __all__ = ["LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR",
            "OneCycleLR", "ReduceLROnPlateau"]
@@ -331,8 +332,8 @@ class OneCycleLR(LRScheduler):
         self.pct_start = _number(o, "pct_start", self.pct_start, high=1.0, high_open=False)
         self.anneal_strategy = _choice(o, "anneal_strategy", self.anneal_strategy,
                                        ("cos", "linear"))
-        self.cycle_momentum = _bool(o, "cycle_momentum", self.cycle_momentum)
-        self.three_phase = _bool(o, "three_phase", self.three_phase)
+        self.cycle_momentum = V.check_bool(f"{o}: cycle_momentum", self.cycle_momentum)
+        self.three_phase = V.check_bool(f"{o}: three_phase", self.three_phase)
         for k in ("base_momentum", "max_momentum"):
             setattr(self, k, _number(o, k, getattr(self, k)))
         for k in ("div_factor", "final_div_factor"):

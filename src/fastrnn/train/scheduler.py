@@ -27,12 +27,6 @@ def _int(owner, name, value, low):
     return int(value)
 
 
-def _bool(owner, name, value):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{owner}: {name}: expected a bool, got {type(value).__name__}")
-    return bool(value)
-
-
 def _choice(owner, name, value, choices):
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{owner}: {name}: expected one of {list(choices)}, got {value!r}")
